@@ -1,0 +1,225 @@
+"""The durable events of an execution.
+
+Every message an execution's coordinator handles becomes zero or more of these
+events, appended to the journal before any effect of the message is performed.
+Replaying them with the interpreter's ``evolve`` rebuilds the execution's state
+exactly, without calling user code: decisions that depend on user code or on the
+world (which branch matched, whether a loop goes on, when a timer fires, how long
+a retry waits) are recorded here when they are made.
+
+Events are pydantic models stored as JSON; the ``type`` field discriminates them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class ErrorInfo(BaseModel):
+    """A failure as stored and shown: never the exception object itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+    step: str | None = None
+    retryable: bool = True
+    details: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        where = f" in step {self.step!r}" if self.step else ""
+        return f"{self.type}{where}: {self.message}"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=False, extra="forbid")
+
+    seq: int = 0
+    ts: float = 0.0
+
+
+class ExecutionStarted(_Event):
+    type: Literal["execution_started"] = "execution_started"
+    flow_id: str
+    fingerprint: str
+    input: Any = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    parent_step: str | None = None
+
+
+class StepCompleted(_Event):
+    type: Literal["step_completed"] = "step_completed"
+    key: str
+    attempt: int
+    output: Any = None
+
+
+class StepFailed(_Event):
+    """A step attempt failed; ``retry_at`` is set when another attempt is scheduled."""
+
+    type: Literal["step_failed"] = "step_failed"
+    key: str
+    attempt: int
+    error: ErrorInfo
+    retry_at: float | None = None
+
+
+class StepRetrying(_Event):
+    """The back-off of a failed step elapsed: attempt ``attempt`` is dispatched."""
+
+    type: Literal["step_retrying"] = "step_retrying"
+    key: str
+    attempt: int
+
+
+class StepSuspended(_Event):
+    type: Literal["step_suspended"] = "step_suspended"
+    key: str
+    attempt: int
+    payload: Any = None
+
+
+class StepResumed(_Event):
+    type: Literal["step_resumed"] = "step_resumed"
+    key: str
+    data: Any = None
+
+
+class ChildUpdated(_Event):
+    """A nested flow's child execution changed state (suspended keys, waiting, ...)."""
+
+    type: Literal["child_updated"] = "child_updated"
+    key: str
+    status: str
+    suspended: dict[str, Any] = Field(default_factory=dict)
+
+
+class BranchDecided(_Event):
+    type: Literal["branch_decided"] = "branch_decided"
+    node: int
+    case: int | None
+
+
+class LoopDecided(_Event):
+    type: Literal["loop_decided"] = "loop_decided"
+    node: int
+    iteration: int
+    proceed: bool
+
+
+class TimerArmed(_Event):
+    type: Literal["timer_armed"] = "timer_armed"
+    timer: str
+    fire_at: float
+
+
+class TimerFired(_Event):
+    type: Literal["timer_fired"] = "timer_fired"
+    timer: str
+
+
+class SignalReceived(_Event):
+    type: Literal["signal_received"] = "signal_received"
+    name: str
+    payload: Any = None
+
+
+class PauseRequested(_Event):
+    type: Literal["pause_requested"] = "pause_requested"
+
+
+class Paused(_Event):
+    type: Literal["paused"] = "paused"
+
+
+class Resumed(_Event):
+    type: Literal["resumed"] = "resumed"
+
+
+class Cancelled(_Event):
+    type: Literal["cancelled"] = "cancelled"
+    reason: str | None = None
+
+
+class CompensationStarted(_Event):
+    """The execution failed for good; these completed steps are rolled back in order."""
+
+    type: Literal["compensation_started"] = "compensation_started"
+    keys: list[str]
+    error: ErrorInfo
+
+
+class CompensationCompleted(_Event):
+    type: Literal["compensation_completed"] = "compensation_completed"
+    key: str
+    attempt: int
+
+
+class CompensationFailed(_Event):
+    type: Literal["compensation_failed"] = "compensation_failed"
+    key: str
+    attempt: int
+    error: ErrorInfo
+    retry_at: float | None = None
+
+
+class CompensationRetrying(_Event):
+    type: Literal["compensation_retrying"] = "compensation_retrying"
+    key: str
+    attempt: int
+
+
+class ExecutionCompleted(_Event):
+    type: Literal["execution_completed"] = "execution_completed"
+    output: Any = None
+
+
+class ExecutionFailed(_Event):
+    type: Literal["execution_failed"] = "execution_failed"
+    error: ErrorInfo
+
+
+Event = Annotated[
+    ExecutionStarted
+    | StepCompleted
+    | StepFailed
+    | StepRetrying
+    | StepSuspended
+    | StepResumed
+    | ChildUpdated
+    | BranchDecided
+    | LoopDecided
+    | TimerArmed
+    | TimerFired
+    | SignalReceived
+    | PauseRequested
+    | Paused
+    | Resumed
+    | Cancelled
+    | CompensationStarted
+    | CompensationCompleted
+    | CompensationFailed
+    | CompensationRetrying
+    | ExecutionCompleted
+    | ExecutionFailed,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def encode_event(event: _Event) -> str:
+    """The JSON text stored for an event (``seq`` lives in its own column)."""
+    return event.model_dump_json(exclude={"seq"})
+
+
+def decode_event(data: str | bytes, seq: int) -> Event:
+    """Rebuild an event from its stored JSON and sequence number."""
+    event = EVENT_ADAPTER.validate_json(data)
+    event.seq = seq
+    return event

@@ -1,0 +1,217 @@
+"""The storage contract: an append-only event journal plus the read models beside it.
+
+A ``Storage`` is asynchronous and is only ever called from the engine's reactor
+loop (one thread), so implementations need no locks of their own.
+
+Rows and what they are for:
+
+* events: the source of truth, one row per event, ``(execution_id, seq)`` unique;
+  ``seq`` starts at 1 and has no gaps. Appending with an ``expected_seq`` that is
+  not the stream's last sequence number is a conflict (a second owner or a bug),
+  raised as ``ConcurrencyError`` and never silently merged.
+* executions: an index for listing and recovery (status, flow, parent, wake time).
+* snapshots: immutable checkpoints ``(execution_id, seq, state, view)`` that make
+  rehydration and status reads fast. Never the source of truth.
+* task_results: one row per step (by step key) for operators' step tables.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from water.events import ErrorInfo, Event
+from water.snapshot import Snapshot
+from water.status import ExecutionStatus
+
+
+class ConcurrencyError(RuntimeError):
+    """An append's expected sequence number did not match the stream."""
+
+    def __init__(self, execution_id: str, expected_seq: int, actual_seq: int | None = None) -> None:
+        self.execution_id = execution_id
+        self.expected_seq = expected_seq
+        self.actual_seq = actual_seq
+        found = "" if actual_seq is None else f", found {actual_seq}"
+        super().__init__(
+            f"event stream of execution {execution_id!r} expected seq {expected_seq}{found}: "
+            "another owner appended to it"
+        )
+
+
+class ExecutionRecord(BaseModel):
+    """A row of the executions index."""
+
+    model_config = ConfigDict(frozen=True)
+
+    execution_id: str
+    flow_id: str
+    status: ExecutionStatus
+    created_at: datetime
+    updated_at: datetime
+    parent_id: str | None = None
+    wake_at: float | None = None
+    """Earliest armed timer (unix seconds) of a waiting execution, for recovery."""
+    error: str | None = None
+
+
+class TaskResult(BaseModel):
+    """One step's outcome as kept in ``task_results``."""
+
+    key: str
+    task_id: str
+    status: str
+    attempts: int = 0
+    output: Any = None
+    error: ErrorInfo | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Checkpoint(BaseModel):
+    """An immutable snapshot row: the interpreter state after event ``seq``."""
+
+    execution_id: str
+    seq: int
+    state: dict[str, Any]
+    view: Snapshot
+
+
+class AppendRequest(BaseModel):
+    """One coordinator's share of a group commit.
+
+    ``events`` (may be empty) get sequence numbers ``expected_seq + 1 ...``; the
+    optional ``record``, ``checkpoint`` and ``task_results`` are written in the same
+    transaction, so the index never runs ahead of the journal.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    execution_id: str
+    events: list[Event] = Field(default_factory=list)
+    expected_seq: int
+    record: ExecutionRecord | None = None
+    checkpoint: Checkpoint | None = None
+    task_results: list[TaskResult] = Field(default_factory=list)
+
+
+class Storage(abc.ABC):
+    """Asynchronous storage for executions. Use ``SQLiteStorage`` or ``MemoryStorage``."""
+
+    url: str = ""
+
+    async def initialize(self) -> None:  # noqa: B027
+        """Open connections and create or migrate the schema. Idempotent."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Release connections. Idempotent."""
+
+    # -- the journal -------------------------------------------------------
+    @abc.abstractmethod
+    async def append_events(
+        self, execution_id: str, events: Sequence[Event], expected_seq: int
+    ) -> int:
+        """Append events after ``expected_seq``; return the new last sequence number."""
+
+    @abc.abstractmethod
+    async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
+        """Events of one execution with ``seq > after_seq``, in order, ``seq`` set."""
+
+    async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
+        """Write many appends at once (group commit); one result per request, in order.
+
+        The default applies them one by one; SQL stores override it with one
+        transaction for the whole batch, isolating a conflicting request if needed.
+        """
+        results: list[BaseException | None] = []
+        for req in batch:
+            try:
+                await self.apply(req)
+                results.append(None)
+            except Exception as exc:  # noqa: BLE001 - reported per request
+                results.append(exc)
+        return results
+
+    async def apply(self, req: AppendRequest) -> None:
+        """Apply one request (events, then the rows beside them)."""
+        if req.events:
+            await self.append_events(req.execution_id, req.events, req.expected_seq)
+        if req.record is not None:
+            await self.upsert_execution(req.record)
+        if req.checkpoint is not None:
+            await self.save_checkpoint(req.checkpoint)
+        for result in req.task_results:
+            await self.save_task_result(req.execution_id, result.task_id, result)
+
+    # -- snapshots ---------------------------------------------------------
+    @abc.abstractmethod
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store an immutable checkpoint (interpreter state plus its public view)."""
+
+    @abc.abstractmethod
+    async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
+        """The checkpoint with the highest ``seq``, or None."""
+
+    async def save_snapshot(self, snapshot: Snapshot, state: dict[str, Any] | None = None) -> None:
+        """Store a snapshot (optionally with the interpreter state it was built from)."""
+        await self.save_checkpoint(
+            Checkpoint(
+                execution_id=snapshot.execution_id,
+                seq=snapshot.seq,
+                state=state or {},
+                view=snapshot,
+            )
+        )
+
+    async def load_snapshot(self, execution_id: str) -> Snapshot | None:
+        """The latest stored snapshot's public view, or None."""
+        checkpoint = await self.load_checkpoint(execution_id)
+        return None if checkpoint is None else checkpoint.view
+
+    # -- step results ------------------------------------------------------
+    @abc.abstractmethod
+    async def save_task_result(self, execution_id: str, task_id: str, result: TaskResult) -> None:
+        """Insert or replace the row of ``result.key`` (``task_id`` is the task's id)."""
+
+    @abc.abstractmethod
+    async def load_task_results(self, execution_id: str) -> list[TaskResult]:
+        """All step rows of an execution, ordered by ``started_at`` then key."""
+
+    # -- the executions index ---------------------------------------------
+    @abc.abstractmethod
+    async def upsert_execution(self, record: ExecutionRecord) -> None:
+        """Insert or update an index row (``created_at`` of an existing row is kept)."""
+
+    @abc.abstractmethod
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """One index row, or None."""
+
+    @abc.abstractmethod
+    async def list_executions(
+        self,
+        flow_id: str | None = None,
+        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        parent_id: str | None = None,
+    ) -> list[ExecutionRecord]:
+        """Index rows, newest first (``created_at`` descending, then id)."""
+
+    @abc.abstractmethod
+    async def count_executions(
+        self,
+        flow_id: str | None = None,
+        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+        *,
+        parent_id: str | None = None,
+    ) -> int:
+        """How many rows ``list_executions`` would page through."""
+
+    @abc.abstractmethod
+    async def delete_execution(self, execution_id: str) -> bool:
+        """Delete an execution's events, snapshots, step rows and index row."""
