@@ -1,0 +1,77 @@
+"""Water: durable, typed workflows for Python services.
+
+Write typed tasks, chain them into flows with a fluent API, and run them in
+your service on an engine that journals every step, so executions can be
+paused, resumed and recovered after a crash exactly where they stopped.
+"""
+
+from actors.messages import Cancel, GetStatus, Pause, Resume, Signal
+from supervision import (
+    CircuitBreaker,
+    CircuitOpenError,
+    FatalError,
+    RetryableError,
+    RetryPolicy,
+    StepTimeoutError,
+)
+
+from water.context import TaskContext
+from water.engine import Engine
+from water.errors import (
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    FlowChangedError,
+    FlowNotFoundError,
+    StateConflictError,
+    StepError,
+    StepInputError,
+    StepOutputError,
+    WaterError,
+)
+from water.events import ErrorInfo
+from water.flow import Flow, FlowValidationError
+from water.ref import ExecutionRef
+from water.snapshot import Snapshot
+from water.status import ExecutionStatus
+from water.storage import MemoryStorage, SQLiteStorage, Storage
+from water.task import Task, task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancel",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Engine",
+    "ErrorInfo",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionNotFoundError",
+    "ExecutionRef",
+    "ExecutionStatus",
+    "FatalError",
+    "Flow",
+    "FlowChangedError",
+    "FlowNotFoundError",
+    "FlowValidationError",
+    "GetStatus",
+    "MemoryStorage",
+    "Pause",
+    "Resume",
+    "RetryPolicy",
+    "RetryableError",
+    "SQLiteStorage",
+    "Signal",
+    "Snapshot",
+    "StateConflictError",
+    "StepError",
+    "StepInputError",
+    "StepOutputError",
+    "StepTimeoutError",
+    "Storage",
+    "Task",
+    "TaskContext",
+    "WaterError",
+    "task",
+]

@@ -59,21 +59,17 @@ class StepCompleted(_Event):
 
 
 class StepFailed(_Event):
-    """A step attempt failed; ``retry_at`` is set when another attempt is scheduled."""
+    """A step attempt failed; ``retry_at`` is set when another attempt is scheduled.
+
+    The retry is dispatched when the timer ``retry:<key>`` fires (a ``TimerFired``
+    event), with ``attempt + 1``.
+    """
 
     type: Literal["step_failed"] = "step_failed"
     key: str
     attempt: int
     error: ErrorInfo
     retry_at: float | None = None
-
-
-class StepRetrying(_Event):
-    """The back-off of a failed step elapsed: attempt ``attempt`` is dispatched."""
-
-    type: Literal["step_retrying"] = "step_retrying"
-    key: str
-    attempt: int
 
 
 class StepSuspended(_Event):
@@ -109,6 +105,14 @@ class LoopDecided(_Event):
     node: int
     iteration: int
     proceed: bool
+
+
+class DecisionFailed(_Event):
+    """Deciding how to go on at ``node`` raised (a condition or a wake-time function)."""
+
+    type: Literal["decision_failed"] = "decision_failed"
+    node: int
+    error: ErrorInfo
 
 
 class TimerArmed(_Event):
@@ -167,12 +171,6 @@ class CompensationFailed(_Event):
     retry_at: float | None = None
 
 
-class CompensationRetrying(_Event):
-    type: Literal["compensation_retrying"] = "compensation_retrying"
-    key: str
-    attempt: int
-
-
 class ExecutionCompleted(_Event):
     type: Literal["execution_completed"] = "execution_completed"
     output: Any = None
@@ -187,12 +185,12 @@ Event = Annotated[
     ExecutionStarted
     | StepCompleted
     | StepFailed
-    | StepRetrying
     | StepSuspended
     | StepResumed
     | ChildUpdated
     | BranchDecided
     | LoopDecided
+    | DecisionFailed
     | TimerArmed
     | TimerFired
     | SignalReceived
@@ -203,7 +201,6 @@ Event = Annotated[
     | CompensationStarted
     | CompensationCompleted
     | CompensationFailed
-    | CompensationRetrying
     | ExecutionCompleted
     | ExecutionFailed,
     Field(discriminator="type"),

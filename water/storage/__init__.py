@@ -1,0 +1,25 @@
+"""Where executions are kept: the ``Storage`` contract and its implementations."""
+
+from water.storage.base import (
+    AppendRequest,
+    Checkpoint,
+    ConcurrencyError,
+    ExecutionRecord,
+    Storage,
+    TaskResult,
+)
+from water.storage.memory import MemoryStorage
+from water.storage.sqlite import SQLiteStorage
+from water.storage.url import storage_from_url
+
+__all__ = [
+    "AppendRequest",
+    "Checkpoint",
+    "ConcurrencyError",
+    "ExecutionRecord",
+    "MemoryStorage",
+    "SQLiteStorage",
+    "Storage",
+    "TaskResult",
+    "storage_from_url",
+]

@@ -1,0 +1,197 @@
+"""Coordinator: the actor of one execution, a thin shell around its decider.
+
+On each message: ask the decider for the events (it folds them into the state),
+append them to the journal and wait until they are durable, then perform the
+effects of the new state (dispatch steps, arm timers, message other
+executions). Nothing is performed before the events that justify it are
+committed; if the journal fails, the in-memory state is discarded and the
+execution is rehydrated from what is durable.
+
+A coordinator whose execution only waits (paused, sleeping, waiting for a
+signal or a person) checkpoints and stops: it holds no thread while it waits.
+Any message for it starts a new coordinator that rehydrates from storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors.effects import ArmTimer, Dispatch, Route
+from actors.messages import CommandRejected, Start
+from actors.protocols import Decider
+
+if TYPE_CHECKING:
+    from actors.system import ActorSystem
+
+log = logging.getLogger("water.coordinator")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """An ``ask``: handle ``message`` and answer with the execution's view."""
+
+    message: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Rehydrate (if needed) and carry on: used by recovery and wake-up timers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error answered to an ``ask`` (raised again on the asking side)."""
+
+    error: BaseException
+
+
+class ExecutionNotFound(CommandRejected):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"no execution {execution_id!r}", code="not_found")
+        self.execution_id = execution_id
+
+
+class Coordinator(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def __init__(self, system: ActorSystem, execution_id: str) -> None:
+        super().__init__()
+        self.system = system
+        self.execution_id = execution_id
+        self.decider: Decider | None = None
+        self.state: Any = None
+        self.performed: set[Any] = set()
+        self.tasks_used: set[str] = set()
+        self.broken: BaseException | None = None
+        self.last_checkpoint = 0
+        self.done = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    def on_start(self) -> None:
+        try:
+            stored = self.system.load_stream(self.execution_id)
+            if stored is None:
+                return
+            self.decider = self.system.factory.decider_for(self.system.factory.flow_of(stored))
+            self.state = self.decider.recover(self.execution_id, stored)
+            self.last_checkpoint = self.decider.checkpoint_seq(self.state)
+            if not self.decider.is_terminal(self.state):
+                self._perform()
+        except Exception as exc:  # noqa: BLE001 - reported to every message sender
+            log.error("cannot rehydrate execution %s: %s", self.execution_id, exc)
+            self.broken = exc
+
+    # -- messages ----------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        query = isinstance(message, Query)
+        msg = message.message if query else message
+        try:
+            return self._handle(msg, query)
+        except CommandRejected as exc:
+            if not query:
+                log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
+            return Failure(exc) if query else None
+        except BaseException as exc:  # noqa: BLE001 - let it crash, then rehydrate
+            if self.broken is None:
+                log.exception("coordinator of %s crashed on %r", self.execution_id, msg)
+                self._crash()
+            return Failure(exc) if query else None
+
+    def _handle(self, msg: Any, query: bool) -> Any:
+        if self.broken is not None:
+            raise self.broken
+        if self.done:
+            raise CommandRejected("execution finished", code="conflict")
+        system = self.system
+        if self.state is None:
+            if not isinstance(msg, Start):
+                if isinstance(msg, Wake):
+                    self._stop_if_gone()
+                    return None
+                self._stop_if_gone()
+                raise ExecutionNotFound(self.execution_id)
+            self.decider = system.factory.decider_for(msg.flow_id)
+            self.state = self.decider.initial(self.execution_id)
+        elif isinstance(msg, Start):
+            # a repeated start (idempotent): report again to a parent that asks
+            self.performed = {i for i in self.performed if not (i and i[0] == "notify")}
+        decider = self.decider
+        assert decider is not None
+        state = self.state
+        forward = decider.forward(state, msg)
+        if forward is not None:
+            system.tell(forward[0], forward[1])
+            return decider.view(state) if query else None
+        previous = decider.status(state)
+        events = decider.handle(state, msg, system.clock.now())
+        if events:
+            self._commit(events, previous)
+            self._perform()
+        return self._settle(query)
+
+    def _commit(self, events: list[Any], previous: str | None) -> None:
+        decider = self.decider
+        assert decider is not None
+        state = self.state
+        checkpoint = (
+            decider.is_terminal(state) or decider.is_idle(state) or decider.wants_checkpoint(state)
+        )
+        request = decider.append_request(state, events, previous, checkpoint)
+        self.system.journal.append(request).result()
+        if events:
+            decider.committed(state, events)
+        if checkpoint:
+            self.last_checkpoint = decider.checkpoint_seq(state)
+
+    def _settle(self, query: bool) -> Any:
+        decider = self.decider
+        assert decider is not None
+        state = self.state
+        if decider.is_terminal(state):
+            view = decider.view(state)
+            self.done = True
+            self.system.timers.disarm(self.execution_id)
+            self.system.cancel_runs(self.execution_id, self.tasks_used)
+            self.system.finished(self.execution_id, self.actor_ref, view)
+            self.stop()
+            return view if query else None
+        view = decider.view(state) if query else None
+        if decider.is_idle(state):
+            # idle states were checkpointed with their last events (see _commit)
+            if self.system.passivate(self.execution_id, self):
+                self.stop()
+        return view
+
+    # -- effects -----------------------------------------------------------------
+    def _perform(self) -> None:
+        decider = self.decider
+        assert decider is not None
+        system = self.system
+        for effect in decider.effects(self.state, self.performed):
+            if isinstance(effect, Dispatch):
+                self.tasks_used.add(effect.spec.task_id)
+                system.dispatch(effect.spec, effect.make_job())
+            elif isinstance(effect, ArmTimer):
+                system.timers.arm(self.execution_id, effect.timer, effect.fire_at)
+            elif isinstance(effect, Route):
+                system.tell(effect.execution_id, effect.message)
+            self.performed.add(effect.ident)
+        if len(self.performed) > 256:
+            live = {e.ident for e in decider.effects(self.state, set())}
+            self.performed &= live
+
+    # -- failure -----------------------------------------------------------------
+    def _crash(self) -> None:
+        self.state = None
+        self.decider = None
+        self.broken = RuntimeError(f"coordinator of {self.execution_id!r} crashed")
+        self.system.coordinator_crashed(self.execution_id, self.actor_ref)
+        self.stop()
+
+    def _stop_if_gone(self) -> None:
+        if self.system.passivate(self.execution_id, self):
+            self.stop()

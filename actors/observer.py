@@ -1,0 +1,16 @@
+"""Hooks through which the runtime reports what it does (metrics live above)."""
+
+from __future__ import annotations
+
+
+class RuntimeObserver:
+    """No-op base: override what you want to observe. Called from runtime threads."""
+
+    def journal_committed(self, batch_size: int, seconds: float) -> None:
+        """A group commit of ``batch_size`` appends took ``seconds``."""
+
+    def actor_restarted(self, kind: str) -> None:
+        """A worker, supervisor or coordinator was replaced after a crash or hang."""
+
+    def breaker_changed(self, name: str, old: str, new: str) -> None:
+        """A circuit breaker moved from state ``old`` to ``new``."""

@@ -1,0 +1,414 @@
+"""TaskSupervisor: one per task id; owns the task's breaker, worker pool and restarts.
+
+Sync bodies run on a bounded pool of ``TaskWorker`` actors (queued when all are
+busy); async bodies run on the reactor loop. The supervisor enforces timeouts
+(an async body is cancelled; a sync worker that overruns is abandoned and
+replaced, and its late result is dropped), consults the circuit breaker before
+every run, and replaces crashed workers within an OTP-style restart intensity;
+beyond it, it escalates: opens its breaker and asks the runtime to restart it
+with fresh workers. Outcomes go straight to the execution (through the
+runtime's router), so a supervisor is never on a step's result path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pykka
+from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
+
+from actors.jobs import StepJob, SupervisorSpec, SuspendStep
+from actors.messages import StepFailed, StepSucceeded, StepSuspended
+from actors.reactor import Reactor
+
+log = logging.getLogger("water.supervisor")
+
+Ident = tuple[str, str, int, bool]
+
+
+class WorkerCrashedError(RuntimeError):
+    """The worker running a step died (an exception escaped the body's wrapper)."""
+
+
+class SupervisorRestartedError(RuntimeError):
+    """The step's supervisor was restarted after too many worker crashes."""
+
+
+class Runtime(Protocol):
+    """What a supervisor needs from the runtime that owns it."""
+
+    reactor: Reactor
+
+    def deliver(self, execution_id: str, message: Any) -> None: ...
+
+    def supervisor_escalated(self, spec: SupervisorSpec, queued: list[Any]) -> None: ...
+
+    def count_restart(self, kind: str) -> None: ...
+
+
+class Lease:
+    """Revoked when a run is abandoned (timeout, cancel): its outcome is then dropped."""
+
+    __slots__ = ("_revoked",)
+
+    def __init__(self) -> None:
+        self._revoked = False
+
+    def revoke(self) -> None:
+        self._revoked = True
+
+    @property
+    def revoked(self) -> bool:
+        return self._revoked
+
+
+@dataclass(slots=True)
+class Run:
+    """One admitted job in flight."""
+
+    job: StepJob
+    trial: bool = False
+    lease: Lease = field(default_factory=Lease)
+    worker: str | None = None
+
+    @property
+    def ident(self) -> Ident:
+        j = self.job
+        return (j.execution_id, j.key, j.attempt, j.compensation)
+
+
+# -- messages ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    job: StepJob
+
+
+@dataclass(frozen=True, slots=True)
+class JobDone:
+    ident: Ident
+    ok: bool
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimedOut:
+    ident: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCrashed:
+    ident: Ident
+    worker: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRuns:
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    run: Run
+
+
+def outcome_of(job: StepJob, call: Callable[[], Any]) -> tuple[Any, bool]:
+    """Run a sync body and turn what happened into the message for the execution."""
+    try:
+        output = call()
+    except SuspendStep as s:
+        return StepSuspended(job.key, job.attempt, s.payload), True
+    except Exception as exc:  # noqa: BLE001 - user code: every error is a step failure
+        return StepFailed(job.key, job.attempt, exc, job.compensation), False
+    return StepSucceeded(job.key, job.attempt, output, job.compensation), True
+
+
+class TaskWorker(pykka.ThreadingActor):
+    """Runs one sync step body at a time on its own thread."""
+
+    use_daemon_thread = True  # an abandoned worker must never keep the process alive
+
+    def __init__(self, runtime: Runtime, supervisor: pykka.ActorRef[Any], name: str) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.supervisor = supervisor
+        self.name = name
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Execute):
+            return None
+        run = message.run
+        job = run.job
+        try:
+            outcome, ok = outcome_of(job, job.body)
+        except BaseException as exc:  # noqa: BLE001 - the worker dies; the supervisor replaces it
+            if not run.lease.revoked:
+                err = WorkerCrashedError(f"worker of task {job.task_id!r} died: {exc!r}")
+                self.runtime.deliver(job.execution_id, StepFailed(job.key, job.attempt, err, job.compensation))
+            self.supervisor.tell(WorkerCrashed(run.ident, self.name, repr(exc)))
+            self.stop()
+            return None
+        if not run.lease.revoked:
+            self.runtime.deliver(job.execution_id, outcome)
+        self.supervisor.tell(JobDone(run.ident, ok, self.name))
+        return None
+
+
+class TaskSupervisor(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        spec: SupervisorSpec,
+        breaker: BreakerMachine | None,
+        generation: int = 1,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.spec = spec
+        self.breaker = breaker
+        self.generation = generation
+        self.intensity = RestartIntensity(spec.max_restarts, spec.restart_period)
+        self.idle: list[str] = []
+        self.workers: dict[str, pykka.ActorRef[Any]] = {}
+        self.busy: dict[str, Run] = {}  # worker name -> run
+        self.sync_runs: dict[Ident, Run] = {}
+        self.queue: deque[Run] = deque()
+        self._serial = 0
+        # async runs live on the loop thread, keyed by ident
+        self._async_runs: dict[Ident, tuple[Run, asyncio.Task[Any] | None]] = {}
+        self._async_lock = threading.Lock()
+        self.escalated = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    def on_stop(self) -> None:
+        for ref in self.workers.values():
+            ref.stop(block=False)
+        self.workers.clear()
+
+    def _new_worker(self) -> str:
+        self._serial += 1
+        name = f"{self.spec.task_id}#{self.generation}.{self._serial}"
+        self.workers[name] = TaskWorker.start(self.runtime, self.actor_ref, name)
+        return name
+
+    # -- messages ----------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        try:
+            if isinstance(message, RunJob):
+                self._admit(message.job)
+            elif isinstance(message, JobDone):
+                self._done(message)
+            elif isinstance(message, JobTimedOut):
+                self._timed_out(message.ident)
+            elif isinstance(message, WorkerCrashed):
+                self._crashed(message)
+            elif isinstance(message, CancelRuns):
+                self._cancel(message.execution_id)
+        except Exception:  # a supervisor bug must not lose the supervisor
+            log.exception("task supervisor %r failed handling %r", self.spec.task_id, message)
+        return None
+
+    def _admit(self, job: StepJob) -> None:
+        trial = False
+        if self.breaker is not None:
+            admission = self.breaker.acquire()
+            if not admission.allowed:
+                err = CircuitOpenError(self.breaker.name, admission.retry_after)
+                details = {"breaker": self.breaker.name, "breaker_state": str(self.breaker.state)}
+                self.runtime.deliver(
+                    job.execution_id,
+                    StepFailed(job.key, job.attempt, err, job.compensation, details),
+                )
+                return
+            trial = admission.trial
+        run = Run(job, trial)
+        if job.is_async:
+            self.runtime.reactor.call_soon(self._start_async, run)
+            return
+        self.sync_runs[run.ident] = run
+        self.queue.append(run)
+        self._drain()
+
+    def _drain(self) -> None:
+        while self.queue:
+            if not self.idle:
+                if len(self.workers) >= self.spec.max_workers:
+                    return
+                self.idle.append(self._new_worker())
+            name = self.idle.pop()
+            run = self.queue.popleft()
+            if run.lease.revoked:
+                self.idle.append(name)
+                continue
+            run.worker = name
+            self.busy[name] = run
+            self.workers[name].tell(Execute(run))
+            if run.job.timeout is not None:
+                self.runtime.reactor.call_soon(self._arm_timeout, run)
+
+    def _arm_timeout(self, run: Run) -> None:  # loop thread
+        assert run.job.timeout is not None
+        me = self.actor_ref
+        self.runtime.reactor.loop.call_later(
+            run.job.timeout, lambda: me.tell(JobTimedOut(run.ident)) if me.is_alive() else None
+        )
+
+    def _account(self, ok: bool, trial: bool) -> None:
+        if self.breaker is None:
+            return
+        if ok:
+            self.breaker.record_success(trial)
+        else:
+            self.breaker.record_failure(trial)
+
+    def _done(self, msg: JobDone) -> None:
+        if msg.worker is None:  # an async run finished
+            run = self._async_take(msg.ident)
+            if run is not None:
+                self._account(msg.ok, run.trial)
+            return
+        run = self.busy.get(msg.worker)
+        if run is None or run.ident != msg.ident:
+            return  # an abandoned worker finished late; it was already replaced
+        del self.busy[msg.worker]
+        self.sync_runs.pop(msg.ident, None)
+        if not run.lease.revoked:
+            self._account(msg.ok, run.trial)
+        elif self.breaker is not None:
+            self.breaker.release(run.trial)
+        self.idle.append(msg.worker)
+        self._drain()
+
+    def _timed_out(self, ident: Ident) -> None:
+        run = self.sync_runs.get(ident)
+        if run is None or run.worker is None or self.busy.get(run.worker) is not run:
+            return
+        # the body overran: abandon its worker (its thread cannot be killed) and replace it
+        run.lease.revoke()
+        del self.busy[run.worker]
+        del self.sync_runs[ident]
+        stuck = self.workers.pop(run.worker)
+        stuck.stop(block=False)
+        log.warning("task %r step %r timed out; replacing its worker", run.job.task_id, run.job.key)
+        self.runtime.count_restart("worker")
+        self._account(False, run.trial)
+        job = run.job
+        self.runtime.deliver(
+            job.execution_id,
+            StepFailed(job.key, job.attempt, StepTimeoutError(job.task_id, job.timeout or 0.0),
+                       job.compensation),
+        )
+        self._drain()
+
+    def _crashed(self, msg: WorkerCrashed) -> None:
+        run = self.busy.pop(msg.worker, None)
+        self.workers.pop(msg.worker, None)
+        self.sync_runs.pop(msg.ident, None)
+        if run is not None and not run.lease.revoked:
+            self._account(False, run.trial)
+        log.error("worker %s of task %r crashed: %s", msg.worker, self.spec.task_id, msg.error)
+        self.runtime.count_restart("worker")
+        if not self.intensity.record_restart():
+            self._escalate()
+            return
+        self._drain()
+
+    def _escalate(self) -> None:
+        log.error(
+            "task %r: more than %d worker restarts within %ss; restarting its supervisor",
+            self.spec.task_id, self.spec.max_restarts, self.spec.restart_period,
+        )
+        if self.breaker is not None:
+            self.breaker.force_open("supervisor restart intensity exceeded")
+        self.escalated = True
+        # runs still on workers are failed (retryable); queued ones move to the new supervisor
+        for run in list(self.busy.values()):
+            run.lease.revoke()
+            job = run.job
+            self.runtime.deliver(
+                job.execution_id,
+                StepFailed(job.key, job.attempt,
+                           SupervisorRestartedError(f"supervisor of task {job.task_id!r} restarted"),
+                           job.compensation),
+            )
+        queued = [r.job for r in self.queue if not r.lease.revoked]
+        self.queue.clear()
+        self.busy.clear()
+        self.sync_runs.clear()
+        self.runtime.supervisor_escalated(self.spec, queued)
+
+    def _cancel(self, execution_id: str) -> None:
+        for ident, run in list(self.sync_runs.items()):
+            if ident[0] == execution_id:
+                run.lease.revoke()
+                if run.worker is None:
+                    del self.sync_runs[ident]
+        self.runtime.reactor.call_soon(self._cancel_async, execution_id)
+
+    # -- async bodies (loop thread) -----------------------------------------------
+    def _async_take(self, ident: Ident) -> Run | None:
+        with self._async_lock:
+            entry = self._async_runs.pop(ident, None)
+        return None if entry is None else entry[0]
+
+    def _start_async(self, run: Run) -> None:
+        task = self.runtime.reactor.loop.create_task(self._run_async(run))
+        with self._async_lock:
+            self._async_runs[run.ident] = (run, task)
+
+    def _cancel_async(self, execution_id: str) -> None:
+        with self._async_lock:
+            mine = [(i, e) for i, e in self._async_runs.items() if i[0] == execution_id]
+        for _, (run, task) in mine:
+            run.lease.revoke()
+            if task is not None:
+                task.cancel()
+
+    async def _run_async(self, run: Run) -> None:
+        job = run.job
+        ok = False
+        deadline = asyncio.timeout(job.timeout) if job.timeout is not None else None
+        try:
+            coro = job.body()
+            if deadline is not None:
+                async with deadline:
+                    output = await coro
+            else:
+                output = await coro
+            outcome: Any = StepSucceeded(job.key, job.attempt, output, job.compensation)
+            ok = True
+        except SuspendStep as s:
+            outcome = StepSuspended(job.key, job.attempt, s.payload)
+            ok = True
+        except asyncio.CancelledError:
+            outcome = None if run.lease.revoked else StepFailed(
+                job.key, job.attempt, RuntimeError("step body was cancelled"), job.compensation
+            )
+        except TimeoutError as exc:
+            err: BaseException = exc
+            if deadline is not None and deadline.expired():
+                err = StepTimeoutError(job.task_id, job.timeout or 0.0)
+            outcome = StepFailed(job.key, job.attempt, err, job.compensation)
+        except Exception as exc:  # noqa: BLE001 - user code: every error is a step failure
+            outcome = StepFailed(job.key, job.attempt, exc, job.compensation)
+        except BaseException as exc:  # noqa: BLE001 - never let a body take the loop down
+            crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
+            outcome = StepFailed(job.key, job.attempt, crash, job.compensation)
+        if outcome is not None and not run.lease.revoked:
+            self.runtime.deliver(job.execution_id, outcome)
+        if self.breaker is not None:
+            try:
+                self.actor_ref.tell(JobDone(run.ident, ok))
+            except pykka.ActorDeadError:
+                pass
+        else:
+            with self._async_lock:
+                self._async_runs.pop(run.ident, None)

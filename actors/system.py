@@ -1,0 +1,292 @@
+"""The actor system of one engine: routing, passivation, supervisors, shutdown.
+
+It keeps its own ``{execution_id: coordinator}`` map (pykka's registry scans a
+list) and is the only way messages reach coordinators, which is what makes
+passivation safe: a coordinator may stop only while holding the routing lock
+with an empty inbox, so no message is ever sent to a coordinator that is
+going away. A message for an execution without a live coordinator starts one,
+which rehydrates from storage before it handles the message.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from typing import Any
+
+import pykka
+from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
+
+from actors.coordinator import Coordinator, Failure, Query, Wake
+from actors.jobs import StepJob, SupervisorSpec
+from actors.journal import Journal
+from actors.messages import TimerFired
+from actors.observer import RuntimeObserver
+from actors.protocols import DeciderFactory, JournalStore
+from actors.reactor import Reactor
+from actors.supervisor import CancelRuns, RunJob, TaskSupervisor
+from actors.timers import Timers
+
+log = logging.getLogger("water.runtime")
+
+
+class SystemShutDown(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("the engine is shut down")
+
+
+class ActorSystem:
+    def __init__(
+        self,
+        factory: DeciderFactory,
+        store: JournalStore,
+        *,
+        clock: Clock | None = None,
+        observer: RuntimeObserver | None = None,
+    ) -> None:
+        self.factory = factory
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.observer = observer or RuntimeObserver()
+        self.reactor = Reactor().start()
+        self.journal = Journal(self.reactor, store, on_commit=self.observer.journal_committed)
+        self.timers = Timers(self.reactor, self._timer_fired)
+        self._lock = threading.RLock()
+        self._coordinators: dict[str, pykka.ActorRef[Any]] = {}
+        self._supervisors: dict[str, pykka.ActorRef[Any]] = {}
+        self._generations: dict[str, int] = {}
+        self._breakers: dict[str, BreakerMachine] = {}
+        self._waiters: dict[str, list[concurrent.futures.Future[Any]]] = {}
+        self._crashes: dict[str, RestartIntensity] = {}
+        self._closed = False
+
+    # -- routing -------------------------------------------------------------------
+    def _coordinator(self, execution_id: str) -> pykka.ActorRef[Any]:
+        with self._lock:
+            if self._closed:
+                raise SystemShutDown()
+            ref = self._coordinators.get(execution_id)
+            if ref is None:
+                ref = Coordinator.start(self, execution_id)
+                self._coordinators[execution_id] = ref
+            return ref
+
+    def _forget(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
+        with self._lock:
+            if self._coordinators.get(execution_id) is ref:
+                del self._coordinators[execution_id]
+
+    def tell(self, execution_id: str, message: Any) -> None:
+        """Send a message to an execution (rehydrating its coordinator if needed)."""
+        for _ in range(5):
+            ref = self._coordinator(execution_id)
+            try:
+                ref.tell(message)
+                return
+            except pykka.ActorDeadError:
+                self._forget(execution_id, ref)
+        log.error("could not deliver %r to execution %s", message, execution_id)
+
+    deliver = tell
+
+    def ask(self, execution_id: str, message: Any, timeout: float | None = None) -> Any:
+        """Send a message and wait for the execution's answer (its view)."""
+        for _ in range(5):
+            ref = self._coordinator(execution_id)
+            try:
+                answer = ref.ask(Query(message), block=False).get(timeout=timeout)
+            except pykka.ActorDeadError:
+                self._forget(execution_id, ref)
+                continue
+            except pykka.Timeout:
+                raise TimeoutError(
+                    f"execution {execution_id!r} did not answer within {timeout}s"
+                ) from None
+            if isinstance(answer, Failure):
+                raise answer.error
+            return answer
+        raise RuntimeError(f"execution {execution_id!r} could not be reached")
+
+    def wake(self, execution_id: str) -> None:
+        self.tell(execution_id, Wake())
+
+    def passivate(self, execution_id: str, coordinator: Coordinator) -> bool:
+        """Let an idle coordinator stop if no message is waiting for it."""
+        with self._lock:
+            if self._coordinators.get(execution_id) is not coordinator.actor_ref:
+                return True  # already detached (e.g. replaced after a crash)
+            if not coordinator.actor_inbox.empty():
+                return False
+            del self._coordinators[execution_id]
+            return True
+
+    def finished(self, execution_id: str, ref: pykka.ActorRef[Any], view: Any) -> None:
+        with self._lock:
+            if self._coordinators.get(execution_id) is ref:
+                del self._coordinators[execution_id]
+            waiters = self._waiters.pop(execution_id, [])
+            self._crashes.pop(execution_id, None)
+        for future in waiters:
+            if not future.done():
+                future.set_result(view)
+
+    def waiter(self, execution_id: str) -> concurrent.futures.Future[Any]:
+        """A future completed with the final view when the execution finishes."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            self._waiters.setdefault(execution_id, []).append(future)
+        return future
+
+    def drop_waiter(self, execution_id: str, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            waiters = self._waiters.get(execution_id)
+            if waiters and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[execution_id]
+
+    def coordinator_crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
+        """Rehydrate a crashed coordinator from its events, within a restart intensity."""
+        self._forget(execution_id, ref)
+        self.observer.actor_restarted("coordinator")
+        with self._lock:
+            intensity = self._crashes.setdefault(
+                execution_id, RestartIntensity(3, 10.0, self.clock)
+            )
+            again = intensity.record_restart()
+        if again and not self._closed:
+            self.reactor.call_soon(self.wake, execution_id)
+        else:
+            log.error("execution %s keeps crashing its coordinator; left as is", execution_id)
+
+    def load_stream(self, execution_id: str) -> Any:
+        return self.reactor.run(self.store.load_stream(execution_id))
+
+    # -- supervisors ---------------------------------------------------------------
+    def breaker(self, spec: SupervisorSpec) -> BreakerMachine | None:
+        config = spec.breaker
+        if config is None:
+            return None
+        name = config.name or spec.task_id
+        with self._lock:
+            machine = self._breakers.get(name)
+            if machine is None:
+                machine = BreakerMachine(
+                    config,
+                    name,
+                    self.clock,
+                    on_change=lambda n, old, new: self.observer.breaker_changed(
+                        n, str(old), str(new)
+                    ),
+                )
+                self._breakers[name] = machine
+            return machine
+
+    def breakers(self) -> dict[str, BreakerMachine]:
+        with self._lock:
+            return dict(self._breakers)
+
+    def _supervisor(self, spec: SupervisorSpec) -> pykka.ActorRef[Any]:
+        with self._lock:
+            ref = self._supervisors.get(spec.task_id)
+            if ref is None:
+                if self._closed:
+                    raise SystemShutDown()
+                generation = self._generations.get(spec.task_id, 0) + 1
+                self._generations[spec.task_id] = generation
+                ref = TaskSupervisor.start(self, spec, self.breaker(spec), generation)
+                self._supervisors[spec.task_id] = ref
+            return ref
+
+    def dispatch(self, spec: SupervisorSpec, job: StepJob) -> None:
+        self._supervisor(spec).tell(RunJob(job))
+
+    def cancel_runs(self, execution_id: str, task_ids: set[str]) -> None:
+        with self._lock:
+            refs = [self._supervisors[t] for t in task_ids if t in self._supervisors]
+        for ref in refs:
+            ref.tell(CancelRuns(execution_id))
+
+    def supervisor_escalated(self, spec: SupervisorSpec, queued: list[Any]) -> None:
+        """Replace a supervisor that exceeded its restart intensity; keep its queue.
+
+        Called on the old supervisor's thread: it is only told to stop.
+        """
+        self.observer.actor_restarted("supervisor")
+        with self._lock:
+            old = self._supervisors.pop(spec.task_id, None)
+        if old is not None:
+            old.stop(block=False)
+        if self._closed:
+            return
+        new = self._supervisor(spec)
+        for job in queued:
+            new.tell(RunJob(job))
+
+    def count_restart(self, kind: str) -> None:
+        self.observer.actor_restarted(kind)
+
+    # -- timers ----------------------------------------------------------------------
+    def _timer_fired(self, execution_id: str, timer: str) -> None:
+        if self._closed:
+            return
+        try:
+            self.tell(execution_id, TimerFired(timer))
+        except SystemShutDown:
+            pass
+
+    # -- introspection ---------------------------------------------------------------
+    def active_coordinators(self) -> int:
+        return len(self._coordinators)
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Total queued messages by actor kind (read at scrape time)."""
+        with self._lock:
+            coords = list(self._coordinators.values())
+            sups = list(self._supervisors.values())
+        return {
+            "coordinator": sum(r.actor_inbox.qsize() for r in coords),
+            "supervisor": sum(r.actor_inbox.qsize() for r in sups),
+        }
+
+    def supervisor_count(self) -> int:
+        return len(self._supervisors)
+
+    # -- shutdown ----------------------------------------------------------------------
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every actor, then the reactor."""
+        self.shutdown_actors(timeout)
+        self.reactor.stop()
+
+    def shutdown_actors(self, timeout: float = 10.0) -> None:
+        """Stop every coordinator and supervisor (the reactor keeps running)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            coordinators = list(self._coordinators.values())
+            supervisors = list(self._supervisors.values())
+            self._coordinators.clear()
+            self._supervisors.clear()
+            waiters = [f for fs in self._waiters.values() for f in fs]
+            self._waiters.clear()
+        for ref in coordinators:
+            try:
+                ref.stop(block=False)
+            except pykka.ActorDeadError:
+                pass
+        for ref in coordinators:
+            if ref.is_alive():
+                try:
+                    ref.stop(block=True, timeout=timeout)
+                except (pykka.ActorDeadError, pykka.Timeout):
+                    pass
+        for ref in supervisors:
+            try:
+                ref.stop(block=True, timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        for future in waiters:
+            if not future.done():
+                future.set_exception(SystemShutDown())

@@ -1,0 +1,28 @@
+"""Supervision primitives: durations, clocks, errors, retry, circuit breaking, intensity."""
+
+from supervision.breaker import Admission, BreakerMachine, CircuitBreaker, CircuitState
+from supervision.clock import Clock, ManualClock, SystemClock
+from supervision.durations import Duration, format_seconds, parse_duration
+from supervision.errors import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
+from supervision.intensity import RestartIntensity
+from supervision.retry import Backoff, RetryPolicy
+
+__all__ = [
+    "Admission",
+    "Backoff",
+    "BreakerMachine",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "Clock",
+    "Duration",
+    "FatalError",
+    "ManualClock",
+    "RestartIntensity",
+    "RetryPolicy",
+    "RetryableError",
+    "StepTimeoutError",
+    "SystemClock",
+    "format_seconds",
+    "parse_duration",
+]

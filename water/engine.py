@@ -1,0 +1,391 @@
+"""``Engine``: runs flows durably inside your service.
+
+::
+
+    with Engine("sqlite:///water.db", flows=[order_flow]) as engine:
+        ref = engine.start(order_flow, {"order_id": "A-1"})
+        print(ref.result(timeout=60))
+
+An engine owns an actor system (a coordinator per active execution, a
+supervisor per task, one asyncio reactor thread, a journal that group-commits
+events) over a ``Storage``. On start it resumes the executions that were
+running when the previous process stopped, however it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import uuid
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from actors.jobs import SupervisorSpec
+from actors.messages import Cancel, GetStatus, Start
+from actors.observer import RuntimeObserver
+from actors.system import ActorSystem
+from supervision import Clock, RetryPolicy
+
+from water.errors import (
+    ExecutionNotFoundError,
+    FlowNotFoundError,
+    StateConflictError,
+)
+from water.events import Event
+from water.flow import Flow
+from water.interpreter import FlowMachine, StoredStream
+from water.ref import ExecutionRef, translate
+from water.snapshot import Snapshot
+from water.status import ExecutionStatus
+from water.storage import ExecutionRecord, Storage, storage_from_url
+from water.task import Task
+from water.types import to_json, validate
+
+log = logging.getLogger("water.engine")
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for engine in list(_ENGINES):
+        try:
+            engine.shutdown()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            log.exception("engine shutdown at exit failed")
+
+
+class _Store:
+    """The storage as the runtime's journal store."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
+        return await self.storage.commit(batch)
+
+    async def load_stream(self, execution_id: str) -> StoredStream | None:
+        checkpoint = await self.storage.load_checkpoint(execution_id)
+        after = checkpoint.seq if checkpoint is not None else 0
+        events = await self.storage.load_events(execution_id, after)
+        if checkpoint is None and not events:
+            return None
+        return StoredStream(checkpoint, events)
+
+
+class Engine:
+    """Runs flows durably. Use as a context manager, or call ``shutdown()``.
+
+    ``storage``: a ``Storage`` or a URL (``"sqlite:///path.db"``, ``"memory://"``);
+    default ``sqlite:///water.db``. ``flows``: flows to register. ``retry``: the
+    default retry policy of tasks that set none (default: no retries).
+    ``max_workers``: threads per task for sync bodies. ``allow_flow_changes``:
+    resume executions even if their flow's structure changed. ``recover``:
+    resume interrupted executions at start (default True).
+    ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics.
+    """
+
+    def __init__(
+        self,
+        storage: Storage | str | None = None,
+        *,
+        flows: Iterable[Flow] = (),
+        retry: RetryPolicy | None = None,
+        max_workers: int = 8,
+        max_restarts: int = 3,
+        restart_period: float = 5.0,
+        allow_flow_changes: bool = False,
+        recover: bool = True,
+        clock: Clock | None = None,
+        registry: Any = None,
+        observer: RuntimeObserver | None = None,
+    ) -> None:
+        self.storage = storage_from_url(storage)
+        self.default_retry = retry or RetryPolicy.none()
+        self.max_workers = max_workers
+        self.max_restarts = max_restarts
+        self.restart_period = restart_period
+        self.allow_flow_changes = allow_flow_changes
+        self._flows: dict[str, Flow] = {}
+        self._machines: dict[str, FlowMachine] = {}
+        self._specs: dict[str, SupervisorSpec] = {}
+        self.metrics = _make_metrics(self, registry) if observer is None else None
+        self.system = ActorSystem(
+            self, _Store(self.storage), clock=clock, observer=observer or self.metrics
+        )
+        self._closed = False
+        try:
+            self.system.reactor.run(self.storage.initialize())
+        except BaseException:
+            self.system.shutdown()
+            raise
+        _ENGINES.add(self)
+        for flow in flows:
+            self.register(flow)
+        if recover:
+            self.recover()
+
+    # -- flows -------------------------------------------------------------------
+    def register(self, flow: Flow) -> Flow:
+        """Register a flow (and the flows nested in it) so it can run and resume."""
+        flow.validate()
+        self._register(flow)
+        return flow
+
+    def _register(self, flow: Flow) -> None:
+        known = self._flows.get(flow.id)
+        if known is not None and known is not flow:
+            if known.fingerprint != flow.fingerprint:
+                raise ValueError(
+                    f"another flow with id {flow.id!r} and different steps is already registered"
+                )
+            return
+        self._flows[flow.id] = flow
+        self._machines.pop(flow.id, None)
+        for node in flow.nodes:
+            for r in node.runnables:
+                if isinstance(r, Flow):
+                    self._register(r)
+
+    @property
+    def flows(self) -> dict[str, Flow]:
+        return dict(self._flows)
+
+    def flow(self, flow_id: str) -> Flow:
+        try:
+            return self._flows[flow_id]
+        except KeyError:
+            raise FlowNotFoundError(flow_id, list(self._flows)) from None
+
+    # DeciderFactory
+    def decider_for(self, flow_id: str) -> FlowMachine:
+        machine = self._machines.get(flow_id)
+        if machine is None:
+            machine = FlowMachine(
+                self.flow(flow_id),
+                default_retry=self.default_retry,
+                spec_for=self._spec_for,
+                allow_flow_changes=self.allow_flow_changes,
+                observer=self.metrics,
+            )
+            self._machines[flow_id] = machine
+        return machine
+
+    def flow_of(self, stored: StoredStream) -> str:
+        return stored.flow_id
+
+    def _spec_for(self, task: Task[Any, Any]) -> SupervisorSpec:
+        spec = self._specs.get(task.id)
+        if spec is None:
+            spec = SupervisorSpec(
+                task_id=task.id,
+                breaker=task.circuit_breaker,
+                max_workers=task.max_workers or self.max_workers,
+                max_restarts=self.max_restarts,
+                restart_period=self.restart_period,
+            )
+            self._specs[task.id] = spec
+        return spec
+
+    # -- executions ----------------------------------------------------------------
+    def _resolve(self, flow: Flow | str) -> Flow:
+        if isinstance(flow, Flow):
+            if self._flows.get(flow.id) is not flow:
+                self.register(flow)
+            return flow
+        return self.flow(flow)
+
+    def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:  # noqa: A002
+        resolved = self._resolve(flow)
+        data = validate(resolved.input_type, input)
+        return resolved, Start(resolved.id, to_json(data))
+
+    def start(
+        self,
+        flow: Flow | str,
+        input: Any = None,  # noqa: A002
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef:
+        """Start an execution and return its ref once its start is durable.
+
+        The input is validated against the flow's input model first (pydantic's
+        ``ValidationError`` names the fields). With an ``execution_id`` that already
+        exists, nothing new starts: the existing execution's ref is returned.
+        """
+        self._check_open()
+        resolved, message = self._start_message(flow, input)
+        eid = execution_id or uuid.uuid4().hex
+        view: Snapshot = self.system.ask(eid, message, timeout)
+        if view.flow_id != resolved.id:
+            raise StateConflictError(
+                f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
+            )
+        return ExecutionRef(self, eid)
+
+    async def start_async(
+        self,
+        flow: Flow | str,
+        input: Any = None,  # noqa: A002
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef:
+        """``start`` for async code (does not block the event loop)."""
+        return await asyncio.to_thread(
+            self.start, flow, input, execution_id=execution_id, timeout=timeout
+        )
+
+    def ref(self, execution_id: str) -> ExecutionRef:
+        """A ref to an execution by id (it need not be in memory)."""
+        return ExecutionRef(self, execution_id)
+
+    def snapshot(self, execution_id: str, timeout: float | None = 30.0) -> Snapshot:
+        """The current snapshot; finished executions are read from storage only."""
+        stored = self._run(self.storage.load_snapshot(execution_id))
+        if stored is not None and stored.status.is_terminal:
+            return stored
+        try:
+            answer: Snapshot = self.system.ask(execution_id, GetStatus(), timeout)
+        except Exception as exc:
+            raise translate(exc) from None
+        return answer
+
+    def events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
+        """The journal of an execution, in order."""
+        return self._run(self.storage.load_events(execution_id, after_seq))
+
+    def list_executions(
+        self,
+        flow_id: str | None = None,
+        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ExecutionRecord]:
+        """Index rows, newest first."""
+        return self._run(self.storage.list_executions(flow_id, status, limit, offset))
+
+    def count_executions(
+        self,
+        flow_id: str | None = None,
+        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+    ) -> int:
+        return self._run(self.storage.count_executions(flow_id, status))
+
+    def delete_execution(self, execution_id: str, *, force: bool = False) -> bool:
+        """Delete a finished execution (a live one only with ``force``, after cancelling it)."""
+        record = self._run(self.storage.get_execution(execution_id))
+        if record is None:
+            return False
+        if not record.status.is_terminal:
+            if not force:
+                raise StateConflictError(
+                    f"execution {execution_id!r} is {record.status}; cancel it first or force"
+                )
+            try:
+                self.ref(execution_id).ask(Cancel("deleted"), timeout=10)
+            except Exception:  # noqa: BLE001 - deleting anyway
+                log.warning("could not cancel %s before deleting it", execution_id)
+        return self._run(self.storage.delete_execution(execution_id))
+
+    def circuit_breakers(self) -> dict[str, dict[str, object]]:
+        """State of every circuit breaker in use, by name."""
+        return {name: b.info() for name, b in self.system.breakers().items()}
+
+    # -- results ---------------------------------------------------------------------
+    def _final_view_future(self, execution_id: str) -> concurrent.futures.Future[Snapshot]:
+        future = self.system.waiter(execution_id)
+        self.system.reactor.submit(self._resolve_if_finished(execution_id, future))
+        return future
+
+    async def _resolve_if_finished(
+        self, execution_id: str, future: concurrent.futures.Future[Snapshot]
+    ) -> None:
+        try:
+            record = await self.storage.get_execution(execution_id)
+            if record is None:
+                if not future.done():
+                    future.set_exception(ExecutionNotFoundError(execution_id))
+                self.system.drop_waiter(execution_id, future)
+                return
+            if record.status.is_terminal:
+                view = await self.storage.load_snapshot(execution_id)
+                if view is not None and not future.done():
+                    future.set_result(view)
+                    self.system.drop_waiter(execution_id, future)
+        except Exception as exc:  # noqa: BLE001 - surfaced to the waiter
+            if not future.done():
+                future.set_exception(exc)
+
+    def _typed_output(self, view: Snapshot) -> Any:
+        flow = self._flows.get(view.flow_id)
+        if flow is None:
+            return view.output
+        return validate(flow.output_type, view.output)
+
+    # -- recovery ----------------------------------------------------------------------
+    def recover(self) -> int:
+        """Resume every execution that was running; re-arm wake-ups of waiting ones."""
+        records = self._run(self.storage.executions_to_recover())
+        resumed = 0
+        for record in records:
+            if record.flow_id not in self._flows:
+                log.warning(
+                    "execution %s of unregistered flow %r is not resumed",
+                    record.execution_id, record.flow_id,
+                )
+                continue
+            if record.status == ExecutionStatus.waiting:
+                if record.wake_at is not None:
+                    self.system.timers.arm(record.execution_id, "wake", record.wake_at)
+                continue
+            self.system.wake(record.execution_id)
+            resumed += 1
+        if resumed:
+            log.info("resuming %d interrupted executions", resumed)
+        return resumed
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _run(self, coro: Any) -> Any:
+        self._check_open()
+        return self.system.reactor.run(coro)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the engine is shut down")
+
+    def shutdown(self) -> None:
+        """Stop every actor and close storage. In-flight work resumes on the next start."""
+        if self._closed:
+            return
+        self._closed = True
+        _ENGINES.discard(self)
+        reactor = self.system.reactor
+        self.system.shutdown_actors()
+        try:
+            reactor.run(self.storage.close(), timeout=10)
+        except Exception:  # noqa: BLE001
+            log.exception("closing storage failed")
+        reactor.stop()
+
+    async def shutdown_async(self) -> None:
+        await asyncio.to_thread(self.shutdown)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._flows)})"
+
+
+def _make_metrics(engine: Engine, registry: Any) -> RuntimeObserver:
+    from water.metrics import EngineMetrics
+
+    return EngineMetrics(engine, registry)

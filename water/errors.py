@@ -1,0 +1,108 @@
+"""Errors users see from the engine and from step bodies."""
+
+from __future__ import annotations
+
+from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
+
+from water.events import ErrorInfo
+
+__all__ = [
+    "CircuitOpenError",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionNotFoundError",
+    "FatalError",
+    "FlowChangedError",
+    "FlowNotFoundError",
+    "RetryableError",
+    "StateConflictError",
+    "StepError",
+    "StepInputError",
+    "StepOutputError",
+    "StepTimeoutError",
+    "WaterError",
+]
+
+
+class WaterError(Exception):
+    """Base class of the engine's own errors."""
+
+
+class StepInputError(FatalError):
+    """A step's input does not fit its task's input model (never retried)."""
+
+
+class StepOutputError(FatalError):
+    """A step's output does not fit its task's output model or is not JSON-able."""
+
+
+class StepError(WaterError):
+    """The error a step failed with, as journaled (the cause of ``ExecutionFailedError``)."""
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(str(info))
+        self.info = info
+
+
+class ExecutionFailedError(WaterError):
+    """``result()`` of a failed execution; ``__cause__`` is the step's ``StepError``."""
+
+    def __init__(self, execution_id: str, error: ErrorInfo | None) -> None:
+        self.execution_id = execution_id
+        self.error = error
+        detail = str(error) if error is not None else "unknown error"
+        super().__init__(f"execution {execution_id!r} failed: {detail}")
+
+
+class ExecutionCancelledError(ExecutionFailedError):
+    """``result()`` of a cancelled execution."""
+
+    def __init__(self, execution_id: str, reason: str | None = None) -> None:
+        self.reason = reason
+        WaterError.__init__(
+            self, f"execution {execution_id!r} was cancelled" + (f": {reason}" if reason else "")
+        )
+        self.execution_id = execution_id
+        self.error = None
+
+
+class ExecutionNotFoundError(WaterError, KeyError):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"no execution {execution_id!r}")
+        self.execution_id = execution_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class FlowNotFoundError(WaterError, KeyError):
+    def __init__(self, flow_id: str, known: list[str] | None = None) -> None:
+        hint = f"; registered flows: {sorted(known)}" if known is not None else ""
+        super().__init__(f"no flow {flow_id!r} is registered{hint}")
+        self.flow_id = flow_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class FlowChangedError(WaterError):
+    """An execution was started under a different structure of its flow."""
+
+    def __init__(self, execution_id: str, flow_id: str, recorded: str, current: str) -> None:
+        super().__init__(
+            f"execution {execution_id!r} was started with flow {flow_id!r} of fingerprint "
+            f"{recorded}, but the registered flow now has fingerprint {current}: its steps "
+            "changed, so resuming it could run the wrong steps. Finish or cancel such "
+            "executions with the old flow, or pass Engine(allow_flow_changes=True) to "
+            "resume them anyway."
+        )
+        self.execution_id = execution_id
+        self.flow_id = flow_id
+
+
+class StateConflictError(WaterError):
+    """A steering message does not apply in the execution's current state."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,0 +1,414 @@
+"""Flows: typed tasks chained with a fluent API.
+
+A flow is a sequence of nodes; each node is one stage of an execution:
+
+* ``then(x)``: run x on the current value; its output becomes the value.
+* ``branch([[cond, x], ...])``: the first case whose ``cond(value)`` holds runs
+  on the value; no match passes the value through unchanged.
+* ``parallel([x, y])``: all run on the value at once; the value becomes the
+  list of their outputs in declared order.
+* ``for_(x, concurrency=n)``: the value is a list (or a model with a single
+  list field); x runs once per item, at most n at once; the value becomes the
+  list of results in item order.
+* ``while_(cond, x, max_iterations=n)``: while ``cond(value)`` holds, run x and
+  feed its output back as the value.
+* ``sleep(duration)`` / ``sleep_until(when)``: wait durably; the value passes.
+* ``wait_for_signal(name, model=None, timeout=None)``: wait until a signal of
+  that name arrives; its payload becomes the value.
+
+``x`` is a Task or another Flow (which runs as its own child execution).
+Conditions are plain functions of the value; they run when the execution
+reaches them and their result is journaled, so a replay never calls them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Union
+
+from pydantic import BaseModel
+from supervision import RetryPolicy, parse_duration
+
+from water.task import Task, check_id
+from water.types import type_name
+
+Runnable = Union[Task[Any, Any], "Flow"]
+Condition = Callable[[Any], bool]
+
+
+class FlowValidationError(ValueError):
+    """A flow is not well formed; ``problems`` lists every finding."""
+
+    def __init__(self, flow_id: str, problems: list[str]) -> None:
+        self.flow_id = flow_id
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"flow {flow_id!r} is invalid:\n{lines}")
+
+
+_NO_DEFAULT: Any = object()
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One stage of a flow."""
+
+    kind: str
+    runnables: tuple[Runnable, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    concurrency: int | None = None
+    max_iterations: int | None = None
+    duration: float | None = None
+    until: datetime | Callable[[Any], datetime] | None = None
+    signal: str | None = None
+    model: Any = None
+    timeout: float | None = None
+    default: Any = field(default=_NO_DEFAULT)
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+    def label(self) -> str:
+        if self.kind in ("task", "for", "while"):
+            return f"{self.kind} {runnable_id(self.runnables[0])}"
+        if self.kind in ("branch", "parallel"):
+            return f"{self.kind} [{', '.join(runnable_id(r) for r in self.runnables)}]"
+        if self.kind == "signal":
+            return f"wait_for_signal {self.signal!r}"
+        return self.kind
+
+
+def runnable_id(r: Runnable) -> str:
+    return r.id
+
+
+def input_type(r: Runnable) -> Any:
+    return r.input_model if isinstance(r, Task) else r.input_type
+
+
+def output_type(r: Runnable) -> Any:
+    return r.output_model if isinstance(r, Task) else r.output_type
+
+
+def _check_runnable(where: str, r: object) -> Runnable:
+    if not isinstance(r, (Task, Flow)):
+        raise TypeError(f"{where}: expected a Task or a Flow, got {type(r).__name__} ({r!r})")
+    return r
+
+
+def _check_condition(where: str, c: object) -> Condition:
+    if not callable(c):
+        raise TypeError(f"{where}: condition must be callable, got {type(c).__name__}")
+    return typing.cast(Condition, c)
+
+
+class Flow:
+    """A workflow definition built with a fluent API; every builder returns the flow.
+
+    ``Flow(id, description="", *, variables=None, metadata=None, retry=None,
+    input_model=None)``: ``variables`` and ``metadata`` reach every step's
+    context; ``retry`` is the default policy of its tasks; ``input_model``
+    overrides the input type (by default the first step's input type).
+    """
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - the public name
+        description: str = "",
+        *,
+        variables: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        input_model: Any = None,
+    ) -> None:
+        self.id = check_id("flow", id)
+        self.description = description
+        self.variables = dict(variables or {})
+        self.metadata = dict(metadata or {})
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"flow {id!r}: retry must be a RetryPolicy")
+        self.retry = retry
+        self._input_model = input_model
+        self.nodes: list[Node] = []
+        self._fingerprint: str | None = None
+
+    # -- builders ----------------------------------------------------------------
+    def _add(self, node: Node) -> Flow:
+        self.nodes.append(node)
+        self._fingerprint = None
+        return self
+
+    def then(self, step: Runnable) -> Flow:
+        """Run ``step`` on the current value; its output becomes the value."""
+        return self._add(Node("task", (_check_runnable(f"{self.id}.then", step),)))
+
+    def branch(self, cases: Sequence[Sequence[Any]]) -> Flow:
+        """``[[cond, step], ...]``: the first matching case runs; no match passes through."""
+        if not isinstance(cases, (list, tuple)) or not cases:
+            raise ValueError(f"{self.id}.branch: give a non-empty list of [condition, step] pairs")
+        conds, steps = [], []
+        for i, case in enumerate(cases):
+            if not isinstance(case, (list, tuple)) or len(case) != 2:
+                raise ValueError(f"{self.id}.branch: case {i} must be a [condition, step] pair")
+            conds.append(_check_condition(f"{self.id}.branch case {i}", case[0]))
+            steps.append(_check_runnable(f"{self.id}.branch case {i}", case[1]))
+        return self._add(Node("branch", tuple(steps), tuple(conds)))
+
+    def parallel(self, steps: Sequence[Runnable]) -> Flow:
+        """Run every step on the same value at once; the value becomes their outputs."""
+        if not isinstance(steps, (list, tuple)) or not steps:
+            raise ValueError(f"{self.id}.parallel: give a non-empty list of steps")
+        checked = tuple(_check_runnable(f"{self.id}.parallel", s) for s in steps)
+        return self._add(Node("parallel", checked))
+
+    def for_(self, step: Runnable, concurrency: int | None = None) -> Flow:
+        """Run ``step`` once per item of the value (a list), at most ``concurrency`` at once."""
+        if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+            raise ValueError(f"{self.id}.for_: concurrency must be a positive int or None")
+        return self._add(
+            Node("for", (_check_runnable(f"{self.id}.for_", step),), concurrency=concurrency)
+        )
+
+    def while_(self, condition: Condition, step: Runnable, max_iterations: int = 1000) -> Flow:
+        """While ``condition(value)`` holds, run ``step`` and feed its output back."""
+        if not isinstance(max_iterations, int) or max_iterations < 1:
+            raise ValueError(f"{self.id}.while_: max_iterations must be a positive int")
+        return self._add(
+            Node(
+                "while",
+                (_check_runnable(f"{self.id}.while_", step),),
+                (_check_condition(f"{self.id}.while_", condition),),
+                max_iterations=max_iterations,
+            )
+        )
+
+    def sleep(self, duration: float | timedelta | str) -> Flow:
+        """Wait durably for ``duration`` (seconds, ``timedelta`` or ``"5m"``)."""
+        return self._add(Node("sleep", duration=parse_duration(duration)))
+
+    def sleep_until(self, when: datetime | Callable[[Any], datetime]) -> Flow:
+        """Wait durably until ``when`` (a datetime, or a function of the value)."""
+        if not (isinstance(when, datetime) or callable(when)):
+            raise TypeError(f"{self.id}.sleep_until: give a datetime or a function of the value")
+        return self._add(Node("sleep", until=when))
+
+    def wait_for_signal(
+        self,
+        name: str,
+        model: Any = None,
+        timeout: float | timedelta | str | None = None,
+        default: Any = _NO_DEFAULT,
+    ) -> Flow:
+        """Wait for ``Signal(name, payload)``; the payload (validated) becomes the value.
+
+        A signal sent before the flow gets here is kept. After ``timeout`` the
+        execution fails, or continues with ``default`` when one is given.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.id}.wait_for_signal: name must be a non-empty string")
+        return self._add(
+            Node(
+                "signal",
+                signal=name,
+                model=model,
+                timeout=None if timeout is None else parse_duration(timeout),
+                default=default,
+            )
+        )
+
+    # -- types -------------------------------------------------------------------
+    @property
+    def input_type(self) -> Any:
+        if self._input_model is not None:
+            return self._input_model
+        for node in self.nodes:
+            if node.runnables:
+                return input_type(node.runnables[0])
+            if node.kind == "signal":
+                return None
+        return None
+
+    @property
+    def output_type(self) -> Any:
+        return self.stage_output_type(len(self.nodes) - 1)
+
+    @property
+    def input_model(self) -> Any:
+        return self.input_type
+
+    @property
+    def output_model(self) -> Any:
+        return self.output_type
+
+    def stage_output_type(self, index: int) -> Any:
+        """The type of the value after node ``index`` (``None`` when untyped)."""
+        if index < 0:
+            return self.input_type
+        node = self.nodes[index]
+        if node.kind == "task" or node.kind == "while":
+            return output_type(node.runnables[0])
+        if node.kind == "for":
+            out = output_type(node.runnables[0])
+            return list[out] if out is not None else list[Any]  # type: ignore[valid-type]
+        if node.kind == "parallel":
+            return list[Any]
+        if node.kind == "branch":
+            outs = {output_type(r) for r in node.runnables}
+            prev = self.stage_output_type(index - 1)
+            return outs.pop() if len(outs) == 1 and prev in outs else None
+        if node.kind == "signal":
+            return node.model
+        return self.stage_output_type(index - 1)
+
+    # -- identity ----------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the flow's structure: kinds, ids, arities, nested flows."""
+        if self._fingerprint is None:
+            self._fingerprint = hashlib.sha256(
+                json.dumps(self._structure(set()), sort_keys=True).encode()
+            ).hexdigest()[:16]
+        return self._fingerprint
+
+    def _structure(self, seen: set[int]) -> Any:
+        if id(self) in seen:
+            return ["cycle", self.id]
+        seen = seen | {id(self)}
+        out: list[Any] = [self.id]
+        for node in self.nodes:
+            parts: list[Any] = [node.kind, node.concurrency, node.max_iterations, node.signal]
+            parts.append(len(node.conditions))
+            for r in node.runnables:
+                parts.append(r._structure(seen) if isinstance(r, Flow) else ["task", r.id])
+            out.append(parts)
+        return out
+
+    # -- validation --------------------------------------------------------------
+    def validate(self) -> Flow:
+        """Raise ``FlowValidationError`` listing every problem; return the flow if sound."""
+        problems: list[str] = []
+        self._validate(problems, [])
+        if problems:
+            raise FlowValidationError(self.id, problems)
+        return self
+
+    def _validate(self, problems: list[str], path: list[Flow]) -> None:
+        if any(f is self for f in path):
+            chain = " -> ".join(f.id for f in [*path, self])
+            problems.append(f"flow {self.id!r} is nested in itself ({chain})")
+            return
+        path = [*path, self]
+        if not self.nodes:
+            problems.append(f"flow {self.id!r} has no steps")
+            return
+        flow_ids: dict[str, Flow] = {}
+        for index, node in enumerate(self.nodes):
+            where = f"flow {self.id!r} step {index} ({node.label()})"
+            if node.kind in ("parallel", "branch"):
+                ids = [r.id for r in node.runnables]
+                dupes = sorted({i for i in ids if ids.count(i) > 1})
+                if dupes:
+                    problems.append(f"{where}: duplicated ids {dupes} would be ambiguous")
+            for r in node.runnables:
+                if isinstance(r, Flow):
+                    other = flow_ids.get(r.id)
+                    if other is not None and other is not r:
+                        problems.append(f"{where}: two different flows share the id {r.id!r}")
+                    flow_ids[r.id] = r
+                    r._validate(problems, path)
+            if index > 0:
+                self._check_feed(index, node, where, problems)
+
+    def _check_feed(self, index: int, node: Node, where: str, problems: list[str]) -> None:
+        produced = self.stage_output_type(index - 1)
+        if produced is None or not node.runnables:
+            return
+        if node.kind == "for":
+            if not _is_listish(produced):
+                problems.append(
+                    f"{where}: for_ needs a list (or a model with one list field), but the "
+                    f"previous step produces {type_name(produced)}"
+                )
+            return
+        for r in node.runnables:
+            needed = input_type(r)
+            problem = feed_problem(produced, needed)
+            if problem:
+                problems.append(f"{where}: output of the previous step cannot feed {r.id!r}: {problem}")
+
+    # -- running -----------------------------------------------------------------
+    def run(self, input: Any = None, *, timeout: float | None = None) -> Any:  # noqa: A002
+        """Run once on an ephemeral in-memory engine and return the output."""
+        from water.engine import Engine
+
+        with Engine(storage="memory://", flows=[self]) as engine:
+            return engine.start(self, input).result(timeout=timeout)
+
+    async def run_async(self, input: Any = None, *, timeout: float | None = None) -> Any:  # noqa: A002
+        """``run`` for async code: does not block the event loop."""
+        from water.engine import Engine
+
+        engine = Engine(storage="memory://", flows=[self])
+        try:
+            ref = await engine.start_async(self, input)
+            return await ref.wait(timeout=timeout)
+        finally:
+            await engine.shutdown_async()
+
+    def __repr__(self) -> str:
+        return f"Flow(id={self.id!r}, steps={len(self.nodes)})"
+
+
+def _is_listish(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        return True
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return len(list_fields(tp)) == 1
+    return tp is Any
+
+
+def list_fields(model: type[BaseModel]) -> list[str]:
+    """Names of a model's list-typed fields."""
+    names = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if typing.get_origin(ann) in (list, Sequence) or ann is list:
+            names.append(name)
+    return names
+
+
+def feed_problem(produced: Any, needed: Any) -> str | None:
+    """Why a value of type ``produced`` cannot be validated as ``needed`` (None if it can).
+
+    Only models are compared (field names and requiredness); other types are
+    trusted, since pydantic coerces many of them at run time.
+    """
+    if needed is None or produced is None or produced is needed or needed is Any:
+        return None
+    if not (isinstance(needed, type) and issubclass(needed, BaseModel)):
+        return None
+    if not (isinstance(produced, type) and issubclass(produced, BaseModel)):
+        origin = typing.get_origin(produced) or produced
+        if origin in (list, tuple, int, float, str, bool):
+            return f"{type_name(produced)} is not a {needed.__name__} model"
+        return None
+    if issubclass(produced, needed):
+        return None
+    available = set(produced.model_fields)
+    missing = [
+        name
+        for name, info in needed.model_fields.items()
+        if info.is_required() and name not in available
+    ]
+    if missing:
+        return (
+            f"{needed.__name__} requires {missing} which {produced.__name__} does not have"
+        )
+    return None

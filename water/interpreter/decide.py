@@ -1,0 +1,373 @@
+"""``decide(state, message)``: which events a message causes.
+
+Pure with respect to the state (it reads, never writes it). Decisions that
+depend on user code or on the world are made here and recorded as events:
+branch conditions, loop conditions, timer wake times, retry delays (with their
+jitter drawn from the given random source).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from actors.messages import (
+    Cancel,
+    ChildUpdate,
+    CommandRejected,
+    GetStatus,
+    Pause,
+    Resume,
+    Signal,
+    Start,
+    StepFailed,
+    StepSucceeded,
+    StepSuspended,
+    TimerFired,
+)
+from pydantic import ValidationError
+from supervision import CircuitOpenError, FatalError, RetryPolicy
+
+from water import events as ev
+from water.events import ErrorInfo
+from water.flow import Flow, output_type
+from water.interpreter.evolve import has_active_work, value_type
+from water.interpreter.state import RUNNING, ExecState
+from water.task import Task
+from water.types import describe_validation_error, to_json, validate
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+class Advance:
+    """Internal message: take the decision the state is awaiting, if any."""
+
+
+ADVANCE = Advance()
+
+
+def error_info(exc: BaseException, *, step: str | None = None, retryable: bool = True,
+               details: dict[str, Any] | None = None) -> ErrorInfo:
+    """The journaled form of an exception (type name and message, never the object)."""
+    info_details = dict(details or {})
+    if isinstance(exc, ValidationError):
+        info_details["errors"] = to_json(exc.errors(include_url=False, include_context=False))
+    if isinstance(exc, CircuitOpenError):
+        info_details.setdefault("breaker", exc.breaker)
+    message = str(exc) or type(exc).__name__
+    return ErrorInfo(
+        type=type(exc).__name__,
+        message=message,
+        step=step,
+        retryable=retryable,
+        details=info_details or None,
+    )
+
+
+class Decider:
+    """Decisions for executions of one flow."""
+
+    def __init__(self, flow: Flow, default_retry: RetryPolicy, rng: random.Random | None = None):
+        self.flow = flow
+        self.default_retry = default_retry
+        self.rng = rng or random.Random()
+
+    # -- policies ------------------------------------------------------------
+    def retry_policy(self, task: Any) -> RetryPolicy:
+        if isinstance(task, Task) and task.retry is not None:
+            return task.retry
+        if self.flow.retry is not None:
+            return self.flow.retry
+        return self.default_retry
+
+    def revive(self, ref: list[Any], value: Any) -> Any:
+        """The typed form of a JSON value (for conditions)."""
+        kind = ref[0]
+        if kind == "list":
+            node = self.flow.nodes[ref[1]]
+            if node.kind == "parallel":
+                return [validate(output_type(r), v) for r, v in zip(node.runnables, value, strict=False)]
+            out = output_type(node.runnables[0])
+            return [validate(out, v) for v in value]
+        return validate(value_type(self.flow, ref), value)
+
+    # -- decide --------------------------------------------------------------
+    def decide(self, state: ExecState, msg: Any, now: float) -> list[Any]:
+        if isinstance(msg, Advance):
+            return self._pending(state, now)
+        if isinstance(msg, StepSucceeded):
+            return self._succeeded(state, msg, now)
+        if isinstance(msg, StepFailed):
+            return self._failed(state, msg, now)
+        if isinstance(msg, TimerFired):
+            if msg.timer not in state.timers or state.status in TERMINAL:
+                return []
+            return [ev.TimerFired(timer=msg.timer, ts=now)]
+        if isinstance(msg, StepSuspended):
+            step = state.steps.get(msg.key)
+            if step is None or step.status != RUNNING or step.attempt != msg.attempt:
+                return []
+            return [ev.StepSuspended(key=msg.key, attempt=msg.attempt, payload=msg.payload, ts=now)]
+        if isinstance(msg, ChildUpdate):
+            return self._child(state, msg, now)
+        if isinstance(msg, Start):
+            return self._start(state, msg, now)
+        if isinstance(msg, GetStatus):
+            return []
+        if isinstance(msg, Pause):
+            return self._pause(state, now)
+        if isinstance(msg, Resume):
+            return self._resume(state, msg, now)
+        if isinstance(msg, Cancel):
+            if state.status in TERMINAL:
+                raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
+            return [ev.Cancelled(reason=msg.reason, ts=now)]
+        if isinstance(msg, Signal):
+            return self._signal(state, msg, now)
+        raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
+
+    def _start(self, state: ExecState, msg: Start, now: float) -> list[Any]:
+        if state.status != "pending":
+            return []  # idempotent start: the execution exists
+        return [
+            ev.ExecutionStarted(
+                flow_id=self.flow.id,
+                fingerprint=self.flow.fingerprint,
+                input=msg.input,
+                variables=to_json(self.flow.variables),
+                metadata=to_json(self.flow.metadata),
+                parent_id=msg.parent_id,
+                parent_step=msg.parent_step,
+                ts=now,
+            )
+        ]
+
+    def _succeeded(self, state: ExecState, msg: StepSucceeded, now: float) -> list[Any]:
+        if msg.compensation:
+            comp = state.compensation
+            if comp is None or not comp.running or comp.keys[comp.index] != msg.key:
+                return []
+            if comp.attempts.get(msg.key) != msg.attempt:
+                return []
+            return [ev.CompensationCompleted(key=msg.key, attempt=msg.attempt, ts=now)]
+        step = state.steps.get(msg.key)
+        if step is None or step.status != RUNNING or step.attempt != msg.attempt:
+            return []  # a late or duplicate result: the step moved on
+        return [ev.StepCompleted(key=msg.key, attempt=msg.attempt, output=msg.output, ts=now)]
+
+    def _failed(self, state: ExecState, msg: StepFailed, now: float) -> list[Any]:
+        if msg.compensation:
+            comp = state.compensation
+            if comp is None or not comp.running or comp.keys[comp.index] != msg.key:
+                return []
+            if comp.attempts.get(msg.key) != msg.attempt:
+                return []
+            step = state.steps[msg.key]
+            task = self.flow.nodes[step.node].runnables[step.slot]
+            delay = self._delay(task, msg.attempt, msg.error)
+            info = error_info(msg.error, step=msg.key, retryable=delay is not None,
+                              details=msg.details)
+            return [
+                ev.CompensationFailed(
+                    key=msg.key,
+                    attempt=msg.attempt,
+                    error=info,
+                    retry_at=None if delay is None else now + delay,
+                    ts=now,
+                )
+            ]
+        step = state.steps.get(msg.key)
+        if step is None or step.status != RUNNING or step.attempt != msg.attempt:
+            return []
+        task = self.flow.nodes[step.node].runnables[step.slot]
+        delay = self._delay(task, msg.attempt, msg.error)
+        if state.status in TERMINAL:
+            delay = None
+        info = error_info(msg.error, step=msg.key, retryable=delay is not None, details=msg.details)
+        return [
+            ev.StepFailed(
+                key=msg.key,
+                attempt=msg.attempt,
+                error=info,
+                retry_at=None if delay is None else now + delay,
+                ts=now,
+            )
+        ]
+
+    def _delay(self, task: Any, attempt: int, error: BaseException) -> float | None:
+        if isinstance(error, FatalError):
+            return None
+        delay = self.retry_policy(task).next_delay(attempt, error, self.rng)
+        if delay is not None and isinstance(error, CircuitOpenError) and error.retry_after:
+            delay = max(delay, error.retry_after)  # wait the open breaker out
+        return delay
+
+    def _child(self, state: ExecState, msg: ChildUpdate, now: float) -> list[Any]:
+        step = state.steps.get(msg.key)
+        if step is None or step.kind != "flow" or step.status != RUNNING:
+            return []
+        if msg.status == "completed":
+            return [ev.StepCompleted(key=msg.key, attempt=step.attempt, output=msg.output, ts=now)]
+        if msg.status in ("failed", "cancelled"):
+            if isinstance(msg.error, ErrorInfo):
+                info = msg.error.model_copy(update={"retryable": False})
+            else:
+                info = ErrorInfo(
+                    type="ChildExecutionCancelled" if msg.status == "cancelled" else "ChildFailed",
+                    message=f"nested flow execution {msg.child_id!r} {msg.status}"
+                    + (f": {msg.error}" if msg.error else ""),
+                    step=msg.key,
+                    retryable=False,
+                )
+            return [ev.StepFailed(key=msg.key, attempt=step.attempt, error=info, ts=now)]
+        if msg.status == step.child_status and msg.suspended == step.child_suspended:
+            return []
+        return [ev.ChildUpdated(key=msg.key, status=msg.status, suspended=msg.suspended, ts=now)]
+
+    def _pause(self, state: ExecState, now: float) -> list[Any]:
+        if state.status in ("pausing", "paused"):
+            return []
+        if state.status in ("running", "waiting"):
+            return [ev.PauseRequested(ts=now)]
+        raise CommandRejected(f"cannot pause an execution that is {state.status}")
+
+    def _resume(self, state: ExecState, msg: Resume, now: float) -> list[Any]:
+        if state.status in TERMINAL or state.status == "pending":
+            raise CommandRejected(f"cannot resume an execution that is {state.status}")
+        out: list[Any] = []
+        if state.status in ("pausing", "paused"):
+            out.append(ev.Resumed(ts=now))
+        own = [k for k in state.suspended if "/" not in k]
+        if msg.step is not None or msg.data is not None or (not out and state.suspended):
+            key = self._resume_target(state, msg.step)
+            if key is None:
+                if not out:
+                    raise CommandRejected("nothing to resume: no step is suspended")
+                return out
+            step = state.steps[key]
+            task = self.flow.nodes[step.node].runnables[step.slot]
+            data = msg.data
+            model = task.resume_model if isinstance(task, Task) else None
+            if model is not None:
+                try:
+                    data = validate(model, data)
+                except ValidationError as exc:
+                    raise CommandRejected(
+                        f"resume data for step {key!r} does not fit {model.__name__}: "
+                        f"{describe_validation_error(exc)}",
+                        code="invalid",
+                    ) from None
+            out.append(ev.StepResumed(key=key, data=to_json(data), ts=now))
+        elif not out:
+            waiting = "a timer" if state.timers else (
+                f"signal {state.waiting_signal!r}" if state.waiting_signal else "nothing")
+            raise CommandRejected(
+                f"execution is {state.status} and not paused; it waits for {waiting}"
+                if own == [] and state.status == "waiting"
+                else f"execution is {state.status}, not paused or suspended"
+            )
+        return out
+
+    def _resume_target(self, state: ExecState, step: str | None) -> str | None:
+        own = [k for k in state.suspended if "/" not in k]
+        if step is not None:
+            if step in own:
+                return step
+            raise CommandRejected(
+                f"step {step!r} is not suspended; suspended steps: {sorted(state.suspended)}",
+                code="not_found" if not state.suspended else "conflict",
+            )
+        if not state.suspended:
+            return None
+        if len(state.suspended) > 1:
+            raise CommandRejected(
+                "several steps are suspended; say which with Resume(step=...): "
+                f"{sorted(state.suspended)}"
+            )
+        return own[0] if own else None
+
+    def _signal(self, state: ExecState, msg: Signal, now: float) -> list[Any]:
+        if state.status in TERMINAL:
+            raise CommandRejected(f"execution is {state.status}; it takes no more signals")
+        models = [n.model for n in self.flow.nodes if n.kind == "signal" and n.signal == msg.name]
+        if not models:
+            raise CommandRejected(
+                f"flow {self.flow.id!r} never waits for signal {msg.name!r}", code="invalid"
+            )
+        payload = msg.payload
+        if models[0] is not None:
+            try:
+                payload = validate(models[0], payload)
+            except ValidationError as exc:
+                raise CommandRejected(
+                    f"signal {msg.name!r} payload is invalid: {describe_validation_error(exc)}",
+                    code="invalid",
+                ) from None
+        return [ev.SignalReceived(name=msg.name, payload=to_json(payload), ts=now)]
+
+    # -- decisions the state awaits -------------------------------------------
+    def _pending(self, state: ExecState, now: float) -> list[Any]:
+        awaiting = state.awaiting
+        if awaiting == "fail":
+            return self._failing(state, now)
+        if awaiting == "compensated":
+            assert state.compensation is not None
+            return [ev.ExecutionFailed(error=state.compensation.error, ts=now)]
+        if state.status == "pausing" and not has_active_work(state):
+            return [ev.Paused(ts=now)]
+        if state.status not in ("running", "waiting") or awaiting is None:
+            return []
+        index = state.node
+        if awaiting == "end":
+            return [ev.ExecutionCompleted(output=state.value, ts=now)]
+        node = self.flow.nodes[index]
+        try:
+            if awaiting == "branch":
+                value = self.revive(state.value_ref, state.value)
+                case = next((i for i, c in enumerate(node.conditions) if c(value)), None)
+                return [ev.BranchDecided(node=index, case=case, ts=now)]
+            if awaiting == "loop":
+                assert state.stage is not None and node.max_iterations is not None
+                iteration = state.stage.iteration
+                value = self.revive(state.value_ref, state.value)
+                proceed = bool(node.conditions[0](value))
+                if proceed and iteration >= node.max_iterations:
+                    return [self._decision_error(
+                        index,
+                        f"while_ {node.runnables[0].id!r} reached max_iterations="
+                        f"{node.max_iterations} and its condition still holds",
+                        "LoopLimitExceeded", now)]
+                return [ev.LoopDecided(node=index, iteration=iteration, proceed=proceed, ts=now)]
+            if awaiting == "timer":
+                if node.duration is not None:
+                    fire_at = now + node.duration
+                else:
+                    when = node.until
+                    if callable(when):
+                        when = when(self.revive(state.value_ref, state.value))
+                    fire_at = when.timestamp()  # type: ignore[union-attr]
+                return [ev.TimerArmed(timer=f"sleep:{index}", fire_at=fire_at, ts=now)]
+            if awaiting == "signal_timeout":
+                assert node.timeout is not None
+                return [ev.TimerArmed(timer=f"signal:{index}", fire_at=now + node.timeout, ts=now)]
+        except Exception as exc:  # noqa: BLE001 - user code failed: the execution fails
+            return [ev.DecisionFailed(node=index, error=error_info(
+                exc, step=f"{index}.{node.kind}", retryable=False), ts=now)]
+        return []
+
+    def _decision_error(self, index: int, message: str, kind: str, now: float) -> Any:
+        info = ErrorInfo(type=kind, message=message, step=f"{index}.while", retryable=False)
+        return ev.DecisionFailed(node=index, error=info, ts=now)
+
+    def _failing(self, state: ExecState, now: float) -> list[Any]:
+        error = state.failure
+        assert error is not None
+        keys = []
+        for key in reversed(state.completed_order):
+            step = state.steps[key]
+            task = self.flow.nodes[step.node].runnables[step.slot]
+            if isinstance(task, Task) and task.has_compensation:
+                keys.append(key)
+        if keys:
+            return [ev.CompensationStarted(keys=keys, error=error, ts=now)]
+        return [ev.ExecutionFailed(error=error, ts=now)]

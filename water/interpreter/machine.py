@@ -1,0 +1,283 @@
+"""``FlowMachine``: the decider of one flow, as the runtime drives it.
+
+It glues the pure parts together (``decide``, ``evolve``, effects, the public
+view) and implements ``actors.protocols.Decider``. ``handle`` runs the classic
+loop: decide the events a message causes, fold each into the state, then take
+every decision the new state awaits (a branch, a loop condition, a timer, the
+end) the same way, until nothing is pending.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable
+from typing import Any
+
+from actors.effects import ArmTimer, Dispatch, Effect, Route
+from actors.jobs import SupervisorSpec
+from actors.messages import Cancel, ChildUpdate, Pause, Resume, Signal, Start
+from supervision import RetryPolicy
+
+from water import events as ev
+from water.errors import FlowChangedError
+from water.flow import Flow
+from water.interpreter.decide import ADVANCE, Decider
+from water.interpreter.evolve import evolve, has_active_work
+from water.interpreter.jobs import compensation_job, step_job
+from water.interpreter.state import CANCELLED, RUNNING, ExecState, dump_state, load_state
+from water.interpreter.view import build_view, task_results
+from water.snapshot import Snapshot
+from water.storage.base import AppendRequest, Checkpoint, ExecutionRecord
+from water.task import Task
+
+TERMINAL = ("completed", "failed", "cancelled")
+MAX_DECISIONS = 100_000
+
+
+class StoredStream:
+    """What storage holds of one execution: its latest checkpoint and the events after it."""
+
+    __slots__ = ("checkpoint", "events")
+
+    def __init__(self, checkpoint: Checkpoint | None, events: list[Any]) -> None:
+        self.checkpoint = checkpoint
+        self.events = events
+
+    @property
+    def flow_id(self) -> str:
+        if self.checkpoint is not None:
+            return str(self.checkpoint.state["flow_id"])
+        first = self.events[0]
+        return str(first.flow_id)
+
+
+class FlowMachine:
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        default_retry: RetryPolicy,
+        spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
+        allow_flow_changes: bool = False,
+        checkpoint_every: int = 200,
+        rng: random.Random | None = None,
+        observer: Any = None,
+    ) -> None:
+        self.flow = flow
+        self.decider = Decider(flow, default_retry, rng)
+        self.spec_for = spec_for
+        self.allow_flow_changes = allow_flow_changes
+        self.checkpoint_every = checkpoint_every
+        self._signal_names = {n.signal for n in flow.nodes if n.kind == "signal"}
+        self._on_commit = getattr(observer, "events_committed", None)
+
+    # -- state ---------------------------------------------------------------------
+    def initial(self, execution_id: str) -> ExecState:
+        return ExecState(execution_id=execution_id)
+
+    def recover(self, execution_id: str, stored: StoredStream) -> ExecState:
+        cp = stored.checkpoint
+        state = load_state(cp.state) if cp is not None else ExecState(execution_id=execution_id)
+        for event in stored.events:
+            evolve(self.flow, state, event)
+        if (
+            state.fingerprint
+            and state.fingerprint != self.flow.fingerprint
+            and not self.allow_flow_changes
+            and state.status not in TERMINAL
+        ):
+            raise FlowChangedError(
+                execution_id, self.flow.id, state.fingerprint, self.flow.fingerprint
+            )
+        return state
+
+    def handle(self, state: ExecState, message: Any, now: float) -> list[Any]:
+        flow = self.flow
+        decide = self.decider.decide
+        events = decide(state, message, now)
+        for event in events:
+            event.seq = state.seq + 1
+            evolve(flow, state, event)
+        for _ in range(MAX_DECISIONS):
+            more = decide(state, ADVANCE, now)
+            if not more:
+                return events
+            for event in more:
+                event.seq = state.seq + 1
+                evolve(flow, state, event)
+            events.extend(more)
+        raise RuntimeError(f"flow {flow.id!r}: decisions did not settle")
+
+    # -- effects ---------------------------------------------------------------------
+    def effects(self, state: ExecState, performed: set[Any]) -> list[Effect]:
+        out: list[Effect] = []
+        if state.parent_id is not None and state.parent_step is not None:
+            self._notify_parent(state, performed, out)
+        if state.status in TERMINAL:
+            for step in state.steps.values():
+                if step.kind == "flow" and step.status == CANCELLED and step.child_id:
+                    ident = ("cancel", step.child_id)
+                    if ident not in performed:
+                        out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
+            return out
+        flow = self.flow
+        steps = state.steps
+        for key in state.running:
+            step = steps[key]
+            if step.kind == "task":
+                ident: tuple[Any, ...] = ("run", key, step.attempt, step.started_at)
+                if ident not in performed:
+                    task = flow.nodes[step.node].runnables[step.slot]
+                    assert isinstance(task, Task)
+                    out.append(
+                        Dispatch(ident, self.spec_for(task),
+                                 functools.partial(step_job, flow, state, step))
+                    )
+                continue
+            child_id = step.child_id
+            assert child_id is not None
+            ident = ("start", child_id)
+            if ident not in performed:
+                child_flow = flow.nodes[step.node].runnables[step.slot]
+                out.append(Route(ident, child_id, Start(child_flow.id, step.input,
+                                                        state.execution_id, key)))
+            if state.status in ("pausing", "paused") and step.child_status != "paused":
+                ident = ("pause", child_id, state.epoch)
+                if ident not in performed:
+                    out.append(Route(ident, child_id, Pause()))
+            elif state.status in ("running", "waiting") and step.child_status == "paused":
+                ident = ("resume", child_id, state.epoch)
+                if ident not in performed:
+                    out.append(Route(ident, child_id, Resume()))
+        for timer, fire_at in state.timers.items():
+            arm = ArmTimer(timer, fire_at)
+            if arm.ident not in performed:
+                out.append(arm)
+        comp = state.compensation
+        if comp is not None and comp.running:
+            key = comp.keys[comp.index]
+            attempt = comp.attempts[key]
+            ident = ("undo", key, attempt)
+            if ident not in performed:
+                step = steps[key]
+                task = flow.nodes[step.node].runnables[step.slot]
+                assert isinstance(task, Task)
+                out.append(
+                    Dispatch(ident, self.spec_for(task),
+                             functools.partial(compensation_job, flow, state, step, attempt))
+                )
+        return out
+
+    def _notify_parent(self, state: ExecState, performed: set[Any], out: list[Effect]) -> None:
+        status = state.status
+        ident = ("notify", status, tuple(sorted(state.suspended)))
+        if ident in performed:
+            return
+        if status in ("running", "pausing") and not any(
+            i and i[0] == "notify" and i[1] not in ("running", "pausing") for i in performed
+        ):
+            return  # the parent already counts this child as running
+        assert state.parent_id is not None and state.parent_step is not None
+        out.append(
+            Route(
+                ident,
+                state.parent_id,
+                ChildUpdate(
+                    key=state.parent_step,
+                    child_id=state.execution_id,
+                    status=status,
+                    suspended=dict(state.suspended),
+                    output=state.output if status == "completed" else None,
+                    error=state.error if status == "failed" else state.cancel_reason,
+                ),
+            )
+        )
+
+    def forward(self, state: ExecState, message: Any) -> tuple[str, Any] | None:
+        """Resumes of a nested flow's steps and signals a child waits for go to the child."""
+        if isinstance(message, Resume) and state.status not in ("pausing", "paused"):
+            target = message.step
+            if target is None and message.data is not None and len(state.suspended) == 1:
+                only = next(iter(state.suspended))
+                target = only if "/" in only else None
+            if target is not None and "/" in target:
+                prefix, rest = target.split("/", 1)
+                step = state.steps.get(prefix)
+                if step is not None and step.kind == "flow" and step.status == RUNNING:
+                    assert step.child_id is not None
+                    return step.child_id, Resume(message.data, rest)
+        if isinstance(message, Signal) and message.name not in self._signal_names:
+            for key in state.running:
+                step = state.steps[key]
+                if step.kind == "flow" and step.child_id is not None:
+                    return step.child_id, message
+        return None
+
+    # -- status ----------------------------------------------------------------------
+    def status(self, state: ExecState) -> str:
+        return state.status
+
+    def is_terminal(self, state: ExecState) -> bool:
+        return state.status in TERMINAL
+
+    def is_idle(self, state: ExecState) -> bool:
+        return (
+            state.status in ("waiting", "paused")
+            and state.awaiting is None
+            and not has_active_work(state)
+        )
+
+    def view(self, state: ExecState) -> Snapshot:
+        return build_view(self.flow, state)
+
+    # -- journal ---------------------------------------------------------------------
+    def committed(self, state: ExecState, events: list[Any]) -> None:
+        if self._on_commit is not None:
+            self._on_commit(state, events)
+
+    def wants_checkpoint(self, state: ExecState) -> bool:
+        return state.events_since_checkpoint >= max(self.checkpoint_every, len(state.steps))
+
+    def checkpoint_seq(self, state: ExecState) -> int:
+        return state.seq - state.events_since_checkpoint
+
+    def append_request(
+        self, state: ExecState, events: list[Any], previous_status: str | None, checkpoint: bool
+    ) -> AppendRequest:
+        expected = state.seq - len(events)
+        record = None
+        first = events[0] if events else None
+        if checkpoint or previous_status != state.status or isinstance(first, ev.ExecutionStarted):
+            record = self.record(state)
+        cp = None
+        results = []
+        if checkpoint:
+            state.events_since_checkpoint = 0
+            view = build_view(self.flow, state)
+            cp = Checkpoint(
+                execution_id=state.execution_id, seq=state.seq, state=dump_state(state), view=view
+            )
+            results = task_results(state)
+        return AppendRequest.model_construct(
+            execution_id=state.execution_id,
+            events=events,
+            expected_seq=expected,
+            record=record,
+            checkpoint=cp,
+            task_results=results,
+        )
+
+    def record(self, state: ExecState) -> ExecutionRecord:
+        from datetime import UTC, datetime
+
+        return ExecutionRecord(
+            execution_id=state.execution_id,
+            flow_id=state.flow_id or self.flow.id,
+            status=state.status,  # type: ignore[arg-type]
+            created_at=datetime.fromtimestamp(state.created_at or state.updated_at, UTC),
+            updated_at=datetime.fromtimestamp(state.updated_at, UTC),
+            parent_id=state.parent_id,
+            wake_at=min(state.timers.values()) if state.timers else None,
+            error=str(state.error) if state.error is not None else None,
+        )

@@ -1,0 +1,101 @@
+"""The public view of a state: ``Snapshot`` and the rows of ``task_results``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from water.flow import Flow
+from water.interpreter.state import COMPLETED, FAILED, RUNNING, ExecState, StepState
+from water.snapshot import CompensationView, Snapshot, StepView
+from water.status import ExecutionStatus
+from water.storage.base import TaskResult
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _attempts(step: StepState) -> int:
+    return step.attempt
+
+
+def build_view(flow: Flow, state: ExecState) -> Snapshot:
+    steps = state.steps.values()
+    waiting_for: list[str] = []
+    if state.waiting_signal is not None:
+        waiting_for.append(f"signal:{state.waiting_signal}")
+    waiting_for.extend(f"timer:{t}" for t in state.timers)
+    waiting_for.extend(f"resume:{k}" for k in state.suspended)
+    comp = state.compensation
+    compensation = []
+    if comp is not None:
+        for key in comp.keys:
+            step = state.steps[key]
+            compensation.append(
+                CompensationView(
+                    key=key,
+                    task_id=step.task_id,
+                    status=comp.status.get(key, "pending"),
+                    attempts=comp.attempts.get(key, 0),
+                    error=comp.errors.get(key),
+                )
+            )
+    created = state.created_at or state.updated_at
+    return Snapshot.model_construct(
+        execution_id=state.execution_id,
+        flow_id=state.flow_id or flow.id,
+        status=ExecutionStatus(state.status),
+        current_step=next(iter(state.running), None),
+        completed_steps=list(state.completed_order),
+        failed_steps=[s.key for s in steps if s.status == FAILED],
+        step_outputs={s.key: s.output for s in steps if s.status == COMPLETED},
+        suspended=dict(state.suspended),
+        variables=dict(state.variables),
+        metadata=dict(state.metadata),
+        input=state.input,
+        output=state.output,
+        error=state.error,
+        created_at=datetime.fromtimestamp(created, UTC),
+        updated_at=datetime.fromtimestamp(state.updated_at, UTC),
+        seq=state.seq,
+        parent_id=state.parent_id,
+        running_steps=list(state.running),
+        waiting_for=waiting_for,
+        wake_at=_dt(min(state.timers.values())) if state.timers else None,
+        steps=[
+            StepView.model_construct(
+                key=s.key,
+                task_id=s.task_id,
+                status=s.status,
+                attempts=_attempts(s),
+                started_at=_dt(s.started_at),
+                finished_at=_dt(s.finished_at),
+                error=s.error,
+                child_execution_id=s.child_id,
+            )
+            for s in steps
+        ],
+        compensation=compensation,
+    )
+
+
+def task_results(state: ExecState) -> list[TaskResult]:
+    """Rows for every step (written with checkpoints, so their total cost stays linear)."""
+    out: list[TaskResult] = []
+    for s in state.steps.values():
+        out.append(
+            TaskResult.model_construct(
+                key=s.key,
+                task_id=s.task_id,
+                status=s.status,
+                attempts=s.attempt,
+                output=s.output if s.status == COMPLETED else None,
+                error=s.error,
+                started_at=_dt(s.started_at),
+                finished_at=_dt(s.finished_at) if s.status != RUNNING else None,
+            )
+        )
+    return out
+
+

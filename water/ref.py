@@ -1,0 +1,122 @@
+"""``ExecutionRef``: a handle on one execution, valid whether or not it is in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import TYPE_CHECKING, Any
+
+from actors.coordinator import ExecutionNotFound
+from actors.messages import CommandRejected, GetStatus
+
+from water.errors import (
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    StateConflictError,
+    StepError,
+)
+from water.snapshot import Snapshot
+from water.status import ExecutionStatus
+
+if TYPE_CHECKING:
+    from water.engine import Engine
+
+DEFAULT_ASK_TIMEOUT = 30.0
+
+
+def translate(exc: BaseException) -> BaseException:
+    """Runtime rejections as the engine's public errors."""
+    if isinstance(exc, ExecutionNotFound):
+        return ExecutionNotFoundError(exc.execution_id)
+    if isinstance(exc, CommandRejected):
+        return StateConflictError(str(exc), exc.code)
+    return exc
+
+
+class ExecutionRef:
+    """Steer and observe one execution by message.
+
+    ``ask(message)`` waits for the answer (a ``Snapshot``); ``tell(message)`` does
+    not. Messages: ``Pause()``, ``Resume(data=None, step=None)``,
+    ``Cancel(reason=None)``, ``Signal(name, payload=None)``, ``GetStatus()``.
+    A passivated execution is rehydrated transparently.
+    """
+
+    __slots__ = ("_engine", "execution_id")
+
+    def __init__(self, engine: Engine, execution_id: str) -> None:
+        self._engine = engine
+        self.execution_id = execution_id
+
+    def ask(self, message: Any, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Snapshot:
+        """Send a message and return the execution's snapshot after handling it.
+
+        Raises ``StateConflictError`` when the message does not apply (code
+        ``"conflict"``, ``"invalid"`` or ``"not_found"``), ``ExecutionNotFoundError``
+        for an unknown id, ``TimeoutError`` if no answer comes in time.
+        """
+        try:
+            answer: Snapshot = self._engine.system.ask(self.execution_id, message, timeout)
+        except CommandRejected as exc:
+            raise translate(exc) from None
+        return answer
+
+    def tell(self, message: Any) -> None:
+        """Send a message without waiting (errors are logged, not raised)."""
+        self._engine.system.tell(self.execution_id, message)
+
+    def status(self, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Snapshot:
+        """The current snapshot (read from storage when the execution is not in memory)."""
+        return self._engine.snapshot(self.execution_id, timeout=timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the execution finishes; return its output (typed).
+
+        Raises ``ExecutionFailedError`` (its ``__cause__`` is the step's error),
+        ``ExecutionCancelledError``, or ``TimeoutError``.
+        """
+        future = self._engine._final_view_future(self.execution_id)
+        try:
+            view = future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            self._engine.system.drop_waiter(self.execution_id, future)
+            raise TimeoutError(
+                f"execution {self.execution_id!r} did not finish within {timeout}s"
+            ) from None
+        return self._outcome(view)
+
+    async def wait(self, timeout: float | None = None) -> Any:
+        """``result()`` for async code: awaits without blocking the event loop."""
+        future = self._engine._final_view_future(self.execution_id)
+        try:
+            view = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            self._engine.system.drop_waiter(self.execution_id, future)
+            raise TimeoutError(
+                f"execution {self.execution_id!r} did not finish within {timeout}s"
+            ) from None
+        return self._outcome(view)
+
+    def _outcome(self, view: Snapshot) -> Any:
+        if view.status == ExecutionStatus.completed:
+            return self._engine._typed_output(view)
+        if view.status == ExecutionStatus.cancelled:
+            raise ExecutionCancelledError(self.execution_id)
+        error = view.error
+        failure = ExecutionFailedError(self.execution_id, error)
+        if error is not None:
+            raise failure from StepError(error)
+        raise failure
+
+    def __repr__(self) -> str:
+        return f"ExecutionRef({self.execution_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExecutionRef) and other.execution_id == self.execution_id
+
+    def __hash__(self) -> int:
+        return hash(self.execution_id)
+
+
+__all__ = ["ExecutionRef", "GetStatus"]

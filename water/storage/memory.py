@@ -1,0 +1,271 @@
+"""In-process storage: dictionaries, for tests and throw-away runs.
+
+Events are kept as the objects they are (callers treat events as immutable), so
+nothing is encoded. Everything else is copied on the way in and on the way out,
+so that a caller mutating an object it stored or loaded cannot change what is
+stored. Ordering, paging and filtering behave exactly like ``SQLiteStorage``;
+datetimes come back as timezone-aware UTC datetimes (a naive one is taken as UTC).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from water.events import Event
+from water.snapshot import Snapshot
+from water.status import ExecutionStatus
+from water.storage.base import (
+    AppendRequest,
+    Checkpoint,
+    ConcurrencyError,
+    ExecutionRecord,
+    Storage,
+    TaskResult,
+)
+
+__all__ = ["MemoryStorage"]
+
+StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
+
+LIST_LIMIT_MAX = 1000
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+_RECOVERABLE = frozenset(
+    {ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.pausing}
+)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _ts(value: datetime | None) -> float:
+    return 0.0 if value is None else value.timestamp()
+
+
+def _record(record: ExecutionRecord, created_at: datetime | None = None) -> ExecutionRecord:
+    """The record as stored: UTC datetimes, optionally an older ``created_at``."""
+    created = _utc(record.created_at) if created_at is None else created_at
+    updated = _utc(record.updated_at)
+    if created is record.created_at and updated is record.updated_at:
+        return record  # frozen, and every field is immutable: no copy needed
+    return record.model_copy(update={"created_at": created, "updated_at": updated})
+
+
+def _copy(value: Any) -> Any:
+    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+
+
+def _task(task_id: str, result: TaskResult) -> TaskResult:
+    """A copy of ``result`` sharing nothing mutable with it."""
+    error = result.error
+    if error is not None and error.details is not None:
+        error = error.model_copy(deep=True)
+    return result.model_copy(
+        update={
+            "task_id": task_id,
+            "output": _copy(result.output),
+            "error": error,
+            "started_at": _opt_utc(result.started_at),
+            "finished_at": _opt_utc(result.finished_at),
+        }
+    )
+
+
+def _numbered(events: Sequence[Event], expected_seq: int) -> list[Event]:
+    """The events with their sequence numbers (copied only when one is not set yet)."""
+    out: list[Event] = []
+    seq = expected_seq
+    for event in events:
+        seq += 1
+        out.append(event if event.seq == seq else event.model_copy(update={"seq": seq}))
+    return out
+
+
+def _statuses(status: StatusFilter) -> frozenset[ExecutionStatus] | None:
+    if status is None:
+        return None
+    if isinstance(status, str):
+        return frozenset({ExecutionStatus(status)})
+    return frozenset(ExecutionStatus(s) for s in status)
+
+
+class MemoryStorage(Storage):
+    """Storage in dictionaries of this process; lost when the object is."""
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[Event]] = {}
+        self._records: dict[str, ExecutionRecord] = {}
+        self._checkpoints: dict[str, Checkpoint] = {}
+        self._tasks: dict[str, dict[str, TaskResult]] = {}
+
+    def __repr__(self) -> str:
+        return "MemoryStorage()"
+
+    # -- the journal -------------------------------------------------------
+    def _last_seq(self, execution_id: str) -> int:
+        stream = self._events.get(execution_id)
+        return len(stream) if stream else 0
+
+    def _check(self, execution_id: str, expected_seq: int) -> None:
+        actual = self._last_seq(execution_id)
+        if actual != expected_seq:
+            raise ConcurrencyError(execution_id, expected_seq, actual)
+
+    async def append_events(
+        self, execution_id: str, events: Sequence[Event], expected_seq: int
+    ) -> int:
+        if not events:
+            return expected_seq
+        self._check(execution_id, expected_seq)
+        self._events.setdefault(execution_id, []).extend(_numbered(events, expected_seq))
+        return expected_seq + len(events)
+
+    async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
+        stream = self._events.get(execution_id)
+        if not stream:
+            return []
+        return stream[max(after_seq, 0) :]
+
+    async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for req in batch:
+            try:
+                self._apply(req)
+                results.append(None)
+            except Exception as exc:  # reported per request
+                results.append(exc)
+        return results
+
+    async def apply(self, req: AppendRequest) -> None:
+        self._apply(req)
+
+    def _apply(self, req: AppendRequest) -> None:
+        """Apply one request all or nothing: copy and check everything, then store."""
+        events: list[Event] = []
+        if req.events:
+            self._check(req.execution_id, req.expected_seq)
+            events = _numbered(req.events, req.expected_seq)
+        record = None if req.record is None else self._merged(req.record)
+        checkpoint = None if req.checkpoint is None else req.checkpoint.model_copy(deep=True)
+        tasks = [_task(r.task_id, r) for r in req.task_results]
+        if events:
+            self._events.setdefault(req.execution_id, []).extend(events)
+        if record is not None:
+            self._records[record.execution_id] = record
+        if checkpoint is not None:
+            self._store_checkpoint(checkpoint)
+        if tasks:
+            rows = self._tasks.setdefault(req.execution_id, {})
+            for task in tasks:
+                rows[task.key] = task
+
+    # -- snapshots ---------------------------------------------------------
+    def _store_checkpoint(self, checkpoint: Checkpoint) -> None:
+        current = self._checkpoints.get(checkpoint.execution_id)
+        if current is None or checkpoint.seq >= current.seq:
+            self._checkpoints[checkpoint.execution_id] = checkpoint
+
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._store_checkpoint(checkpoint.model_copy(deep=True))
+
+    async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
+        checkpoint = self._checkpoints.get(execution_id)
+        return None if checkpoint is None else checkpoint.model_copy(deep=True)
+
+    async def load_snapshot(self, execution_id: str) -> Snapshot | None:
+        checkpoint = self._checkpoints.get(execution_id)
+        return None if checkpoint is None else checkpoint.view.model_copy(deep=True)
+
+    # -- step results ------------------------------------------------------
+    async def save_task_result(self, execution_id: str, task_id: str, result: TaskResult) -> None:
+        row = _task(task_id, result)
+        self._tasks.setdefault(execution_id, {})[row.key] = row
+
+    async def load_task_results(self, execution_id: str) -> list[TaskResult]:
+        rows = self._tasks.get(execution_id, {}).values()
+        ordered = sorted(rows, key=lambda r: (r.started_at is not None, _ts(r.started_at), r.key))
+        return [_task(row.task_id, row) for row in ordered]
+
+    # -- the executions index ---------------------------------------------
+    def _merged(self, record: ExecutionRecord) -> ExecutionRecord:
+        existing = self._records.get(record.execution_id)
+        return _record(record, None if existing is None else existing.created_at)
+
+    async def upsert_execution(self, record: ExecutionRecord) -> None:
+        merged = self._merged(record)
+        self._records[merged.execution_id] = merged
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        return self._records.get(execution_id)
+
+    def _select(
+        self, flow_id: str | None, status: StatusFilter, parent_id: str | None
+    ) -> list[ExecutionRecord]:
+        statuses = _statuses(status)
+        return [
+            r
+            for r in self._records.values()
+            if (flow_id is None or r.flow_id == flow_id)
+            and (statuses is None or r.status in statuses)
+            and (parent_id is None or r.parent_id == parent_id)
+        ]
+
+    async def list_executions(
+        self,
+        flow_id: str | None = None,
+        status: StatusFilter = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        parent_id: str | None = None,
+    ) -> list[ExecutionRecord]:
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {LIST_LIMIT_MAX}, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        rows = self._select(flow_id, status, parent_id)
+        rows.sort(key=_age_key, reverse=True)
+        return rows[offset : offset + limit]
+
+    async def count_executions(
+        self,
+        flow_id: str | None = None,
+        status: StatusFilter = None,
+        *,
+        parent_id: str | None = None,
+    ) -> int:
+        return len(self._select(flow_id, status, parent_id))
+
+    async def executions_to_recover(self) -> list[ExecutionRecord]:
+        """Executions a restarted engine must resume, oldest first.
+
+        Those pending, running or pausing, plus those waiting on an armed timer.
+        """
+        rows = [
+            r
+            for r in self._records.values()
+            if r.status in _RECOVERABLE
+            or (r.status == ExecutionStatus.waiting and r.wake_at is not None)
+        ]
+        rows.sort(key=_age_key)
+        return rows
+
+    async def delete_execution(self, execution_id: str) -> bool:
+        found = [
+            table.pop(execution_id, None) is not None
+            for table in (self._events, self._records, self._checkpoints, self._tasks)
+        ]
+        return any(found)
+
+
+def _age_key(record: ExecutionRecord) -> tuple[float, str]:
+    return (record.created_at.timestamp(), record.execution_id)
