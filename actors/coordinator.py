@@ -20,12 +20,22 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actors.effects import ArmTimer, Dispatch, Route
+from actors.effects import Dispatch
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
 
 if TYPE_CHECKING:
     from actors.system import ActorSystem
+
+from actors.jobs import StepJob, SupervisorSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A dispatch whose job is built (on the coordinator's thread)."""
+
+    spec: SupervisorSpec
+    job: StepJob
 
 log = logging.getLogger("water.coordinator")
 
@@ -40,6 +50,14 @@ class Query:
 @dataclass(frozen=True, slots=True)
 class Wake:
     """Rehydrate (if needed) and carry on: used by recovery and wake-up timers."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFailed:
+    """A pipelined append of this coordinator failed: its state is not durable."""
+
+    incarnation: int
+    error: BaseException
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +76,11 @@ class ExecutionNotFound(CommandRejected):
 class Coordinator(pykka.ThreadingActor):
     use_daemon_thread = True
 
-    def __init__(self, system: ActorSystem, execution_id: str) -> None:
+    def __init__(self, system: ActorSystem, execution_id: str, incarnation: int = 0) -> None:
         super().__init__()
         self.system = system
         self.execution_id = execution_id
+        self.writer = (execution_id, incarnation)
         self.decider: Decider | None = None
         self.state: Any = None
         self.performed: set[Any] = set()
@@ -80,7 +99,7 @@ class Coordinator(pykka.ThreadingActor):
             self.state = self.decider.recover(self.execution_id, stored)
             self.last_checkpoint = self.decider.checkpoint_seq(self.state)
             if not self.decider.is_terminal(self.state):
-                self._perform()
+                self.system.perform(self.execution_id, self._prepare())
         except Exception as exc:  # noqa: BLE001 - reported to every message sender
             log.error("cannot rehydrate execution %s: %s", self.execution_id, exc)
             self.broken = exc
@@ -102,6 +121,11 @@ class Coordinator(pykka.ThreadingActor):
             return Failure(exc) if query else None
 
     def _handle(self, msg: Any, query: bool) -> Any:
+        if isinstance(msg, JournalFailed):
+            if msg.incarnation == self.writer[1] and self.broken is None:
+                log.error("journal append of %s failed: %s", self.execution_id, msg.error)
+                self._crash()
+            return None
         if self.broken is not None:
             raise self.broken
         if self.done:
@@ -129,23 +153,38 @@ class Coordinator(pykka.ThreadingActor):
         previous = decider.status(state)
         events = decider.handle(state, msg, system.clock.now())
         if events:
-            self._commit(events, previous)
-            self._perform()
+            self._commit(events, previous, wait=query)
         return self._settle(query)
 
-    def _commit(self, events: list[Any], previous: str | None) -> None:
+    def _commit(self, events: list[Any], previous: str | None, *, wait: bool) -> None:
+        """Append the events; perform the resulting effects once they are durable.
+
+        Answers, passivation and the end of an execution wait for the commit on
+        this thread. Otherwise the commit is pipelined: the effects (with their
+        jobs built here, from this state) are performed by the journal right
+        after the commit, on the reactor loop, and this coordinator goes on with
+        its next message meanwhile.
+        """
         decider = self.decider
         assert decider is not None
         state = self.state
-        checkpoint = (
-            decider.is_terminal(state) or decider.is_idle(state) or decider.wants_checkpoint(state)
-        )
+        settle = decider.is_terminal(state) or decider.is_idle(state)
+        checkpoint = settle or decider.wants_checkpoint(state)
         request = decider.append_request(state, events, previous, checkpoint)
-        self.system.journal.append(request).result()
-        if events:
-            decider.committed(state, events)
-        if checkpoint:
-            self.last_checkpoint = decider.checkpoint_seq(state)
+        actions = self._prepare()
+        decider.committed(state, events)
+        journal = self.system.journal
+        if wait or settle:
+            journal.append(request, writer=self.writer).result()
+            self.system.perform(self.execution_id, actions)
+            return
+        execution_id, incarnation, system = self.execution_id, self.writer[1], self.system
+        journal.append(
+            request,
+            writer=self.writer,
+            then=lambda: system.perform(execution_id, actions),
+            failed=lambda exc: system.deliver(execution_id, JournalFailed(incarnation, exc)),
+        )
 
     def _settle(self, query: bool) -> Any:
         decider = self.decider
@@ -167,22 +206,22 @@ class Coordinator(pykka.ThreadingActor):
         return view
 
     # -- effects -----------------------------------------------------------------
-    def _perform(self) -> None:
+    def _prepare(self) -> list[Any]:
+        """The effects to perform now, with jobs built from the current state."""
         decider = self.decider
         assert decider is not None
-        system = self.system
+        actions: list[Any] = []
         for effect in decider.effects(self.state, self.performed):
             if isinstance(effect, Dispatch):
                 self.tasks_used.add(effect.spec.task_id)
-                system.dispatch(effect.spec, effect.make_job())
-            elif isinstance(effect, ArmTimer):
-                system.timers.arm(self.execution_id, effect.timer, effect.fire_at)
-            elif isinstance(effect, Route):
-                system.tell(effect.execution_id, effect.message)
+                actions.append(Ready(effect.spec, effect.make_job()))
+            else:
+                actions.append(effect)
             self.performed.add(effect.ident)
         if len(self.performed) > 256:
             live = {e.ident for e in decider.effects(self.state, set())}
             self.performed &= live
+        return actions
 
     # -- failure -----------------------------------------------------------------
     def _crash(self) -> None:

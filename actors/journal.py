@@ -9,12 +9,14 @@ adapts to the load by itself.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from actors.protocols import JournalStore
@@ -24,6 +26,24 @@ log = logging.getLogger("water.journal")
 
 CommitObserver = Callable[[int, float], None]
 """Called after each commit with (batch size, seconds)."""
+
+
+class StreamPoisoned(RuntimeError):
+    """An earlier append of this writer failed; later ones are refused."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(
+            f"an earlier append to execution {execution_id!r} failed; its writer must rehydrate"
+        )
+
+
+@dataclass(slots=True)
+class _Entry:
+    request: Any
+    future: concurrent.futures.Future[None]
+    writer: tuple[str, int] | None
+    then: Callable[[], None] | None
+    failed: Callable[[BaseException], None] | None
 
 
 class Journal:
@@ -39,17 +59,34 @@ class Journal:
         self._store = store
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._pending: deque[tuple[Any, concurrent.futures.Future[None]]] = deque()
+        self._pending: deque[_Entry] = deque()
+        self._poisoned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._wakeup: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self.commits = 0
         self.appends = 0
 
-    def append(self, request: Any) -> concurrent.futures.Future[None]:
-        """Queue a request; the future completes once it is durable (or failed)."""
+    def append(
+        self,
+        request: Any,
+        *,
+        writer: tuple[str, int] | None = None,
+        then: Callable[[], None] | None = None,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """Queue a request; the future completes once it is durable (or failed).
+
+        ``writer`` names the stream's writer (execution id, incarnation). ``then``
+        runs on the loop right after the commit (a coordinator's effects, without
+        a thread hop); ``failed`` runs instead if the commit fails. After a
+        failure every later request of the same writer is refused without being
+        written, so a stream never gets a gap: the writer must be replaced.
+        """
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:
-            self._pending.append((request, future))
+            self._pending.append(_Entry(request, future, writer, then, failed))
             schedule = not self._scheduled
             self._scheduled = True
         if schedule:
@@ -57,7 +94,18 @@ class Journal:
         return future
 
     def _start_flush(self) -> None:
-        self._reactor.loop.create_task(self._flush())
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+            self._flusher = self._reactor.loop.create_task(self._run())
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        """The flusher: one long-lived task, woken when requests arrive."""
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await self._flush()
 
     async def _flush(self) -> None:
         while True:
@@ -66,10 +114,18 @@ class Journal:
                     self._scheduled = False
                     return
                 count = min(len(self._pending), self._max_batch)
-                batch = [self._pending.popleft() for _ in range(count)]
+                taken = [self._pending.popleft() for _ in range(count)]
+            batch = []
+            for entry in taken:
+                if entry.writer is not None and entry.writer in self._poisoned:
+                    self._settle(entry, StreamPoisoned(entry.writer[0]))
+                else:
+                    batch.append(entry)
+            if not batch:
+                continue
             started = time.perf_counter()
             try:
-                results = await self._store.commit([req for req, _ in batch])
+                results = await self._store.commit([e.request for e in batch])
             except Exception as exc:  # noqa: BLE001 - the whole batch failed
                 log.exception("journal commit of %d requests failed", len(batch))
                 results = [exc] * len(batch)
@@ -78,8 +134,21 @@ class Journal:
             self.appends += len(batch)
             if self._on_commit is not None:
                 self._on_commit(len(batch), elapsed)
-            for (_, future), result in zip(batch, results, strict=True):
-                if result is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(result)
+            for entry, result in zip(batch, results, strict=True):
+                if result is not None and entry.writer is not None:
+                    self._poisoned.add(entry.writer)
+                self._settle(entry, result)
+
+    def _settle(self, entry: _Entry, error: BaseException | None) -> None:
+        try:
+            if error is None:
+                if entry.then is not None:
+                    entry.then()
+            elif entry.failed is not None:
+                entry.failed(error)
+        except Exception:  # noqa: BLE001 - a callback must not stop the journal
+            log.exception("journal callback failed")
+        if error is None:
+            entry.future.set_result(None)
+        else:
+            entry.future.set_exception(error)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,6 +160,8 @@ class TaskWorker(pykka.ThreadingActor):
 
 
 class TaskSupervisor(pykka.ThreadingActor):
+    """Supervises the sync bodies of one task (see ``AsyncRunner`` for async ones)."""
+
     use_daemon_thread = True
 
     def __init__(
@@ -182,9 +183,6 @@ class TaskSupervisor(pykka.ThreadingActor):
         self.sync_runs: dict[Ident, Run] = {}
         self.queue: deque[Run] = deque()
         self._serial = 0
-        # async runs live on the loop thread, keyed by ident
-        self._async_runs: dict[Ident, tuple[Run, asyncio.Task[Any] | None]] = {}
-        self._async_lock = threading.Lock()
         self.escalated = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -230,9 +228,6 @@ class TaskSupervisor(pykka.ThreadingActor):
                 return
             trial = admission.trial
         run = Run(job, trial)
-        if job.is_async:
-            self.runtime.reactor.call_soon(self._start_async, run)
-            return
         self.sync_runs[run.ident] = run
         self.queue.append(run)
         self._drain()
@@ -270,12 +265,7 @@ class TaskSupervisor(pykka.ThreadingActor):
             self.breaker.record_failure(trial)
 
     def _done(self, msg: JobDone) -> None:
-        if msg.worker is None:  # an async run finished
-            run = self._async_take(msg.ident)
-            if run is not None:
-                self._account(msg.ok, run.trial)
-            return
-        run = self.busy.get(msg.worker)
+        run = self.busy.get(msg.worker) if msg.worker is not None else None
         if run is None or run.ident != msg.ident:
             return  # an abandoned worker finished late; it was already replaced
         del self.busy[msg.worker]
@@ -351,28 +341,49 @@ class TaskSupervisor(pykka.ThreadingActor):
                 run.lease.revoke()
                 if run.worker is None:
                     del self.sync_runs[ident]
-        self.runtime.reactor.call_soon(self._cancel_async, execution_id)
 
-    # -- async bodies (loop thread) -----------------------------------------------
-    def _async_take(self, ident: Ident) -> Run | None:
-        with self._async_lock:
-            entry = self._async_runs.pop(ident, None)
-        return None if entry is None else entry[0]
 
-    def _start_async(self, run: Run) -> None:
-        task = self.runtime.reactor.loop.create_task(self._run_async(run))
-        with self._async_lock:
-            self._async_runs[run.ident] = (run, task)
 
-    def _cancel_async(self, execution_id: str) -> None:
-        with self._async_lock:
-            mine = [(i, e) for i, e in self._async_runs.items() if i[0] == execution_id]
-        for _, (run, task) in mine:
+class AsyncRunner:
+    """Runs the async bodies of one task on the reactor loop.
+
+    Every method runs on the loop thread, so it needs no lock. It shares the
+    task's breaker with the supervisor (the breaker locks itself) and reports
+    outcomes straight to the execution.
+    """
+
+    def __init__(self, runtime: Runtime, task_id: str, breaker: BreakerMachine | None) -> None:
+        self.runtime = runtime
+        self.task_id = task_id
+        self.breaker = breaker
+        self.runs: dict[Ident, tuple[Run, asyncio.Task[Any]]] = {}
+
+    def start(self, job: StepJob) -> None:
+        trial = False
+        if self.breaker is not None:
+            admission = self.breaker.acquire()
+            if not admission.allowed:
+                err = CircuitOpenError(self.breaker.name, admission.retry_after)
+                details = {"breaker": self.breaker.name, "breaker_state": str(self.breaker.state)}
+                self.runtime.deliver(
+                    job.execution_id,
+                    StepFailed(job.key, job.attempt, err, job.compensation, details),
+                )
+                return
+            trial = admission.trial
+        run = Run(job, trial)
+        task = self.runtime.reactor.loop.create_task(self._run(run))
+        self.runs[run.ident] = (run, task)
+
+    def cancel(self, execution_id: str) -> None:
+        for ident in [i for i in self.runs if i[0] == execution_id]:
+            run, task = self.runs.pop(ident)
             run.lease.revoke()
-            if task is not None:
-                task.cancel()
+            task.cancel()
+            if self.breaker is not None:
+                self.breaker.release(run.trial)
 
-    async def _run_async(self, run: Run) -> None:
+    async def _run(self, run: Run) -> None:
         job = run.job
         ok = False
         deadline = asyncio.timeout(job.timeout) if job.timeout is not None else None
@@ -402,13 +413,12 @@ class TaskSupervisor(pykka.ThreadingActor):
         except BaseException as exc:  # noqa: BLE001 - never let a body take the loop down
             crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
             outcome = StepFailed(job.key, job.attempt, crash, job.compensation)
+        if self.runs.pop(run.ident, None) is None and run.lease.revoked:
+            return  # cancelled meanwhile
         if outcome is not None and not run.lease.revoked:
             self.runtime.deliver(job.execution_id, outcome)
-        if self.breaker is not None:
-            try:
-                self.actor_ref.tell(JobDone(run.ident, ok))
-            except pykka.ActorDeadError:
-                pass
-        else:
-            with self._async_lock:
-                self._async_runs.pop(run.ident, None)
+        if self.breaker is not None and not run.lease.revoked:
+            if ok:
+                self.breaker.record_success(run.trial)
+            else:
+                self.breaker.record_failure(run.trial)

@@ -18,14 +18,15 @@ from typing import Any
 import pykka
 from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
 
-from actors.coordinator import Coordinator, Failure, Query, Wake
+from actors.coordinator import Coordinator, Failure, Query, Ready, Wake
 from actors.jobs import StepJob, SupervisorSpec
 from actors.journal import Journal
 from actors.messages import TimerFired
 from actors.observer import RuntimeObserver
 from actors.protocols import DeciderFactory, JournalStore
 from actors.reactor import Reactor
-from actors.supervisor import CancelRuns, RunJob, TaskSupervisor
+from actors.effects import ArmTimer, Route
+from actors.supervisor import AsyncRunner, CancelRuns, RunJob, TaskSupervisor
 from actors.timers import Timers
 
 log = logging.getLogger("water.runtime")
@@ -55,6 +56,8 @@ class ActorSystem:
         self._lock = threading.RLock()
         self._coordinators: dict[str, pykka.ActorRef[Any]] = {}
         self._supervisors: dict[str, pykka.ActorRef[Any]] = {}
+        self._runners: dict[str, AsyncRunner] = {}
+        self._incarnations = 0
         self._generations: dict[str, int] = {}
         self._breakers: dict[str, BreakerMachine] = {}
         self._waiters: dict[str, list[concurrent.futures.Future[Any]]] = {}
@@ -68,7 +71,8 @@ class ActorSystem:
                 raise SystemShutDown()
             ref = self._coordinators.get(execution_id)
             if ref is None:
-                ref = Coordinator.start(self, execution_id)
+                self._incarnations += 1
+                ref = Coordinator.start(self, execution_id, self._incarnations)
                 self._coordinators[execution_id] = ref
             return ref
 
@@ -88,7 +92,12 @@ class ActorSystem:
                 self._forget(execution_id, ref)
         log.error("could not deliver %r to execution %s", message, execution_id)
 
-    deliver = tell
+    def deliver(self, execution_id: str, message: Any) -> None:
+        """Report an outcome to an execution (dropped quietly once shut down)."""
+        try:
+            self.tell(execution_id, message)
+        except SystemShutDown:
+            pass
 
     def ask(self, execution_id: str, message: Any, timeout: float | None = None) -> Any:
         """Send a message and wait for the execution's answer (its view)."""
@@ -199,14 +208,48 @@ class ActorSystem:
                 self._supervisors[spec.task_id] = ref
             return ref
 
+    def _runner(self, spec: SupervisorSpec) -> AsyncRunner:
+        runner = self._runners.get(spec.task_id)
+        if runner is None:
+            with self._lock:
+                runner = self._runners.get(spec.task_id)
+                if runner is None:
+                    runner = AsyncRunner(self, spec.task_id, self.breaker(spec))
+                    self._runners[spec.task_id] = runner
+        return runner
+
     def dispatch(self, spec: SupervisorSpec, job: StepJob) -> None:
-        self._supervisor(spec).tell(RunJob(job))
+        """Run a job: async bodies go straight to the loop, sync ones to the supervisor."""
+        if job.is_async:
+            runner = self._runner(spec)
+            if self.reactor.in_loop_thread():
+                runner.start(job)
+            else:
+                self.reactor.call_soon(runner.start, job)
+        else:
+            self._supervisor(spec).tell(RunJob(job))
+
+    def perform(self, execution_id: str, actions: list[Any]) -> None:
+        """Carry out prepared effects (jobs already built); callable from any thread."""
+        for action in actions:
+            if isinstance(action, Ready):
+                self.dispatch(action.spec, action.job)
+            elif isinstance(action, ArmTimer):
+                self.timers.arm(execution_id, action.timer, action.fire_at)
+            elif isinstance(action, Route):
+                try:
+                    self.tell(action.execution_id, action.message)
+                except SystemShutDown:
+                    return
 
     def cancel_runs(self, execution_id: str, task_ids: set[str]) -> None:
         with self._lock:
             refs = [self._supervisors[t] for t in task_ids if t in self._supervisors]
+            runners = [self._runners[t] for t in task_ids if t in self._runners]
         for ref in refs:
             ref.tell(CancelRuns(execution_id))
+        for runner in runners:
+            self.reactor.call_soon(runner.cancel, execution_id)
 
     def supervisor_escalated(self, spec: SupervisorSpec, queued: list[Any]) -> None:
         """Replace a supervisor that exceeded its restart intensity; keep its queue.

@@ -228,9 +228,12 @@ class Flow:
         if self._input_model is not None:
             return self._input_model
         for node in self.nodes:
+            if node.kind == "for":
+                item = input_type(node.runnables[0])
+                return list[item] if item is not None else list[Any]  # type: ignore[valid-type]
             if node.runnables:
                 return input_type(node.runnables[0])
-            if node.kind == "signal":
+            if node.kind in ("signal", "sleep"):
                 return None
         return None
 

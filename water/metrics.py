@@ -97,6 +97,14 @@ class EngineMetrics(RuntimeObserver):
             registry=r,
         )
         r.register(_LiveCollector(engine))
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # -- RuntimeObserver ---------------------------------------------------------------
     def journal_committed(self, batch_size: int, seconds: float) -> None:
@@ -117,9 +125,11 @@ class EngineMetrics(RuntimeObserver):
             if kind == "step_completed":
                 step = state.steps.get(event.key)
                 task = step.task_id if step is not None else "?"
-                self.steps.labels(flow, task, "completed").inc()
+                self._child(self.steps, flow, task, "completed").inc()
                 if step is not None:
-                    self.step_duration.labels(task).observe(max(0.0, event.ts - step.started_at))
+                    self._child(self.step_duration, task).observe(
+                        max(0.0, event.ts - step.started_at)
+                    )
             elif kind == "step_failed":
                 step = state.steps.get(event.key)
                 task = step.task_id if step is not None else "?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import typing
@@ -107,7 +108,7 @@ class Task(Generic[In, Out]):
         """Do the work. Override with ``async def`` or ``def``."""
         raise NotImplementedError(f"task {self.id!r} does not implement execute()")
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.execute)
 
@@ -160,7 +161,7 @@ class FunctionTask(Task[Any, Any]):
         self.__name__ = fn.__name__
         self.__wrapped__ = fn
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self._fn)
 

@@ -1,0 +1,121 @@
+"""Pause, resume, cancel and retry decisions."""
+
+from __future__ import annotations
+
+import pytest
+from actors.messages import Cancel, CommandRejected, Pause, Resume
+from pydantic import BaseModel
+from supervision import FatalError, RetryableError, RetryPolicy
+
+from water import Flow, task
+
+
+class Num(BaseModel):
+    value: int
+
+
+@task
+def inc(n: Num) -> Num:
+    return Num(value=n.value + 1)
+
+
+@task
+def dbl(n: Num) -> Num:
+    return Num(value=n.value * 2)
+
+
+def test_pause_lets_in_flight_steps_settle_and_starts_nothing_new(sim_of):
+    sim = sim_of(Flow("f").then(inc).then(dbl))
+    sim.start({"value": 1})
+    sim.send(Pause())
+    assert sim.state.status == "pausing"
+    sim.succeed("0.inc", {"value": 2})
+    assert sim.state.status == "paused"
+    assert sim.running == []
+    assert [d.ident[1] for d in sim.dispatched] == ["0.inc"]
+    sim.send(Resume())
+    assert sim.state.status == "running"
+    assert sim.running == ["1.dbl"]
+    assert sim.step("1.dbl").input == {"value": 2}
+    sim.succeed("1.dbl", {"value": 4})
+    assert sim.state.output == {"value": 4}
+    sim.assert_replay_matches()
+
+
+def test_pause_with_nothing_in_flight_is_paused_at_once(sim_of):
+    sim = sim_of(Flow("f").for_(inc, concurrency=1))
+    sim.start([{"value": 1}, {"value": 2}])
+    sim.send(Pause())
+    sim.succeed("0.inc[0]", {"value": 2})
+    assert sim.state.status == "paused"
+    assert sim.send(Pause()) == []  # idempotent
+
+
+def test_resume_of_a_running_execution_is_rejected(sim_of):
+    sim = sim_of(Flow("f").then(inc))
+    sim.start({"value": 1})
+    with pytest.raises(CommandRejected):
+        sim.send(Resume())
+
+
+def test_cancel_stops_everything_and_is_final(sim_of):
+    sim = sim_of(Flow("f").parallel([inc, dbl]))
+    sim.start({"value": 1})
+    sim.send(Cancel("no longer needed"))
+    assert sim.state.status == "cancelled"
+    assert sim.running == []
+    assert sim.succeed("0.inc", {"value": 2}) == []
+    with pytest.raises(CommandRejected):
+        sim.send(Cancel())
+
+
+def test_failure_is_retried_after_the_policy_delay_with_the_next_attempt(sim_of):
+    policy = RetryPolicy(max_attempts=3, backoff="exponential", delay=2.0)
+    sim = sim_of(Flow("f").then(inc), retry=policy)
+    sim.start({"value": 1})
+    sim.fail("0.inc", ConnectionError("down"))
+    failed = [e for e in sim.events if e.type == "step_failed"]
+    assert failed[-1].retry_at == sim.now + 2.0
+    assert sim.timers == {"retry:0.inc": sim.now + 2.0}
+    assert sim.running == [] and sim.state.status == "waiting"
+    sim.fire("retry:0.inc")
+    assert sim.running == ["0.inc"]
+    assert sim.step("0.inc").attempt == 2
+    assert [d.ident[2] for d in sim.dispatched] == [1, 2]
+    sim.fail("0.inc", ConnectionError("down"))
+    assert sim.timers["retry:0.inc"] == sim.now + 4.0
+    sim.fire("retry:0.inc")
+    sim.fail("0.inc", ConnectionError("down"))
+    assert sim.state.status == "failed"
+    assert sim.state.error.type == "ConnectionError"
+    assert sim.state.error.step == "0.inc"
+    sim.assert_replay_matches()
+
+
+def test_fatal_errors_and_unlisted_types_are_not_retried(sim_of):
+    policy = RetryPolicy(max_attempts=5, delay=1.0, retry_on=(ConnectionError,))
+    for error in (FatalError("no"), ValueError("not listed")):
+        sim = sim_of(Flow("f").then(inc), retry=policy)
+        sim.start({"value": 1})
+        sim.fail("0.inc", error)
+        assert sim.state.status == "failed"
+        assert sim.state.error.retryable is False
+
+
+def test_retryable_error_waits_exactly_retry_after(sim_of):
+    sim = sim_of(Flow("f").then(inc), retry=RetryPolicy(max_attempts=2, delay=30))
+    sim.start({"value": 1})
+    sim.fail("0.inc", RetryableError("busy", retry_after="1500ms"))
+    assert sim.timers["retry:0.inc"] == sim.now + 1.5
+
+
+def test_retry_timer_firing_while_paused_waits_for_resume(sim_of):
+    sim = sim_of(Flow("f").then(inc), retry=RetryPolicy(max_attempts=2, delay=1))
+    sim.start({"value": 1})
+    sim.fail("0.inc", ConnectionError("down"))
+    sim.send(Pause())
+    assert sim.state.status == "paused"
+    sim.fire("retry:0.inc")
+    assert sim.running == []
+    sim.send(Resume())
+    assert sim.running == ["0.inc"] and sim.step("0.inc").attempt == 2
