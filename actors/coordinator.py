@@ -41,6 +41,13 @@ log = logging.getLogger("water.coordinator")
 
 
 @dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """Performed after a commit that changed the execution's status."""
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     """An ``ask``: handle ``message`` and answer with the execution's view."""
 
@@ -128,8 +135,6 @@ class Coordinator(pykka.ThreadingActor):
             return None
         if self.broken is not None:
             raise self.broken
-        if self.done:
-            raise CommandRejected("execution finished", code="conflict")
         system = self.system
         if self.state is None:
             if not isinstance(msg, Start):
@@ -172,6 +177,9 @@ class Coordinator(pykka.ThreadingActor):
         checkpoint = settle or decider.wants_checkpoint(state)
         request = decider.append_request(state, events, previous, checkpoint)
         actions = self._prepare()
+        status = decider.status(state)
+        if status != previous:
+            actions.append(StatusChanged(status))
         decider.committed(state, events)
         journal = self.system.journal
         if wait or settle:
@@ -191,7 +199,9 @@ class Coordinator(pykka.ThreadingActor):
         assert decider is not None
         state = self.state
         if decider.is_terminal(state):
-            view = decider.view(state)
+            view = decider.view(state) if query or not self.done else None
+            if self.done:  # a message that arrived while this coordinator was stopping
+                return view
             self.done = True
             self.system.timers.disarm(self.execution_id)
             self.system.cancel_runs(self.execution_id, self.tasks_used)

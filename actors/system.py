@@ -18,7 +18,7 @@ from typing import Any
 import pykka
 from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
 
-from actors.coordinator import Coordinator, Failure, Query, Ready, Wake
+from actors.coordinator import Coordinator, Failure, Query, Ready, StatusChanged, Wake
 from actors.jobs import StepJob, SupervisorSpec
 from actors.journal import Journal
 from actors.messages import TimerFired
@@ -61,6 +61,7 @@ class ActorSystem:
         self._generations: dict[str, int] = {}
         self._breakers: dict[str, BreakerMachine] = {}
         self._waiters: dict[str, list[concurrent.futures.Future[Any]]] = {}
+        self._watchers: dict[str, list[tuple[frozenset[str], concurrent.futures.Future[str]]]] = {}
         self._crashes: dict[str, RestartIntensity] = {}
         self._closed = False
 
@@ -146,6 +147,37 @@ class ActorSystem:
         with self._lock:
             self._waiters.setdefault(execution_id, []).append(future)
         return future
+
+    def watch(self, execution_id: str, statuses: frozenset[str]) -> concurrent.futures.Future[str]:
+        """A future completed with the status once the execution reaches one of ``statuses``."""
+        future: concurrent.futures.Future[str] = concurrent.futures.Future()
+        with self._lock:
+            self._watchers.setdefault(execution_id, []).append((statuses, future))
+        return future
+
+    def unwatch(self, execution_id: str, future: concurrent.futures.Future[str]) -> None:
+        with self._lock:
+            watchers = self._watchers.get(execution_id)
+            if watchers:
+                watchers[:] = [w for w in watchers if w[1] is not future]
+                if not watchers:
+                    del self._watchers[execution_id]
+
+    def status_changed(self, execution_id: str, status: str) -> None:
+        """Called once a new status is durable."""
+        if not self._watchers:
+            return
+        with self._lock:
+            watchers = self._watchers.get(execution_id)
+            if not watchers:
+                return
+            hit = [w for w in watchers if status in w[0]]
+            watchers[:] = [w for w in watchers if status not in w[0]]
+            if not watchers:
+                del self._watchers[execution_id]
+        for _, future in hit:
+            if not future.done():
+                future.set_result(status)
 
     def drop_waiter(self, execution_id: str, future: concurrent.futures.Future[Any]) -> None:
         with self._lock:
@@ -236,6 +268,8 @@ class ActorSystem:
                 self.dispatch(action.spec, action.job)
             elif isinstance(action, ArmTimer):
                 self.timers.arm(execution_id, action.timer, action.fire_at)
+            elif isinstance(action, StatusChanged):
+                self.status_changed(execution_id, action.status)
             elif isinstance(action, Route):
                 try:
                     self.tell(action.execution_id, action.message)

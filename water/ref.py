@@ -70,6 +70,31 @@ class ExecutionRef:
         """The current snapshot (read from storage when the execution is not in memory)."""
         return self._engine.snapshot(self.execution_id, timeout=timeout)
 
+    def wait_for_status(
+        self, *statuses: ExecutionStatus | str, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> Snapshot:
+        """Block until the execution is in one of ``statuses``; return its snapshot.
+
+        Raises ``TimeoutError`` if it does not get there in time.
+        """
+        wanted = frozenset(str(ExecutionStatus(s)) for s in statuses)
+        system = self._engine.system
+        future = system.watch(self.execution_id, wanted)
+        try:
+            snapshot = self.status()
+            if str(snapshot.status) in wanted:
+                return snapshot
+            try:
+                future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(
+                    f"execution {self.execution_id!r} is still {snapshot.status}, "
+                    f"not {sorted(wanted)}, after {timeout}s"
+                ) from None
+            return self.status()
+        finally:
+            system.unwatch(self.execution_id, future)
+
     def result(self, timeout: float | None = None) -> Any:
         """Block until the execution finishes; return its output (typed).
 

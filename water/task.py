@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -135,8 +136,21 @@ class Task(Generic[In, Out]):
 class FunctionTask(Task[Any, Any]):
     """A task made from a function by ``@task``; still callable as the function."""
 
-    def __init__(self, fn: Callable[..., Any], id: str | None = None, **options: Any) -> None:  # noqa: A002
-        hints = typing.get_type_hints(fn)
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        id: str | None = None,  # noqa: A002
+        *,
+        localns: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        try:
+            hints = typing.get_type_hints(fn, localns=localns)
+        except NameError as exc:
+            raise TypeError(
+                f"@task {fn.__name__!r}: cannot resolve its annotations ({exc}); define the "
+                "models at module level or pass input_model=/output_model="
+            ) from None
         params = list(inspect.signature(fn).parameters.values())
         if not 1 <= len(params) <= 2:
             raise TypeError(
@@ -197,10 +211,12 @@ def task(
 
     Models come from the annotations; the id defaults to the function's name.
     """
+    # annotations may name classes local to the caller (postponed evaluation)
+    caller = sys._getframe(1).f_locals
     if fn is not None:
-        return FunctionTask(fn)
+        return FunctionTask(fn, localns=dict(caller))
 
     def wrap(f: Callable[..., Any]) -> FunctionTask:
-        return FunctionTask(f, **options)
+        return FunctionTask(f, localns=dict(sys._getframe(1).f_locals), **options)
 
     return wrap

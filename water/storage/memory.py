@@ -31,7 +31,7 @@ __all__ = ["MemoryStorage"]
 StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
 
 LIST_LIMIT_MAX = 1000
-_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 _RECOVERABLE = frozenset(
     {ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.pausing}
 )
@@ -59,7 +59,21 @@ def _record(record: ExecutionRecord, created_at: datetime | None = None) -> Exec
 
 
 def _copy(value: Any) -> Any:
-    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
+    """A deep copy, fast for the JSON-like data (dicts, lists, scalars) stored here."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    return checkpoint.model_copy(
+        update={"state": _copy(checkpoint.state), "view": checkpoint.view.model_copy(deep=True)}
+    )
 
 
 def _task(task_id: str, result: TaskResult) -> TaskResult:
@@ -155,7 +169,7 @@ class MemoryStorage(Storage):
             self._check(req.execution_id, req.expected_seq)
             events = _numbered(req.events, req.expected_seq)
         record = None if req.record is None else self._merged(req.record)
-        checkpoint = None if req.checkpoint is None else req.checkpoint.model_copy(deep=True)
+        checkpoint = None if req.checkpoint is None else _checkpoint(req.checkpoint)
         tasks = [_task(r.task_id, r) for r in req.task_results]
         if events:
             self._events.setdefault(req.execution_id, []).extend(events)
@@ -175,11 +189,11 @@ class MemoryStorage(Storage):
             self._checkpoints[checkpoint.execution_id] = checkpoint
 
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._store_checkpoint(checkpoint.model_copy(deep=True))
+        self._store_checkpoint(_checkpoint(checkpoint))
 
     async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
         checkpoint = self._checkpoints.get(execution_id)
-        return None if checkpoint is None else checkpoint.model_copy(deep=True)
+        return None if checkpoint is None else _checkpoint(checkpoint)
 
     async def load_snapshot(self, execution_id: str) -> Snapshot | None:
         checkpoint = self._checkpoints.get(execution_id)

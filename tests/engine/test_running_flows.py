@@ -1,0 +1,252 @@
+"""Running flows end to end through the public API."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from pydantic import BaseModel
+
+from water import (
+    Engine,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    ExecutionStatus,
+    Flow,
+    StepError,
+    Task,
+    TaskContext,
+    task,
+)
+
+
+class Num(BaseModel):
+    value: int
+
+
+class Text(BaseModel):
+    text: str
+
+
+class Double(Task[Num, Num]):
+    def __init__(self) -> None:
+        super().__init__("double", "Double the input value", Num, Num)
+
+    async def execute(self, input_data: Num, context: TaskContext) -> Num:
+        return Num(value=input_data.value * 2)
+
+
+@task
+def inc(n: Num) -> Num:
+    return Num(value=n.value + 1)
+
+
+@task
+async def add10(n: Num) -> Num:
+    await asyncio.sleep(0)
+    return Num(value=n.value + 10)
+
+
+@task
+def total(xs: list[Num]) -> Num:
+    return Num(value=sum(x.value for x in xs))
+
+
+@task
+def upto(n: Num) -> list[Num]:
+    return [Num(value=i) for i in range(n.value)]
+
+
+def test_quickstart_flow_gives_the_same_result_everywhere(engine):
+    flow = (
+        Flow("quick", "Example")
+        .then(Double())
+        .branch([[lambda v: v.value > 10, add10], [lambda v: True, inc]])
+        .parallel([inc, add10])
+        .then(total)
+        .then(upto)
+        .for_(inc, concurrency=4)
+        .then(total)
+        .while_(lambda v: v.value < 1000, Double(), max_iterations=20)
+    )
+    ref = engine.start(flow, Num(value=3))
+    assert ref.result(timeout=30) == Num(value=1300)
+    assert flow.run({"value": 3}) == Num(value=1300)
+
+
+def test_dict_input_is_coerced_and_bad_input_is_refused_before_starting(engine):
+    flow = Flow("coerce").then(inc)
+    assert engine.start(flow, {"value": "41"}).result(timeout=10) == Num(value=42)
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        engine.start(flow, {"wrong": 1})
+    assert "value" in str(info.value)
+    assert engine.count_executions("coerce") == 1
+
+
+def test_a_step_output_that_does_not_fit_fails_without_retry_naming_task_and_field(engine):
+    @task
+    def liar(n: Num) -> Num:
+        return {"value": "not a number"}  # type: ignore[return-value]
+
+    ref = engine.start(Flow("liar").then(liar), {"value": 1})
+    with pytest.raises(ExecutionFailedError) as info:
+        ref.result(timeout=10)
+    cause = info.value.__cause__
+    assert isinstance(cause, StepError)
+    assert cause.info.type == "StepOutputError"
+    assert "liar" in cause.info.message and "value" in cause.info.message
+    assert cause.info.retryable is False
+
+
+def test_mismatched_step_input_fails_clearly(engine):
+    @task
+    def make_text(n: Num) -> Text:
+        return Text(text="x")
+
+    flow = Flow("mismatch", input_model=Num).then(make_text)
+    flow.nodes.append(Flow("tmp").then(inc).nodes[0])  # bypass validate() on purpose
+    engine._flows[flow.id] = flow
+    ref = engine.start("mismatch", {"value": 1})
+    with pytest.raises(ExecutionFailedError) as info:
+        ref.result(timeout=10)
+    assert info.value.error.type == "StepInputError"
+    assert "'inc'" in info.value.error.message and "value" in info.value.error.message
+
+
+def test_unserializable_output_is_a_clear_step_error(engine):
+    @task
+    def weird(n: Num):
+        return threading.Lock()
+
+    ref = engine.start(Flow("weird").then(weird), {"value": 1})
+    with pytest.raises(ExecutionFailedError) as info:
+        ref.result(timeout=10)
+    assert info.value.error.type == "StepOutputError"
+    assert "JSON" in info.value.error.message
+
+
+def test_a_failing_task_fails_its_execution_and_not_the_engine(engine):
+    @task
+    def boom(n: Num) -> Num:
+        raise RuntimeError("kaput")
+
+    ref = engine.start(Flow("boom").then(boom), {"value": 1})
+    with pytest.raises(ExecutionFailedError, match="kaput"):
+        ref.result(timeout=10)
+    snap = ref.status()
+    assert snap.status == ExecutionStatus.failed
+    assert snap.failed_steps == ["0.boom"]
+    # the engine still runs other work
+    assert engine.start(Flow("ok").then(inc), {"value": 1}).result(timeout=10) == Num(value=2)
+
+
+def test_context_carries_ids_outputs_variables_and_a_stable_idempotency_key(engine):
+    seen: dict[str, object] = {}
+
+    @task
+    def first(n: Num) -> Num:
+        return Num(value=n.value + 1)
+
+    @task
+    def probe(n: Num, ctx: TaskContext) -> Num:
+        seen.update(
+            flow_id=ctx.flow_id,
+            execution_id=ctx.execution_id,
+            task_id=ctx.task_id,
+            step=ctx.step,
+            attempt=ctx.attempt,
+            first=ctx.outputs["first"],
+            region=ctx.variables["region"],
+            owner=ctx.metadata["owner"],
+            key=ctx.idempotency_key,
+        )
+        ctx.logger.info("probing")
+        return n
+
+    flow = Flow("ctx", variables={"region": "eu"}, metadata={"owner": "ops"})
+    flow.then(first).then(probe)
+    ref = engine.start(flow, {"value": 1}, execution_id="ctx-1")
+    ref.result(timeout=10)
+    assert seen == {
+        "flow_id": "ctx",
+        "execution_id": "ctx-1",
+        "task_id": "probe",
+        "step": "1.probe",
+        "attempt": 1,
+        "first": Num(value=2),
+        "region": "eu",
+        "owner": "ops",
+        "key": "ctx-1:1.probe",
+    }
+
+
+def test_start_with_an_existing_execution_id_returns_that_execution(engine):
+    runs: list[int] = []
+
+    @task
+    def once(n: Num) -> Num:
+        runs.append(n.value)
+        return n
+
+    flow = Flow("idem").then(once)
+    a = engine.start(flow, {"value": 1}, execution_id="order-7")
+    a.result(timeout=10)
+    b = engine.start(flow, {"value": 2}, execution_id="order-7")
+    assert b.execution_id == "order-7"
+    assert b.result(timeout=10) == Num(value=1)
+    assert runs == [1]
+
+
+def test_list_executions_filters_and_pages(engine):
+    flow = Flow("listing").then(inc)
+    refs = [engine.start(flow, {"value": i}) for i in range(5)]
+    for r in refs:
+        r.result(timeout=10)
+    assert engine.count_executions("listing") == 5
+    page = engine.list_executions("listing", limit=2, offset=1)
+    assert len(page) == 2
+    assert all(r.status == ExecutionStatus.completed for r in page)
+    assert engine.list_executions("listing", status="failed") == []
+
+
+def test_unknown_execution(engine):
+    with pytest.raises(ExecutionNotFoundError):
+        engine.ref("nope").result(timeout=5)
+    with pytest.raises(ExecutionNotFoundError):
+        engine.ref("nope").status()
+
+
+def test_wait_is_the_async_twin_of_result(engine):
+    flow = Flow("waiting").then(add10)
+
+    async def main() -> Num:
+        ref = await engine.start_async(flow, {"value": 1})
+        return await ref.wait(timeout=10)
+
+    assert asyncio.run(main()) == Num(value=11)
+    assert asyncio.run(flow.run_async({"value": 2})) == Num(value=12)
+
+
+def test_nested_flow_runs_as_a_linked_child_execution(engine):
+    inner = Flow("inner").then(inc).then(Double())
+    outer = Flow("outer").then(inc).then(inner).then(inc)
+    ref = engine.start(outer, {"value": 1})
+    assert ref.result(timeout=10) == Num(value=7)
+    child = engine.ref(f"{ref.execution_id}/1.inner").status()
+    assert child.parent_id == ref.execution_id
+    assert child.status == ExecutionStatus.completed
+    assert child.output == {"value": 6}
+
+
+def test_engine_shutdown_is_clean_and_idempotent(tmp_path):
+    e = Engine(f"sqlite:///{tmp_path}/x.db")
+    e.start(Flow("s").then(inc), {"value": 1}).result(timeout=10)
+    e.shutdown()
+    e.shutdown()
+    with pytest.raises(RuntimeError):
+        e.start(Flow("s2").then(inc), {"value": 1})
+    alive = [t for t in threading.enumerate() if t.name.startswith(("Coordinator", "water"))]
+    assert not [t for t in alive if t.is_alive() and not t.daemon]
