@@ -37,6 +37,7 @@ class Ready:
     spec: SupervisorSpec
     job: StepJob
 
+
 log = logging.getLogger("water.coordinator")
 
 
@@ -107,7 +108,7 @@ class Coordinator(pykka.ThreadingActor):
             self.last_checkpoint = self.decider.checkpoint_seq(self.state)
             if not self.decider.is_terminal(self.state):
                 self.system.perform(self.execution_id, self._prepare())
-        except Exception as exc:  # noqa: BLE001 - reported to every message sender
+        except Exception as exc:
             log.error("cannot rehydrate execution %s: %s", self.execution_id, exc)
             self.broken = exc
 
@@ -121,7 +122,7 @@ class Coordinator(pykka.ThreadingActor):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
             return Failure(exc) if query else None
-        except BaseException as exc:  # noqa: BLE001 - let it crash, then rehydrate
+        except BaseException as exc:
             if self.broken is None:
                 log.exception("coordinator of %s crashed on %r", self.execution_id, msg)
                 self._crash()
@@ -183,7 +184,9 @@ class Coordinator(pykka.ThreadingActor):
         decider.committed(state, events)
         journal = self.system.journal
         if wait or settle:
-            journal.append(request, writer=self.writer).result()
+            future = journal.append(request, writer=self.writer)
+            assert future is not None
+            future.result()
             self.system.perform(self.execution_id, actions)
             return
         execution_id, incarnation, system = self.execution_id, self.writer[1], self.system
@@ -192,6 +195,7 @@ class Coordinator(pykka.ThreadingActor):
             writer=self.writer,
             then=lambda: system.perform(execution_id, actions),
             failed=lambda exc: system.deliver(execution_id, JournalFailed(incarnation, exc)),
+            wait=False,
         )
 
     def _settle(self, query: bool) -> Any:
@@ -209,10 +213,9 @@ class Coordinator(pykka.ThreadingActor):
             self.stop()
             return view if query else None
         view = decider.view(state) if query else None
-        if decider.is_idle(state):
-            # idle states were checkpointed with their last events (see _commit)
-            if self.system.passivate(self.execution_id, self):
-                self.stop()
+        # idle states were checkpointed with their last events (see _commit)
+        if decider.is_idle(state) and self.system.passivate(self.execution_id, self):
+            self.stop()
         return view
 
     # -- effects -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from supervision import CircuitBreaker
 
 
-class SuspendStep(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class SuspendStep(BaseException):
     """Raised inside a step body to suspend the step with a payload.
 
     It derives from BaseException so that ``except Exception`` in user code does

@@ -40,7 +40,7 @@ class StreamPoisoned(RuntimeError):
 @dataclass(slots=True)
 class _Entry:
     request: Any
-    future: concurrent.futures.Future[None]
+    future: concurrent.futures.Future[None] | None
     writer: tuple[str, int] | None
     then: Callable[[], None] | None
     failed: Callable[[BaseException], None] | None
@@ -75,8 +75,11 @@ class Journal:
         writer: tuple[str, int] | None = None,
         then: Callable[[], None] | None = None,
         failed: Callable[[BaseException], None] | None = None,
-    ) -> concurrent.futures.Future[None]:
+        wait: bool = True,
+    ) -> concurrent.futures.Future[None] | None:
         """Queue a request; the future completes once it is durable (or failed).
+
+        With ``wait=False`` no future is made (the callbacks report the outcome).
 
         ``writer`` names the stream's writer (execution id, incarnation). ``then``
         runs on the loop right after the commit (a coordinator's effects, without
@@ -84,7 +87,9 @@ class Journal:
         failure every later request of the same writer is refused without being
         written, so a stream never gets a gap: the writer must be replaced.
         """
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        future: concurrent.futures.Future[None] | None = (
+            concurrent.futures.Future() if wait else None
+        )
         with self._lock:
             self._pending.append(_Entry(request, future, writer, then, failed))
             schedule = not self._scheduled
@@ -126,7 +131,7 @@ class Journal:
             started = time.perf_counter()
             try:
                 results = await self._store.commit([e.request for e in batch])
-            except Exception as exc:  # noqa: BLE001 - the whole batch failed
+            except Exception as exc:
                 log.exception("journal commit of %d requests failed", len(batch))
                 results = [exc] * len(batch)
             elapsed = time.perf_counter() - started
@@ -146,8 +151,10 @@ class Journal:
                     entry.then()
             elif entry.failed is not None:
                 entry.failed(error)
-        except Exception:  # noqa: BLE001 - a callback must not stop the journal
+        except Exception:
             log.exception("journal callback failed")
+        if entry.future is None:
+            return
         if error is None:
             entry.future.set_result(None)
         else:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pykka
-from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
 
 from actors.jobs import StepJob, SupervisorSpec, SuspendStep
 from actors.messages import StepFailed, StepSucceeded, StepSuspended
 from actors.reactor import Reactor
+from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
 
 log = logging.getLogger("water.supervisor")
 
@@ -123,7 +123,7 @@ def outcome_of(job: StepJob, call: Callable[[], Any]) -> tuple[Any, bool]:
         output = call()
     except SuspendStep as s:
         return StepSuspended(job.key, job.attempt, s.payload), True
-    except Exception as exc:  # noqa: BLE001 - user code: every error is a step failure
+    except Exception as exc:
         return StepFailed(job.key, job.attempt, exc, job.compensation), False
     return StepSucceeded(job.key, job.attempt, output, job.compensation), True
 
@@ -146,10 +146,12 @@ class TaskWorker(pykka.ThreadingActor):
         job = run.job
         try:
             outcome, ok = outcome_of(job, job.body)
-        except BaseException as exc:  # noqa: BLE001 - the worker dies; the supervisor replaces it
+        except BaseException as exc:
             if not run.lease.revoked:
                 err = WorkerCrashedError(f"worker of task {job.task_id!r} died: {exc!r}")
-                self.runtime.deliver(job.execution_id, StepFailed(job.key, job.attempt, err, job.compensation))
+                self.runtime.deliver(
+                    job.execution_id, StepFailed(job.key, job.attempt, err, job.compensation)
+                )
             self.supervisor.tell(WorkerCrashed(run.ident, self.name, repr(exc)))
             self.stop()
             return None
@@ -265,16 +267,17 @@ class TaskSupervisor(pykka.ThreadingActor):
             self.breaker.record_failure(trial)
 
     def _done(self, msg: JobDone) -> None:
-        run = self.busy.get(msg.worker) if msg.worker is not None else None
-        if run is None or run.ident != msg.ident:
+        worker = msg.worker
+        run = self.busy.get(worker) if worker is not None else None
+        if worker is None or run is None or run.ident != msg.ident:
             return  # an abandoned worker finished late; it was already replaced
-        del self.busy[msg.worker]
+        del self.busy[worker]
         self.sync_runs.pop(msg.ident, None)
         if not run.lease.revoked:
             self._account(msg.ok, run.trial)
         elif self.breaker is not None:
             self.breaker.release(run.trial)
-        self.idle.append(msg.worker)
+        self.idle.append(worker)
         self._drain()
 
     def _timed_out(self, ident: Ident) -> None:
@@ -283,9 +286,10 @@ class TaskSupervisor(pykka.ThreadingActor):
             return
         # the body overran: abandon its worker (its thread cannot be killed) and replace it
         run.lease.revoke()
-        del self.busy[run.worker]
+        worker = run.worker
+        del self.busy[worker]
         del self.sync_runs[ident]
-        stuck = self.workers.pop(run.worker)
+        stuck = self.workers.pop(worker)
         stuck.stop(block=False)
         log.warning("task %r step %r timed out; replacing its worker", run.job.task_id, run.job.key)
         self.runtime.count_restart("worker")
@@ -293,8 +297,12 @@ class TaskSupervisor(pykka.ThreadingActor):
         job = run.job
         self.runtime.deliver(
             job.execution_id,
-            StepFailed(job.key, job.attempt, StepTimeoutError(job.task_id, job.timeout or 0.0),
-                       job.compensation),
+            StepFailed(
+                job.key,
+                job.attempt,
+                StepTimeoutError(job.task_id, job.timeout or 0.0),
+                job.compensation,
+            ),
         )
         self._drain()
 
@@ -314,7 +322,9 @@ class TaskSupervisor(pykka.ThreadingActor):
     def _escalate(self) -> None:
         log.error(
             "task %r: more than %d worker restarts within %ss; restarting its supervisor",
-            self.spec.task_id, self.spec.max_restarts, self.spec.restart_period,
+            self.spec.task_id,
+            self.spec.max_restarts,
+            self.spec.restart_period,
         )
         if self.breaker is not None:
             self.breaker.force_open("supervisor restart intensity exceeded")
@@ -325,9 +335,12 @@ class TaskSupervisor(pykka.ThreadingActor):
             job = run.job
             self.runtime.deliver(
                 job.execution_id,
-                StepFailed(job.key, job.attempt,
-                           SupervisorRestartedError(f"supervisor of task {job.task_id!r} restarted"),
-                           job.compensation),
+                StepFailed(
+                    job.key,
+                    job.attempt,
+                    SupervisorRestartedError(f"supervisor of task {job.task_id!r} restarted"),
+                    job.compensation,
+                ),
             )
         queued = [r.job for r in self.queue if not r.lease.revoked]
         self.queue.clear()
@@ -341,7 +354,6 @@ class TaskSupervisor(pykka.ThreadingActor):
                 run.lease.revoke()
                 if run.worker is None:
                     del self.sync_runs[ident]
-
 
 
 class AsyncRunner:
@@ -400,17 +412,21 @@ class AsyncRunner:
             outcome = StepSuspended(job.key, job.attempt, s.payload)
             ok = True
         except asyncio.CancelledError:
-            outcome = None if run.lease.revoked else StepFailed(
-                job.key, job.attempt, RuntimeError("step body was cancelled"), job.compensation
+            outcome = (
+                None
+                if run.lease.revoked
+                else StepFailed(
+                    job.key, job.attempt, RuntimeError("step body was cancelled"), job.compensation
+                )
             )
         except TimeoutError as exc:
             err: BaseException = exc
             if deadline is not None and deadline.expired():
                 err = StepTimeoutError(job.task_id, job.timeout or 0.0)
             outcome = StepFailed(job.key, job.attempt, err, job.compensation)
-        except Exception as exc:  # noqa: BLE001 - user code: every error is a step failure
+        except Exception as exc:
             outcome = StepFailed(job.key, job.attempt, exc, job.compensation)
-        except BaseException as exc:  # noqa: BLE001 - never let a body take the loop down
+        except BaseException as exc:
             crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
             outcome = StepFailed(job.key, job.attempt, crash, job.compensation)
         if self.runs.pop(run.ident, None) is None and run.lease.revoked:

@@ -16,18 +16,18 @@ import threading
 from typing import Any
 
 import pykka
-from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
 
 from actors.coordinator import Coordinator, Failure, Query, Ready, StatusChanged, Wake
+from actors.effects import ArmTimer, Route
 from actors.jobs import StepJob, SupervisorSpec
 from actors.journal import Journal
 from actors.messages import TimerFired
 from actors.observer import RuntimeObserver
 from actors.protocols import DeciderFactory, JournalStore
 from actors.reactor import Reactor
-from actors.effects import ArmTimer, Route
 from actors.supervisor import AsyncRunner, CancelRuns, RunJob, TaskSupervisor
 from actors.timers import Timers
+from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
 
 log = logging.getLogger("water.runtime")
 
@@ -35,6 +35,11 @@ log = logging.getLogger("water.runtime")
 class SystemShutDown(RuntimeError):
     def __init__(self) -> None:
         super().__init__("the engine is shut down")
+
+
+def _depth(ref: pykka.ActorRef[Any]) -> int:
+    qsize = getattr(ref.actor_inbox, "qsize", None)
+    return int(qsize()) if qsize is not None else 0
 
 
 class ActorSystem:
@@ -84,6 +89,13 @@ class ActorSystem:
 
     def tell(self, execution_id: str, message: Any) -> None:
         """Send a message to an execution (rehydrating its coordinator if needed)."""
+        ref = self._coordinators.get(execution_id)  # fast path: a dict read is atomic
+        if ref is not None:
+            try:
+                ref.tell(message)
+                return
+            except pykka.ActorDeadError:
+                self._forget(execution_id, ref)
         for _ in range(5):
             ref = self._coordinator(execution_id)
             try:
@@ -323,8 +335,8 @@ class ActorSystem:
             coords = list(self._coordinators.values())
             sups = list(self._supervisors.values())
         return {
-            "coordinator": sum(r.actor_inbox.qsize() for r in coords),
-            "supervisor": sum(r.actor_inbox.qsize() for r in sups),
+            "coordinator": sum(_depth(r) for r in coords),
+            "supervisor": sum(_depth(r) for r in sups),
         }
 
     def supervisor_count(self) -> int:

@@ -14,7 +14,6 @@ from supervision import (
     RetryPolicy,
     StepTimeoutError,
 )
-
 from water.context import TaskContext
 from water.engine import Engine
 from water.errors import (

@@ -20,15 +20,14 @@ import concurrent.futures
 import logging
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, GetStatus, Start
 from actors.observer import RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
-
 from water.errors import (
     ExecutionNotFoundError,
     FlowNotFoundError,
@@ -38,13 +37,14 @@ from water.events import Event
 from water.flow import Flow
 from water.interpreter import FlowMachine, StoredStream
 from water.ref import ExecutionRef, translate
-from water.snapshot import Snapshot
+from water.snapshot import Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.task import Task
 from water.types import to_json, validate
 
 log = logging.getLogger("water.engine")
+T = TypeVar("T")
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -54,7 +54,7 @@ def _shutdown_all() -> None:
     for engine in list(_ENGINES):
         try:
             engine.shutdown()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:
             log.exception("engine shutdown at exit failed")
 
 
@@ -198,7 +198,7 @@ class Engine:
             return flow
         return self.flow(flow)
 
-    def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:  # noqa: A002
+    def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
         return resolved, Start(resolved.id, to_json(data))
@@ -206,7 +206,7 @@ class Engine:
     def start(
         self,
         flow: Flow | str,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         *,
         execution_id: str | None = None,
         timeout: float | None = 30.0,
@@ -230,7 +230,7 @@ class Engine:
     async def start_async(
         self,
         flow: Flow | str,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         *,
         execution_id: str | None = None,
         timeout: float | None = 30.0,
@@ -248,12 +248,29 @@ class Engine:
         """The current snapshot; finished executions are read from storage only."""
         stored = self._run(self.storage.load_snapshot(execution_id))
         if stored is not None and stored.status.is_terminal:
-            return stored
+            return self._with_steps(stored)
         try:
             answer: Snapshot = self.system.ask(execution_id, GetStatus(), timeout)
         except Exception as exc:
             raise translate(exc) from None
         return answer
+
+    def _with_steps(self, view: Snapshot) -> Snapshot:
+        """A stored snapshot with its per-step rows (kept in ``task_results``)."""
+        rows = self._run(self.storage.load_task_results(view.execution_id))
+        steps = [
+            StepView(
+                key=r.key,
+                task_id=r.task_id,
+                status=r.status,
+                attempts=r.attempts,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                error=r.error,
+            )
+            for r in rows
+        ]
+        return view.model_copy(update={"steps": steps})
 
     def events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The journal of an execution, in order."""
@@ -288,7 +305,7 @@ class Engine:
                 )
             try:
                 self.ref(execution_id).ask(Cancel("deleted"), timeout=10)
-            except Exception:  # noqa: BLE001 - deleting anyway
+            except Exception:
                 log.warning("could not cancel %s before deleting it", execution_id)
         return self._run(self.storage.delete_execution(execution_id))
 
@@ -317,7 +334,7 @@ class Engine:
                 if view is not None and not future.done():
                     future.set_result(view)
                     self.system.drop_waiter(execution_id, future)
-        except Exception as exc:  # noqa: BLE001 - surfaced to the waiter
+        except Exception as exc:
             if not future.done():
                 future.set_exception(exc)
 
@@ -336,7 +353,8 @@ class Engine:
             if record.flow_id not in self._flows:
                 log.warning(
                     "execution %s of unregistered flow %r is not resumed",
-                    record.execution_id, record.flow_id,
+                    record.execution_id,
+                    record.flow_id,
                 )
                 continue
             if record.status == ExecutionStatus.waiting:
@@ -350,7 +368,7 @@ class Engine:
         return resumed
 
     # -- lifecycle -----------------------------------------------------------------------
-    def _run(self, coro: Any) -> Any:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         self._check_open()
         return self.system.reactor.run(coro)
 
@@ -368,7 +386,7 @@ class Engine:
         self.system.shutdown_actors()
         try:
             reactor.run(self.storage.close(), timeout=10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("closing storage failed")
         reactor.stop()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
-
 from water.events import ErrorInfo
 
 __all__ = [

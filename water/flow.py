@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any, Union
 
 from pydantic import BaseModel
-from supervision import RetryPolicy, parse_duration
 
+from supervision import RetryPolicy, parse_duration
 from water.task import Task, check_id
 from water.types import type_name
 
@@ -119,7 +119,7 @@ class Flow:
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - the public name
+        id: str,
         description: str = "",
         *,
         variables: dict[str, Any] | None = None,
@@ -343,17 +343,19 @@ class Flow:
             needed = input_type(r)
             problem = feed_problem(produced, needed)
             if problem:
-                problems.append(f"{where}: output of the previous step cannot feed {r.id!r}: {problem}")
+                problems.append(
+                    f"{where}: output of the previous step cannot feed {r.id!r}: {problem}"
+                )
 
     # -- running -----------------------------------------------------------------
-    def run(self, input: Any = None, *, timeout: float | None = None) -> Any:  # noqa: A002
+    def run(self, input: Any = None, *, timeout: float | None = None) -> Any:
         """Run once on an ephemeral in-memory engine and return the output."""
         from water.engine import Engine
 
         with Engine(storage="memory://", flows=[self]) as engine:
             return engine.start(self, input).result(timeout=timeout)
 
-    async def run_async(self, input: Any = None, *, timeout: float | None = None) -> Any:  # noqa: A002
+    async def run_async(self, input: Any = None, *, timeout: float | None = None) -> Any:
         """``run`` for async code: does not block the event loop."""
         from water.engine import Engine
 
@@ -411,7 +413,5 @@ def feed_problem(produced: Any, needed: Any) -> str | None:
         if info.is_required() and name not in available
     ]
     if missing:
-        return (
-            f"{needed.__name__} requires {missing} which {produced.__name__} does not have"
-        )
+        return f"{needed.__name__} requires {missing} which {produced.__name__} does not have"
     return None

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from actors.observer import RuntimeObserver
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from actors.observer import RuntimeObserver
 
 if TYPE_CHECKING:
     from water.engine import Engine
@@ -23,7 +24,21 @@ if TYPE_CHECKING:
 
 # workflow durations span milliseconds to weeks
 EXECUTION_BUCKETS = (
-    0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    3600,
+    4 * 3600,
+    86400,
+    7 * 86400,
 )
 STEP_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
@@ -65,11 +80,15 @@ class EngineMetrics(RuntimeObserver):
             registry=r,
         )
         self.retries = Counter(
-            "water_step_retries_total", "Retries scheduled after a failed attempt.", ["task"],
+            "water_step_retries_total",
+            "Retries scheduled after a failed attempt.",
+            ["task"],
             registry=r,
         )
         self.active = Gauge(
-            "water_active_executions", "Executions started and not finished.", ["flow"],
+            "water_active_executions",
+            "Executions started and not finished.",
+            ["flow"],
             registry=r,
         )
         self.restarts = Counter(

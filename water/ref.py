@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from actors.coordinator import ExecutionNotFound
 from actors.messages import CommandRejected, GetStatus
-
 from water.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,

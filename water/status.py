@@ -27,4 +27,6 @@ class ExecutionStatus(StrEnum):
         return self in (ExecutionStatus.running, ExecutionStatus.pausing)
 
 
-_TERMINAL = frozenset({ExecutionStatus.completed, ExecutionStatus.failed, ExecutionStatus.cancelled})
+_TERMINAL = frozenset(
+    {ExecutionStatus.completed, ExecutionStatus.failed, ExecutionStatus.cancelled}
+)

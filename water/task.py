@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar, overload
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
-
 from water.context import TaskContext
 
 In = TypeVar("In")
@@ -71,7 +70,7 @@ class Task(Generic[In, Out]):
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - the public name
+        id: str,
         description: str = "",
         input_model: Any = None,
         output_model: Any = None,
@@ -139,7 +138,7 @@ class FunctionTask(Task[Any, Any]):
     def __init__(
         self,
         fn: Callable[..., Any],
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         *,
         localns: dict[str, Any] | None = None,
         **options: Any,
@@ -193,7 +192,7 @@ def task(fn: Callable[..., Any], /) -> FunctionTask: ...
 @overload
 def task(
     *,
-    id: str | None = None,  # noqa: A002
+    id: str | None = None,
     description: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | str | None = None,

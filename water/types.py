@@ -66,7 +66,7 @@ def json_schema(tp: Any) -> dict[str, Any]:
         return {}
     try:
         return adapter(tp).json_schema()
-    except Exception:  # noqa: BLE001 - schema generation is best effort for odd types
+    except Exception:
         return {}
 
 

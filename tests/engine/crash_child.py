@@ -7,9 +7,9 @@ import threading
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
-from crashflows import crash_flow  # noqa: E402
+from crashflows import crash_flow
 
-from water import Engine  # noqa: E402
+from water import Engine
 
 
 def main() -> None:

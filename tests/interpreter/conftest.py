@@ -6,11 +6,11 @@ import random
 from typing import Any
 
 import pytest
+
 from actors.effects import ArmTimer, Dispatch, Route
 from actors.jobs import SupervisorSpec
 from actors.messages import Start, StepFailed, StepSucceeded, TimerFired
 from supervision import RetryPolicy
-
 from water.flow import Flow
 from water.interpreter import ExecState, FlowMachine, StoredStream, dump_state
 

@@ -38,7 +38,10 @@ def test_then_runs_one_step_at_a_time_and_feeds_outputs_forward(sim_of):
     assert sim.state.status == "completed"
     assert sim.state.output == {"value": 4}
     assert sim.types() == [
-        "execution_started", "step_completed", "step_completed", "execution_completed"
+        "execution_started",
+        "step_completed",
+        "step_completed",
+        "execution_completed",
     ]
     sim.assert_replay_matches()
 

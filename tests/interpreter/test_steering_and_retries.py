@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from actors.messages import Cancel, CommandRejected, Pause, Resume
 from pydantic import BaseModel
-from supervision import FatalError, RetryableError, RetryPolicy
 
+from actors.messages import Cancel, CommandRejected, Pause, Resume
+from supervision import FatalError, RetryableError, RetryPolicy
 from water import Flow, task
 
 

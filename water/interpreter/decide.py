@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from pydantic import ValidationError
+
 from actors.messages import (
     Cancel,
     ChildUpdate,
@@ -25,9 +27,7 @@ from actors.messages import (
     StepSuspended,
     TimerFired,
 )
-from pydantic import ValidationError
 from supervision import CircuitOpenError, FatalError, RetryPolicy
-
 from water import events as ev
 from water.events import ErrorInfo
 from water.flow import Flow, output_type
@@ -46,8 +46,13 @@ class Advance:
 ADVANCE = Advance()
 
 
-def error_info(exc: BaseException, *, step: str | None = None, retryable: bool = True,
-               details: dict[str, Any] | None = None) -> ErrorInfo:
+def error_info(
+    exc: BaseException,
+    *,
+    step: str | None = None,
+    retryable: bool = True,
+    details: dict[str, Any] | None = None,
+) -> ErrorInfo:
     """The journaled form of an exception (type name and message, never the object)."""
     info_details = dict(details or {})
     if isinstance(exc, ValidationError):
@@ -67,7 +72,9 @@ def error_info(exc: BaseException, *, step: str | None = None, retryable: bool =
 class Decider:
     """Decisions for executions of one flow."""
 
-    def __init__(self, flow: Flow, default_retry: RetryPolicy, rng: random.Random | None = None):
+    def __init__(
+        self, flow: Flow, default_retry: RetryPolicy, rng: random.Random | None = None
+    ) -> None:
         self.flow = flow
         self.default_retry = default_retry
         self.rng = rng or random.Random()
@@ -86,7 +93,9 @@ class Decider:
         if kind == "list":
             node = self.flow.nodes[ref[1]]
             if node.kind == "parallel":
-                return [validate(output_type(r), v) for r, v in zip(node.runnables, value, strict=False)]
+                return [
+                    validate(output_type(r), v) for r, v in zip(node.runnables, value, strict=False)
+                ]
             out = output_type(node.runnables[0])
             return [validate(out, v) for v in value]
         return validate(value_type(self.flow, ref), value)
@@ -165,8 +174,9 @@ class Decider:
             step = state.steps[msg.key]
             task = self.flow.nodes[step.node].runnables[step.slot]
             delay = self._delay(task, msg.attempt, msg.error)
-            info = error_info(msg.error, step=msg.key, retryable=delay is not None,
-                              details=msg.details)
+            info = error_info(
+                msg.error, step=msg.key, retryable=delay is not None, details=msg.details
+            )
             return [
                 ev.CompensationFailed(
                     key=msg.key,
@@ -176,10 +186,10 @@ class Decider:
                     ts=now,
                 )
             ]
-        step = state.steps.get(msg.key)
-        if step is None or step.status != RUNNING or step.attempt != msg.attempt:
+        current = state.steps.get(msg.key)
+        if current is None or current.status != RUNNING or current.attempt != msg.attempt:
             return []
-        task = self.flow.nodes[step.node].runnables[step.slot]
+        task = self.flow.nodes[current.node].runnables[current.slot]
         delay = self._delay(task, msg.attempt, msg.error)
         if state.status in TERMINAL:
             delay = None
@@ -259,8 +269,11 @@ class Decider:
                     ) from None
             out.append(ev.StepResumed(key=key, data=to_json(data), ts=now))
         elif not out:
-            waiting = "a timer" if state.timers else (
-                f"signal {state.waiting_signal!r}" if state.waiting_signal else "nothing")
+            waiting = (
+                "a timer"
+                if state.timers
+                else (f"signal {state.waiting_signal!r}" if state.waiting_signal else "nothing")
+            )
             raise CommandRejected(
                 f"execution is {state.status} and not paused; it waits for {waiting}"
                 if own == [] and state.status == "waiting"
@@ -332,11 +345,15 @@ class Decider:
                 value = self.revive(state.value_ref, state.value)
                 proceed = bool(node.conditions[0](value))
                 if proceed and iteration >= node.max_iterations:
-                    return [self._decision_error(
-                        index,
-                        f"while_ {node.runnables[0].id!r} reached max_iterations="
-                        f"{node.max_iterations} and its condition still holds",
-                        "LoopLimitExceeded", now)]
+                    return [
+                        self._decision_error(
+                            index,
+                            f"while_ {node.runnables[0].id!r} reached max_iterations="
+                            f"{node.max_iterations} and its condition still holds",
+                            "LoopLimitExceeded",
+                            now,
+                        )
+                    ]
                 return [ev.LoopDecided(node=index, iteration=iteration, proceed=proceed, ts=now)]
             if awaiting == "timer":
                 if node.duration is not None:
@@ -350,9 +367,14 @@ class Decider:
             if awaiting == "signal_timeout":
                 assert node.timeout is not None
                 return [ev.TimerArmed(timer=f"signal:{index}", fire_at=now + node.timeout, ts=now)]
-        except Exception as exc:  # noqa: BLE001 - user code failed: the execution fails
-            return [ev.DecisionFailed(node=index, error=error_info(
-                exc, step=f"{index}.{node.kind}", retryable=False), ts=now)]
+        except Exception as exc:
+            return [
+                ev.DecisionFailed(
+                    node=index,
+                    error=error_info(exc, step=f"{index}.{node.kind}", retryable=False),
+                    ts=now,
+                )
+            ]
         return []
 
     def _decision_error(self, index: int, message: str, kind: str, now: float) -> Any:

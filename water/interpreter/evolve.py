@@ -71,8 +71,9 @@ def refresh_status(state: ExecState) -> None:
 
 
 # -- starting steps -------------------------------------------------------------
-def step_key(node: Node, index: int, slot: int, *, item: int | None = None,
-             iteration: int | None = None) -> str:
+def step_key(
+    node: Node, index: int, slot: int, *, item: int | None = None, iteration: int | None = None
+) -> str:
     rid = node.runnables[slot].id
     if item is not None:
         return f"{index}.{rid}[{item}]"
@@ -125,10 +126,11 @@ def enter(flow: Flow, state: ExecState) -> None:
         stage.keys = [key]
         start_step(flow, state, index, 0, key, state.value)
     elif kind == "parallel":
-        stage.keys = [step_key(node, index, j) for j in range(len(node.runnables))]
+        keys = [step_key(node, index, j) for j in range(len(node.runnables))]
+        stage.keys = list(keys)
         stage.outputs = [None] * len(node.runnables)
-        for j, key in enumerate(stage.keys):
-            start_step(flow, state, index, j, key, state.value)  # type: ignore[arg-type]
+        for j, key in enumerate(keys):
+            start_step(flow, state, index, j, key, state.value)
     elif kind == "for":
         items = extract_items(flow, state)
         if isinstance(items, ErrorInfo):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.jobs import StepJob
 from pydantic import ValidationError
 
+from actors.jobs import StepJob
 from water.context import OutputsView, TaskContext
 from water.errors import StepInputError, StepOutputError
 from water.flow import Flow, output_type
@@ -57,7 +57,9 @@ def _outputs(flow: Flow, state: ExecState) -> OutputsView:
     return OutputsView(raw, revive)
 
 
-def context_for(flow: Flow, state: ExecState, step: StepState, resume_data: Any = None) -> TaskContext:
+def context_for(
+    flow: Flow, state: ExecState, step: StepState, resume_data: Any = None
+) -> TaskContext:
     return TaskContext(
         flow_id=state.flow_id,
         execution_id=state.execution_id,
@@ -84,7 +86,7 @@ def step_job(flow: Flow, state: ExecState, step: StepState) -> StepJob:
     if task.is_async:
 
         async def run_async() -> Any:
-            result = await task.execute(_typed_input(task, raw), ctx)  # type: ignore[misc]
+            result = await task.execute(_typed_input(task, raw), ctx)  # type: ignore[misc,unused-ignore]
             return _json_output(task, result)
 
         body = run_async

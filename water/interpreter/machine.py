@@ -18,7 +18,6 @@ from actors.effects import ArmTimer, Dispatch, Effect, Route
 from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, ChildUpdate, Pause, Resume, Signal, Start
 from supervision import RetryPolicy
-
 from water import events as ev
 from water.errors import FlowChangedError
 from water.flow import Flow
@@ -28,6 +27,7 @@ from water.interpreter.jobs import compensation_job, step_job
 from water.interpreter.state import CANCELLED, RUNNING, ExecState, dump_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
+from water.status import ExecutionStatus
 from water.storage.base import AppendRequest, Checkpoint, ExecutionRecord
 from water.task import Task
 
@@ -60,7 +60,7 @@ class FlowMachine:
         default_retry: RetryPolicy,
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
         allow_flow_changes: bool = False,
-        checkpoint_every: int = 200,
+        checkpoint_every: int = 1000,
         rng: random.Random | None = None,
         observer: Any = None,
     ) -> None:
@@ -112,6 +112,7 @@ class FlowMachine:
     # -- effects ---------------------------------------------------------------------
     def effects(self, state: ExecState, performed: set[Any]) -> list[Effect]:
         out: list[Effect] = []
+        ident: tuple[Any, ...]
         if state.parent_id is not None and state.parent_step is not None:
             self._notify_parent(state, performed, out)
         if state.status in TERMINAL:
@@ -126,13 +127,16 @@ class FlowMachine:
         for key in state.running:
             step = steps[key]
             if step.kind == "task":
-                ident: tuple[Any, ...] = ("run", key, step.attempt, step.started_at)
+                ident = ("run", key, step.attempt, step.started_at)
                 if ident not in performed:
                     task = flow.nodes[step.node].runnables[step.slot]
                     assert isinstance(task, Task)
                     out.append(
-                        Dispatch(ident, self.spec_for(task),
-                                 functools.partial(step_job, flow, state, step))
+                        Dispatch(
+                            ident,
+                            self.spec_for(task),
+                            functools.partial(step_job, flow, state, step),
+                        )
                     )
                 continue
             child_id = step.child_id
@@ -140,8 +144,11 @@ class FlowMachine:
             ident = ("start", child_id)
             if ident not in performed:
                 child_flow = flow.nodes[step.node].runnables[step.slot]
-                out.append(Route(ident, child_id, Start(child_flow.id, step.input,
-                                                        state.execution_id, key)))
+                out.append(
+                    Route(
+                        ident, child_id, Start(child_flow.id, step.input, state.execution_id, key)
+                    )
+                )
             if state.status in ("pausing", "paused") and step.child_status != "paused":
                 ident = ("pause", child_id, state.epoch)
                 if ident not in performed:
@@ -164,8 +171,11 @@ class FlowMachine:
                 task = flow.nodes[step.node].runnables[step.slot]
                 assert isinstance(task, Task)
                 out.append(
-                    Dispatch(ident, self.spec_for(task),
-                             functools.partial(compensation_job, flow, state, step, attempt))
+                    Dispatch(
+                        ident,
+                        self.spec_for(task),
+                        functools.partial(compensation_job, flow, state, step, attempt),
+                    )
                 )
         return out
 
@@ -237,7 +247,8 @@ class FlowMachine:
             self._on_commit(state, events)
 
     def wants_checkpoint(self, state: ExecState) -> bool:
-        return state.events_since_checkpoint >= max(self.checkpoint_every, len(state.steps))
+        # the interval grows with the state, so checkpoints cost O(1) per event
+        return state.events_since_checkpoint >= max(self.checkpoint_every, 2 * len(state.steps))
 
     def checkpoint_seq(self, state: ExecState) -> int:
         return state.seq - state.events_since_checkpoint
@@ -254,12 +265,12 @@ class FlowMachine:
         results = []
         if checkpoint:
             state.events_since_checkpoint = 0
-            view = build_view(self.flow, state)
-            cp = Checkpoint(
+            results = task_results(state)
+            view = build_view(self.flow, state, steps=False)
+            cp = Checkpoint.model_construct(
                 execution_id=state.execution_id, seq=state.seq, state=dump_state(state), view=view
             )
-            results = task_results(state)
-        return AppendRequest.model_construct(
+        return AppendRequest(
             execution_id=state.execution_id,
             events=events,
             expected_seq=expected,
@@ -274,7 +285,7 @@ class FlowMachine:
         return ExecutionRecord(
             execution_id=state.execution_id,
             flow_id=state.flow_id or self.flow.id,
-            status=state.status,  # type: ignore[arg-type]
+            status=ExecutionStatus(state.status),
             created_at=datetime.fromtimestamp(state.created_at or state.updated_at, UTC),
             updated_at=datetime.fromtimestamp(state.updated_at, UTC),
             parent_id=state.parent_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from water.flow import Flow
 from water.interpreter.state import COMPLETED, FAILED, RUNNING, ExecState, StepState
@@ -20,7 +19,16 @@ def _attempts(step: StepState) -> int:
     return step.attempt
 
 
-def build_view(flow: Flow, state: ExecState) -> Snapshot:
+def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
+    """The snapshot of a state; ``steps=False`` leaves out the per-step rows.
+
+    Stored snapshots leave them out (``task_results`` holds those rows), which keeps
+    a checkpoint's cost down; live answers include them.
+    """
+    return _view(flow, state, steps)
+
+
+def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
     steps = state.steps.values()
     waiting_for: list[str] = []
     if state.waiting_signal is not None:
@@ -75,15 +83,25 @@ def build_view(flow: Flow, state: ExecState) -> Snapshot:
                 child_execution_id=s.child_id,
             )
             for s in steps
-        ],
+        ]
+        if with_steps
+        else [],
         compensation=compensation,
     )
 
 
 def task_results(state: ExecState) -> list[TaskResult]:
-    """Rows for every step (written with checkpoints, so their total cost stays linear)."""
+    """Rows of the steps that changed since the last checkpoint (then marks them saved).
+
+    Completed steps are written once (after ``state.saved_results`` in completion
+    order); steps that have not completed are written at every checkpoint.
+    """
     out: list[TaskResult] = []
-    for s in state.steps.values():
+    steps = state.steps
+    changed = [steps[k] for k in state.completed_order[state.saved_results :]]
+    changed.extend(s for s in steps.values() if s.status != COMPLETED)
+    state.saved_results = len(state.completed_order)
+    for s in changed:
         out.append(
             TaskResult.model_construct(
                 key=s.key,
@@ -97,5 +115,3 @@ def task_results(state: ExecState) -> list[TaskResult]:
             )
         )
     return out
-
-

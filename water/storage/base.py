@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
@@ -81,22 +82,22 @@ class Checkpoint(BaseModel):
     view: Snapshot
 
 
-class AppendRequest(BaseModel):
-    """One coordinator's share of a group commit.
+@dataclass(slots=True, kw_only=True)
+class AppendRequest:
+    """One coordinator's share of a group commit (built on every step: kept light).
 
     ``events`` (may be empty) get sequence numbers ``expected_seq + 1 ...``; the
     optional ``record``, ``checkpoint`` and ``task_results`` are written in the same
-    transaction, so the index never runs ahead of the journal.
+    transaction, so the index never runs ahead of the journal. Its parts are the
+    pydantic models above; the request itself never leaves the process.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     execution_id: str
-    events: list[Event] = Field(default_factory=list)
     expected_seq: int
+    events: list[Event] = field(default_factory=list)
     record: ExecutionRecord | None = None
     checkpoint: Checkpoint | None = None
-    task_results: list[TaskResult] = Field(default_factory=list)
+    task_results: list[TaskResult] = field(default_factory=list)
 
 
 class Storage(abc.ABC):
@@ -132,7 +133,7 @@ class Storage(abc.ABC):
             try:
                 await self.apply(req)
                 results.append(None)
-            except Exception as exc:  # noqa: BLE001 - reported per request
+            except Exception as exc:
                 results.append(exc)
         return results
 
@@ -215,3 +216,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_execution(self, execution_id: str) -> bool:
         """Delete an execution's events, snapshots, step rows and index row."""
+
+    @abc.abstractmethod
+    async def executions_to_recover(self) -> list[ExecutionRecord]:
+        """Rows an engine must resume at start, oldest first.
+
+        Pending, running and pausing executions, plus waiting ones with a
+        ``wake_at`` (their earliest timer).
+        """
