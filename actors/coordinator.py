@@ -1,26 +1,30 @@
 """Coordinator: the actor of one execution, a thin shell around its decider.
 
 On each message: ask the decider for the events (it folds them into the state),
-append them to the journal and wait until they are durable, then perform the
-effects of the new state (dispatch steps, arm timers, message other
-executions). Nothing is performed before the events that justify it are
-committed; if the journal fails, the in-memory state is discarded and the
-execution is rehydrated from what is durable.
+append them to the journal, and perform the effects of the new state (dispatch
+steps, arm timers, message other executions) once the events are durable.
+Nothing is performed before the events that justify it are committed; if the
+journal fails, the in-memory state is discarded and the execution is
+rehydrated from what is durable.
 
-A coordinator whose execution only waits (paused, sleeping, waiting for a
-signal or a person) checkpoints and stops: it holds no thread while it waits.
-Any message for it starts a new coordinator that rehydrates from storage.
+Coordinators are ``LoopActor``s: they live on the engine's reactor loop, next
+to the journal and the async step bodies, so a step's round trip needs no
+thread switch and an active execution costs no thread. A coordinator whose
+execution only waits (paused, sleeping, waiting for a signal or a person)
+checkpoints and stops; any message for it starts a new one that rehydrates.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pykka
-
 from actors.effects import Dispatch
+from actors.loop_actor import LoopActor
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
 
@@ -50,9 +54,13 @@ class StatusChanged:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """An ``ask``: handle ``message`` and answer with the execution's view."""
+    """An ``ask``: handle ``message`` and answer with the execution's view.
+
+    ``brief`` asks for the summary view (no per-step detail), which is cheaper.
+    """
 
     message: Any
+    brief: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +89,11 @@ class ExecutionNotFound(CommandRejected):
         self.execution_id = execution_id
 
 
-class Coordinator(pykka.ThreadingActor):
-    use_daemon_thread = True
-
+class Coordinator(LoopActor):
     def __init__(self, system: ActorSystem, execution_id: str, incarnation: int = 0) -> None:
         super().__init__()
+        self.loop = system.reactor.loop
+        self.loop_thread = system.reactor.thread
         self.system = system
         self.execution_id = execution_id
         self.writer = (execution_id, incarnation)
@@ -94,18 +102,17 @@ class Coordinator(pykka.ThreadingActor):
         self.performed: set[Any] = set()
         self.tasks_used: set[str] = set()
         self.broken: BaseException | None = None
-        self.last_checkpoint = 0
         self.done = False
+        self._brief = False
 
     # -- lifecycle ---------------------------------------------------------------
-    def on_start(self) -> None:
+    async def on_start(self) -> None:  # type: ignore[override]  # LoopActor awaits it
         try:
-            stored = self.system.load_stream(self.execution_id)
+            stored = await self.system.store.load_stream(self.execution_id)
             if stored is None:
                 return
             self.decider = self.system.factory.decider_for(self.system.factory.flow_of(stored))
             self.state = self.decider.recover(self.execution_id, stored)
-            self.last_checkpoint = self.decider.checkpoint_seq(self.state)
             if not self.decider.is_terminal(self.state):
                 self.system.perform(self.execution_id, self._prepare())
         except Exception as exc:
@@ -116,17 +123,29 @@ class Coordinator(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         query = isinstance(message, Query)
         msg = message.message if query else message
+        self._brief = query and message.brief
         try:
-            return self._handle(msg, query)
-        except CommandRejected as exc:
+            result = self._handle(msg, query)
+        except BaseException as exc:
+            return self._error(exc, msg, query)
+        if inspect.isawaitable(result):
+            return self._completed(result, msg, query)
+        return result
+
+    async def _completed(self, pending: Awaitable[Any], msg: Any, query: bool) -> Any:
+        try:
+            return await pending
+        except BaseException as exc:
+            return self._error(exc, msg, query)
+
+    def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
+        if isinstance(exc, CommandRejected):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
-            return Failure(exc) if query else None
-        except BaseException as exc:
-            if self.broken is None:
-                log.exception("coordinator of %s crashed on %r", self.execution_id, msg)
-                self._crash()
-            return Failure(exc) if query else None
+        elif self.broken is None:
+            log.exception("coordinator of %s crashed on %r", self.execution_id, msg, exc_info=exc)
+            self._crash()
+        return Failure(exc) if query else None
 
     def _handle(self, msg: Any, query: bool) -> Any:
         if isinstance(msg, JournalFailed):
@@ -139,10 +158,9 @@ class Coordinator(pykka.ThreadingActor):
         system = self.system
         if self.state is None:
             if not isinstance(msg, Start):
-                if isinstance(msg, Wake):
-                    self._stop_if_gone()
-                    return None
                 self._stop_if_gone()
+                if isinstance(msg, Wake):
+                    return None
                 raise ExecutionNotFound(self.execution_id)
             self.decider = system.factory.decider_for(msg.flow_id)
             self.state = self.decider.initial(self.execution_id)
@@ -155,21 +173,29 @@ class Coordinator(pykka.ThreadingActor):
         forward = decider.forward(state, msg)
         if forward is not None:
             system.tell(forward[0], forward[1])
-            return decider.view(state) if query else None
+            return self._view() if query else None
         previous = decider.status(state)
         events = decider.handle(state, msg, system.clock.now())
-        if events:
-            self._commit(events, previous, wait=query)
+        if not events:
+            return self._settle(query)
+        pending = self._commit(events, previous, wait=query)
+        if pending is None:
+            return self._settle(query)
+        return self._settle_after(pending, query)
+
+    async def _settle_after(self, pending: Awaitable[None], query: bool) -> Any:
+        await pending
         return self._settle(query)
 
-    def _commit(self, events: list[Any], previous: str | None, *, wait: bool) -> None:
-        """Append the events; perform the resulting effects once they are durable.
+    def _commit(
+        self, events: list[Any], previous: str | None, *, wait: bool
+    ) -> Awaitable[None] | None:
+        """Append the events; their effects are performed once they are durable.
 
-        Answers, passivation and the end of an execution wait for the commit on
-        this thread. Otherwise the commit is pipelined: the effects (with their
-        jobs built here, from this state) are performed by the journal right
-        after the commit, on the reactor loop, and this coordinator goes on with
-        its next message meanwhile.
+        The effects (with their jobs built now, from this state) are performed by
+        the journal right after the commit. Answers, passivation and the end of
+        an execution wait for that commit (the returned awaitable); otherwise the
+        coordinator goes on with its next message meanwhile (pipelining).
         """
         decider = self.decider
         assert decider is not None
@@ -181,29 +207,33 @@ class Coordinator(pykka.ThreadingActor):
         status = decider.status(state)
         if status != previous:
             actions.append(StatusChanged(status))
-        decider.committed(state, events)
-        journal = self.system.journal
-        if wait or settle:
-            future = journal.append(request, writer=self.writer)
-            assert future is not None
-            future.result()
-            self.system.perform(self.execution_id, actions)
-            return
         execution_id, incarnation, system = self.execution_id, self.writer[1], self.system
-        journal.append(
-            request,
-            writer=self.writer,
-            then=lambda: system.perform(execution_id, actions),
-            failed=lambda exc: system.deliver(execution_id, JournalFailed(incarnation, exc)),
-            wait=False,
-        )
+        done: asyncio.Future[None] | None = None
+        if wait or settle:
+            done = self.loop.create_future()
+
+        def then() -> None:
+            decider.committed(state, events)
+            system.perform(execution_id, actions)
+            if done is not None and not done.done():
+                done.set_result(None)
+
+        def failed(exc: BaseException) -> None:
+            if done is not None and not done.done():
+                done.set_exception(exc)
+            else:
+                system.deliver(execution_id, JournalFailed(incarnation, exc))
+
+        system.journal.append(request, writer=self.writer, then=then, failed=failed, wait=False)
+        return done
 
     def _settle(self, query: bool) -> Any:
         decider = self.decider
         assert decider is not None
         state = self.state
         if decider.is_terminal(state):
-            view = decider.view(state) if query or not self.done else None
+            # waiters get the summary (output, error); per-step rows are in storage
+            view = self._view() if query else decider.summary(state)
             if self.done:  # a message that arrived while this coordinator was stopping
                 return view
             self.done = True
@@ -212,11 +242,16 @@ class Coordinator(pykka.ThreadingActor):
             self.system.finished(self.execution_id, self.actor_ref, view)
             self.stop()
             return view if query else None
-        view = decider.view(state) if query else None
+        view = self._view() if query else None
         # idle states were checkpointed with their last events (see _commit)
         if decider.is_idle(state) and self.system.passivate(self.execution_id, self):
             self.stop()
         return view
+
+    def _view(self) -> Any:
+        decider = self.decider
+        assert decider is not None
+        return decider.summary(self.state) if self._brief else decider.view(self.state)
 
     # -- effects -----------------------------------------------------------------
     def _prepare(self) -> list[Any]:

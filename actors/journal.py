@@ -95,7 +95,10 @@ class Journal:
             schedule = not self._scheduled
             self._scheduled = True
         if schedule:
-            self._reactor.call_soon(self._start_flush)
+            if self._reactor.in_loop_thread():
+                self._start_flush()
+            else:
+                self._reactor.call_soon(self._start_flush)
         return future
 
     def _start_flush(self) -> None:

@@ -43,6 +43,9 @@ class Decider(Protocol):
     def view(self, state: Any) -> Any:
         """The public snapshot of the state (answers to asks)."""
 
+    def summary(self, state: Any) -> Any:
+        """A cheaper view, without per-step detail (for result waiters)."""
+
     def append_request(
         self, state: Any, events: list[Any], previous_status: str | None, checkpoint: bool
     ) -> Any:

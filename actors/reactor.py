@@ -52,6 +52,10 @@ class Reactor:
                 self.loop.close()
 
     @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
+    @property
     def running(self) -> bool:
         return self._thread.is_alive() and not self._closed
 
@@ -75,7 +79,11 @@ class Reactor:
         return self.submit(coro).result(timeout)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon (cheaply when already on the loop thread)."""
         if self._closed:
+            return
+        if threading.current_thread() is self._thread:
+            self.loop.call_soon(fn, *args)
             return
         try:
             self.loop.call_soon_threadsafe(fn, *args)

@@ -31,6 +31,8 @@ from supervision import BreakerMachine, Clock, RestartIntensity, SystemClock
 
 log = logging.getLogger("water.runtime")
 
+RECENT_FINISHED = 4096
+
 
 class SystemShutDown(RuntimeError):
     def __init__(self) -> None:
@@ -68,6 +70,7 @@ class ActorSystem:
         self._waiters: dict[str, list[concurrent.futures.Future[Any]]] = {}
         self._watchers: dict[str, list[tuple[frozenset[str], concurrent.futures.Future[str]]]] = {}
         self._crashes: dict[str, RestartIntensity] = {}
+        self._recent: dict[str, Any] = {}  # final views of recently finished executions
         self._closed = False
 
     # -- routing -------------------------------------------------------------------
@@ -88,21 +91,20 @@ class ActorSystem:
                 del self._coordinators[execution_id]
 
     def tell(self, execution_id: str, message: Any) -> None:
-        """Send a message to an execution (rehydrating its coordinator if needed)."""
-        ref = self._coordinators.get(execution_id)  # fast path: a dict read is atomic
-        if ref is not None:
-            try:
-                ref.tell(message)
-                return
-            except pykka.ActorDeadError:
-                self._forget(execution_id, ref)
+        """Send a message to an execution (rehydrating its coordinator if needed).
+
+        Looking the coordinator up and putting the message in its inbox happen
+        under the routing lock, which passivation also takes: a message is never
+        put into the inbox of a coordinator that has been told it may stop.
+        """
         for _ in range(5):
-            ref = self._coordinator(execution_id)
-            try:
-                ref.tell(message)
-                return
-            except pykka.ActorDeadError:
-                self._forget(execution_id, ref)
+            with self._lock:
+                ref = self._coordinator(execution_id)
+                try:
+                    ref.tell(message)
+                    return
+                except pykka.ActorDeadError:
+                    self._forget(execution_id, ref)
         log.error("could not deliver %r to execution %s", message, execution_id)
 
     def deliver(self, execution_id: str, message: Any) -> None:
@@ -112,12 +114,28 @@ class ActorSystem:
         except SystemShutDown:
             pass
 
-    def ask(self, execution_id: str, message: Any, timeout: float | None = None) -> Any:
-        """Send a message and wait for the execution's answer (its view)."""
+    def _not_on_loop(self) -> None:
+        if self.reactor.in_loop_thread():
+            raise RuntimeError(
+                "a blocking engine call was made on the engine's event loop (from an async "
+                "step body?); use the async variants (start_async, wait)"
+            )
+
+    def ask(
+        self, execution_id: str, message: Any, timeout: float | None = None, *, brief: bool = False
+    ) -> Any:
+        """Send a message and wait for the execution's answer (its view; ``brief``: summary)."""
+        self._not_on_loop()
         for _ in range(5):
-            ref = self._coordinator(execution_id)
+            with self._lock:
+                ref = self._coordinator(execution_id)
+                try:
+                    future = ref.ask(Query(message, brief), block=False)
+                except pykka.ActorDeadError:
+                    self._forget(execution_id, ref)
+                    continue
             try:
-                answer = ref.ask(Query(message), block=False).get(timeout=timeout)
+                answer = future.get(timeout=timeout)
             except pykka.ActorDeadError:
                 self._forget(execution_id, ref)
                 continue
@@ -129,6 +147,34 @@ class ActorSystem:
                 raise answer.error
             return answer
         raise RuntimeError(f"execution {execution_id!r} could not be reached")
+
+    def ask_many(self, messages: list[tuple[str, Any]], timeout: float | None = None) -> list[Any]:
+        """Send several asks at once, then collect the answers (in order).
+
+        Sending before waiting lets their journal appends share group commits.
+        """
+        self._not_on_loop()
+        pending = []
+        for execution_id, message in messages:
+            with self._lock:
+                ref = self._coordinator(execution_id)
+                pending.append(
+                    (execution_id, message, ref.ask(Query(message, brief=True), block=False))
+                )
+        answers = []
+        for execution_id, _message, future in pending:
+            try:
+                answer = future.get(timeout=timeout)
+            except pykka.ActorDeadError:
+                answer = Failure(RuntimeError(f"execution {execution_id!r} could not be reached"))
+            except pykka.Timeout:
+                raise TimeoutError(
+                    f"execution {execution_id!r} did not answer within {timeout}s"
+                ) from None
+            if isinstance(answer, Failure):
+                raise answer.error
+            answers.append(answer)
+        return answers
 
     def wake(self, execution_id: str) -> None:
         self.tell(execution_id, Wake())
@@ -145,6 +191,9 @@ class ActorSystem:
 
     def finished(self, execution_id: str, ref: pykka.ActorRef[Any], view: Any) -> None:
         with self._lock:
+            self._recent[execution_id] = view
+            if len(self._recent) > RECENT_FINISHED:
+                self._recent.pop(next(iter(self._recent)))
             if self._coordinators.get(execution_id) is ref:
                 del self._coordinators[execution_id]
             waiters = self._waiters.pop(execution_id, [])
@@ -154,10 +203,17 @@ class ActorSystem:
                 future.set_result(view)
 
     def waiter(self, execution_id: str) -> concurrent.futures.Future[Any]:
-        """A future completed with the final view when the execution finishes."""
+        """A future completed with the final view when the execution finishes.
+
+        Executions that finished recently in this engine answer at once from memory.
+        """
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
-            self._waiters.setdefault(execution_id, []).append(future)
+            view = self._recent.get(execution_id)
+            if view is None:
+                self._waiters.setdefault(execution_id, []).append(future)
+        if view is not None:
+            future.set_result(view)
         return future
 
     def watch(self, execution_id: str, statuses: frozenset[str]) -> concurrent.futures.Future[str]:
@@ -212,9 +268,6 @@ class ActorSystem:
             self.reactor.call_soon(self.wake, execution_id)
         else:
             log.error("execution %s keeps crashing its coordinator; left as is", execution_id)
-
-    def load_stream(self, execution_id: str) -> Any:
-        return self.reactor.run(self.store.load_stream(execution_id))
 
     # -- supervisors ---------------------------------------------------------------
     def breaker(self, spec: SupervisorSpec) -> BreakerMachine | None:

@@ -9,12 +9,14 @@ when the registry is scraped. No metric has an execution id as a label.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from actors.observer import RuntimeObserver
 
@@ -41,6 +43,8 @@ EXECUTION_BUCKETS = (
     7 * 86400,
 )
 STEP_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+COMMIT_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 
@@ -64,19 +68,6 @@ class EngineMetrics(RuntimeObserver):
             "Time from start to final status.",
             ["flow"],
             buckets=EXECUTION_BUCKETS,
-            registry=r,
-        )
-        self.steps = Counter(
-            "water_steps_total",
-            "Step attempts by outcome (completed, failed, retried, suspended).",
-            ["flow", "task", "outcome"],
-            registry=r,
-        )
-        self.step_duration = Histogram(
-            "water_step_duration_seconds",
-            "Duration of step attempts that completed.",
-            ["task"],
-            buckets=STEP_BUCKETS,
             registry=r,
         )
         self.retries = Counter(
@@ -103,27 +94,18 @@ class EngineMetrics(RuntimeObserver):
             ["breaker", "state"],
             registry=r,
         )
-        self.commit_seconds = Histogram(
-            "water_journal_commit_seconds",
-            "Duration of one group commit of the journal.",
-            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1),
-            registry=r,
-        )
-        self.batch_size = Histogram(
-            "water_journal_batch_size",
-            "Appends written by one group commit.",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
-            registry=r,
-        )
+        # per-step series are counted in plain structures (one writer: the reactor
+        # loop) and turned into metric families at scrape time by a collector
+        self.steps: dict[tuple[str, str, str], int] = {}
+        self.step_duration: dict[str, FastHistogram] = {}
+        self.commit_seconds = FastHistogram(COMMIT_BUCKETS)
+        self.batch_size = FastHistogram(BATCH_BUCKETS)
         r.register(_LiveCollector(engine))
-        self._children: dict[tuple[str, ...], Any] = {}
+        r.register(_StepCollector(self))
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def _step(self, flow: str, task: str, outcome: str) -> None:
+        key = (flow, task, outcome)
+        self.steps[key] = self.steps.get(key, 0) + 1
 
     # -- RuntimeObserver ---------------------------------------------------------------
     def journal_committed(self, batch_size: int, seconds: float) -> None:
@@ -144,22 +126,23 @@ class EngineMetrics(RuntimeObserver):
             if kind == "step_completed":
                 step = state.steps.get(event.key)
                 task = step.task_id if step is not None else "?"
-                self._child(self.steps, flow, task, "completed").inc()
+                self._step(flow, task, "completed")
                 if step is not None:
-                    self._child(self.step_duration, task).observe(
-                        max(0.0, event.ts - step.started_at)
-                    )
+                    hist = self.step_duration.get(task)
+                    if hist is None:
+                        hist = self.step_duration[task] = FastHistogram(STEP_BUCKETS)
+                    hist.observe(max(0.0, event.ts - step.started_at))
             elif kind == "step_failed":
                 step = state.steps.get(event.key)
                 task = step.task_id if step is not None else "?"
                 if event.retry_at is not None:
-                    self.steps.labels(flow, task, "retried").inc()
+                    self._step(flow, task, "retried")
                     self.retries.labels(task).inc()
                 else:
-                    self.steps.labels(flow, task, "failed").inc()
+                    self._step(flow, task, "failed")
             elif kind == "step_suspended":
                 step = state.steps.get(event.key)
-                self.steps.labels(flow, step.task_id if step else "?", "suspended").inc()
+                self._step(flow, step.task_id if step else "?", "suspended")
             elif kind == "execution_started":
                 self.started.labels(flow).inc()
                 self.active.labels(flow).inc()
@@ -171,6 +154,72 @@ class EngineMetrics(RuntimeObserver):
                 self.active.labels(flow).dec()
                 if state.created_at:
                     self.duration.labels(flow).observe(max(0.0, event.ts - state.created_at))
+
+
+class FastHistogram:
+    """Bucket counts for a histogram written by one thread, read at scrape time."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def family(
+        self,
+        name: str,
+        doc: str,
+        labels: list[str],
+        values: list[str],
+        into: HistogramMetricFamily | None = None,
+    ) -> HistogramMetricFamily:
+        family = into or HistogramMetricFamily(name, doc, labels=labels)
+        cumulative, buckets = 0, []
+        for bound, n in zip(self.bounds, self.counts, strict=False):
+            cumulative += n
+            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+        buckets.append(("+Inf", cumulative + self.counts[-1]))
+        family.add_metric(values, buckets, self.sum)
+        return family
+
+
+class _StepCollector(Collector):
+    """The per-step series, from the engine's plain counters."""
+
+    def __init__(self, metrics: EngineMetrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterator[Any]:
+        m = self._m
+        steps = CounterMetricFamily(
+            "water_steps",
+            "Step attempts by outcome (completed, failed, retried, suspended).",
+            labels=["flow", "task", "outcome"],
+        )
+        for (flow, task, outcome), n in list(m.steps.items()):
+            steps.add_metric([flow, task, outcome], n)
+        yield steps
+        duration = HistogramMetricFamily(
+            "water_step_duration_seconds",
+            "Duration of step attempts that completed.",
+            labels=["task"],
+        )
+        for task, hist in list(m.step_duration.items()):
+            hist.family("", "", [], [task], into=duration)
+        yield duration
+        yield m.commit_seconds.family(
+            "water_journal_commit_seconds", "Duration of one group commit of the journal.", [], []
+        )
+        yield m.batch_size.family(
+            "water_journal_batch_size", "Appends written by one group commit.", [], []
+        )
 
 
 class _LiveCollector(Collector):

@@ -241,6 +241,9 @@ class FlowMachine:
     def view(self, state: ExecState) -> Snapshot:
         return build_view(self.flow, state)
 
+    def summary(self, state: ExecState) -> Snapshot:
+        return build_view(self.flow, state, steps=False)
+
     # -- journal ---------------------------------------------------------------------
     def committed(self, state: ExecState, events: list[Any]) -> None:
         if self._on_commit is not None:

@@ -163,14 +163,18 @@ class MemoryStorage(Storage):
         self._apply(req)
 
     def _apply(self, req: AppendRequest) -> None:
-        """Apply one request all or nothing: copy and check everything, then store."""
+        """Apply one request all or nothing: check everything, then store.
+
+        What a commit hands over is kept as is, without copies: the engine builds
+        each request afresh and never touches it again (reads return copies).
+        """
         events: list[Event] = []
         if req.events:
             self._check(req.execution_id, req.expected_seq)
             events = _numbered(req.events, req.expected_seq)
         record = None if req.record is None else self._merged(req.record)
-        checkpoint = None if req.checkpoint is None else _checkpoint(req.checkpoint)
-        tasks = [_task(r.task_id, r) for r in req.task_results]
+        checkpoint = req.checkpoint
+        tasks = req.task_results
         if events:
             self._events.setdefault(req.execution_id, []).extend(events)
         if record is not None:
