@@ -167,6 +167,7 @@ class Coordinator(LoopActor):
         elif isinstance(msg, Start):
             # a repeated start (idempotent): report again to a parent that asks
             self.performed = {i for i in self.performed if not (i and i[0] == "notify")}
+            system.perform(self.execution_id, self._prepare())
         decider = self.decider
         assert decider is not None
         state = self.state

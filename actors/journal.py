@@ -64,6 +64,7 @@ class Journal:
         self._lock = threading.Lock()
         self._scheduled = False
         self._wakeup: asyncio.Event | None = None
+        self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
         self.commits = 0
         self.appends = 0
@@ -107,13 +108,26 @@ class Journal:
             self._flusher = self._reactor.loop.create_task(self._run())
         self._wakeup.set()
 
+    async def drain(self) -> None:
+        """Wait until every queued request has been written (for a clean shutdown)."""
+        while True:
+            with self._lock:
+                idle = not self._pending and not self._scheduled and not self._flushing
+            if idle:
+                return
+            await asyncio.sleep(0.001)
+
     async def _run(self) -> None:
         """The flusher: one long-lived task, woken when requests arrive."""
         assert self._wakeup is not None
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            await self._flush()
+            self._flushing = True
+            try:
+                await self._flush()
+            finally:
+                self._flushing = False
 
     async def _flush(self) -> None:
         while True:

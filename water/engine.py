@@ -436,6 +436,10 @@ class Engine:
         reactor = self.system.reactor
         self.system.shutdown_actors()
         try:
+            reactor.run(self.system.journal.drain(), timeout=10)
+        except Exception:  # noqa: BLE001
+            log.exception("journal did not drain")
+        try:
             reactor.run(self.storage.close(), timeout=10)
         except Exception:
             log.exception("closing storage failed")

@@ -256,6 +256,7 @@ def _restart(state: ExecState, step: StepState) -> None:
     state.ready.pop(step.key, None)
     step.status = RUNNING
     step.attempt += 1
+    step.runs += 1
     step.retry_at = None
     step.started_at = state.updated_at
     state.running[step.key] = None
@@ -346,6 +347,7 @@ def _step_resumed(flow: Flow, state: ExecState, e: ev.StepResumed) -> None:
     if step is None or step.status != SUSPENDED:
         return
     step.status = RUNNING
+    step.runs += 1
     step.resume_data = e.data
     step.started_at = e.ts
     state.suspended.pop(e.key, None)

@@ -127,7 +127,7 @@ class FlowMachine:
         for key in state.running:
             step = steps[key]
             if step.kind == "task":
-                ident = ("run", key, step.attempt, step.started_at)
+                ident = ("run", key, step.attempt, step.runs)
                 if ident not in performed:
                     task = flow.nodes[step.node].runnables[step.slot]
                     assert isinstance(task, Task)
@@ -142,7 +142,8 @@ class FlowMachine:
             child_id = step.child_id
             assert child_id is not None
             ident = ("start", child_id)
-            if ident not in performed:
+            # once the child has reported, it exists: no need to start it again
+            if ident not in performed and step.child_status is None:
                 child_flow = flow.nodes[step.node].runnables[step.slot]
                 out.append(
                     Route(

@@ -39,6 +39,7 @@ class StepState:
     kind: str  # "task" | "flow"
     input: Any
     item: int = -1  # index of the item, for a for_ step
+    runs: int = 1  # how many times it was dispatched (first run, retries, resumes)
     status: str = RUNNING
     attempt: int = 1
     output: Any = None
