@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,19 +53,36 @@ class Runtime(Protocol):
 
 
 class Lease:
-    """Revoked when a run is abandoned (timeout, cancel): its outcome is then dropped."""
+    """Who reports a run's outcome: the body that finished, or whoever abandoned it.
 
-    __slots__ = ("_revoked",)
+    Exactly one of ``settle`` (the body finished) and ``revoke`` (timeout,
+    cancel, restart) wins; the loser's report is dropped. So a late result of an
+    abandoned body is ignored, and a breaker counts each run once.
+    """
+
+    __slots__ = ("_lock", "_state")
 
     def __init__(self) -> None:
-        self._revoked = False
+        self._lock = threading.Lock()
+        self._state = 0  # 0 open, 1 settled, 2 revoked
 
-    def revoke(self) -> None:
-        self._revoked = True
+    def settle(self) -> bool:
+        with self._lock:
+            if self._state:
+                return False
+            self._state = 1
+            return True
+
+    def revoke(self) -> bool:
+        with self._lock:
+            if self._state:
+                return False
+            self._state = 2
+            return True
 
     @property
     def revoked(self) -> bool:
-        return self._revoked
+        return self._state == 2
 
 
 @dataclass(slots=True)
@@ -72,6 +90,7 @@ class Run:
     """One admitted job in flight."""
 
     job: StepJob
+    breaker: BreakerMachine | None = None
     trial: bool = False
     lease: Lease = field(default_factory=Lease)
     worker: str | None = None
@@ -80,6 +99,31 @@ class Run:
     def ident(self) -> Ident:
         j = self.job
         return (j.execution_id, j.key, j.attempt, j.compensation)
+
+    def report(self, runtime: Runtime, outcome: Any, ok: bool) -> None:
+        """The body finished: count it on the breaker, then tell the execution."""
+        if not self.lease.settle():
+            return  # abandoned meanwhile: this late outcome is dropped
+        if self.breaker is not None:
+            if ok:
+                self.breaker.record_success(self.trial)
+            else:
+                self.breaker.record_failure(self.trial)
+        runtime.deliver(self.job.execution_id, outcome)
+
+    def abandon(self, runtime: Runtime, error: BaseException | None) -> bool:
+        """Give up on the run; with an error, count a failure and fail the step."""
+        if not self.lease.revoke():
+            return False  # it finished just before
+        if self.breaker is not None:
+            if error is None:
+                self.breaker.release(self.trial)
+            else:
+                self.breaker.record_failure(self.trial)
+        if error is not None:
+            j = self.job
+            runtime.deliver(j.execution_id, StepFailed(j.key, j.attempt, error, j.compensation))
+        return True
 
 
 # -- messages ---------------------------------------------------------------------
@@ -147,16 +191,12 @@ class TaskWorker(pykka.ThreadingActor):
         try:
             outcome, ok = outcome_of(job, job.body)
         except BaseException as exc:
-            if not run.lease.revoked:
-                err = WorkerCrashedError(f"worker of task {job.task_id!r} died: {exc!r}")
-                self.runtime.deliver(
-                    job.execution_id, StepFailed(job.key, job.attempt, err, job.compensation)
-                )
+            err = WorkerCrashedError(f"worker of task {job.task_id!r} died: {exc!r}")
+            run.report(self.runtime, StepFailed(job.key, job.attempt, err, job.compensation), False)
             self.supervisor.tell(WorkerCrashed(run.ident, self.name, repr(exc)))
             self.stop()
             return None
-        if not run.lease.revoked:
-            self.runtime.deliver(job.execution_id, outcome)
+        run.report(self.runtime, outcome, ok)
         self.supervisor.tell(JobDone(run.ident, ok, self.name))
         return None
 
@@ -229,7 +269,7 @@ class TaskSupervisor(pykka.ThreadingActor):
                 )
                 return
             trial = admission.trial
-        run = Run(job, trial)
+        run = Run(job, self.breaker, trial)
         self.sync_runs[run.ident] = run
         self.queue.append(run)
         self._drain()
@@ -258,14 +298,6 @@ class TaskSupervisor(pykka.ThreadingActor):
             run.job.timeout, lambda: me.tell(JobTimedOut(run.ident)) if me.is_alive() else None
         )
 
-    def _account(self, ok: bool, trial: bool) -> None:
-        if self.breaker is None:
-            return
-        if ok:
-            self.breaker.record_success(trial)
-        else:
-            self.breaker.record_failure(trial)
-
     def _done(self, msg: JobDone) -> None:
         worker = msg.worker
         run = self.busy.get(worker) if worker is not None else None
@@ -273,10 +305,6 @@ class TaskSupervisor(pykka.ThreadingActor):
             return  # an abandoned worker finished late; it was already replaced
         del self.busy[worker]
         self.sync_runs.pop(msg.ident, None)
-        if not run.lease.revoked:
-            self._account(msg.ok, run.trial)
-        elif self.breaker is not None:
-            self.breaker.release(run.trial)
         self.idle.append(worker)
         self._drain()
 
@@ -284,34 +312,22 @@ class TaskSupervisor(pykka.ThreadingActor):
         run = self.sync_runs.get(ident)
         if run is None or run.worker is None or self.busy.get(run.worker) is not run:
             return
+        job = run.job
+        if not run.abandon(self.runtime, StepTimeoutError(job.task_id, job.timeout or 0.0)):
+            return  # it finished just in time; JobDone is on its way
         # the body overran: abandon its worker (its thread cannot be killed) and replace it
-        run.lease.revoke()
         worker = run.worker
         del self.busy[worker]
         del self.sync_runs[ident]
-        stuck = self.workers.pop(worker)
-        stuck.stop(block=False)
-        log.warning("task %r step %r timed out; replacing its worker", run.job.task_id, run.job.key)
+        self.workers.pop(worker).stop(block=False)
+        log.warning("task %r step %r timed out; replacing its worker", job.task_id, job.key)
         self.runtime.count_restart("worker")
-        self._account(False, run.trial)
-        job = run.job
-        self.runtime.deliver(
-            job.execution_id,
-            StepFailed(
-                job.key,
-                job.attempt,
-                StepTimeoutError(job.task_id, job.timeout or 0.0),
-                job.compensation,
-            ),
-        )
         self._drain()
 
     def _crashed(self, msg: WorkerCrashed) -> None:
-        run = self.busy.pop(msg.worker, None)
+        self.busy.pop(msg.worker, None)
         self.workers.pop(msg.worker, None)
         self.sync_runs.pop(msg.ident, None)
-        if run is not None and not run.lease.revoked:
-            self._account(False, run.trial)
         log.error("worker %s of task %r crashed: %s", msg.worker, self.spec.task_id, msg.error)
         self.runtime.count_restart("worker")
         if not self.intensity.record_restart():
@@ -331,17 +347,8 @@ class TaskSupervisor(pykka.ThreadingActor):
         self.escalated = True
         # runs still on workers are failed (retryable); queued ones move to the new supervisor
         for run in list(self.busy.values()):
-            run.lease.revoke()
-            job = run.job
-            self.runtime.deliver(
-                job.execution_id,
-                StepFailed(
-                    job.key,
-                    job.attempt,
-                    SupervisorRestartedError(f"supervisor of task {job.task_id!r} restarted"),
-                    job.compensation,
-                ),
-            )
+            error = SupervisorRestartedError(f"supervisor of task {run.job.task_id!r} restarted")
+            run.abandon(self.runtime, error)
         queued = [r.job for r in self.queue if not r.lease.revoked]
         self.queue.clear()
         self.busy.clear()
@@ -351,7 +358,7 @@ class TaskSupervisor(pykka.ThreadingActor):
     def _cancel(self, execution_id: str) -> None:
         for ident, run in list(self.sync_runs.items()):
             if ident[0] == execution_id:
-                run.lease.revoke()
+                run.abandon(self.runtime, None)
                 if run.worker is None:
                     del self.sync_runs[ident]
 
@@ -383,17 +390,15 @@ class AsyncRunner:
                 )
                 return
             trial = admission.trial
-        run = Run(job, trial)
+        run = Run(job, self.breaker, trial)
         task = self.runtime.reactor.loop.create_task(self._run(run))
         self.runs[run.ident] = (run, task)
 
     def cancel(self, execution_id: str) -> None:
         for ident in [i for i in self.runs if i[0] == execution_id]:
             run, task = self.runs.pop(ident)
-            run.lease.revoke()
-            task.cancel()
-            if self.breaker is not None:
-                self.breaker.release(run.trial)
+            if run.abandon(self.runtime, None):
+                task.cancel()
 
     async def _run(self, run: Run) -> None:
         job = run.job
@@ -429,12 +434,6 @@ class AsyncRunner:
         except BaseException as exc:
             crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
             outcome = StepFailed(job.key, job.attempt, crash, job.compensation)
-        if self.runs.pop(run.ident, None) is None and run.lease.revoked:
-            return  # cancelled meanwhile
-        if outcome is not None and not run.lease.revoked:
-            self.runtime.deliver(job.execution_id, outcome)
-        if self.breaker is not None and not run.lease.revoked:
-            if ok:
-                self.breaker.record_success(run.trial)
-            else:
-                self.breaker.record_failure(run.trial)
+        self.runs.pop(run.ident, None)
+        if outcome is not None:
+            run.report(self.runtime, outcome, ok)

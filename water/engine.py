@@ -437,7 +437,7 @@ class Engine:
         self.system.shutdown_actors()
         try:
             reactor.run(self.system.journal.drain(), timeout=10)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("journal did not drain")
         try:
             reactor.run(self.storage.close(), timeout=10)

@@ -161,9 +161,7 @@ def test_suspend_inside_a_nested_flow_is_resumed_through_the_parent(engine):
     assert runs[f"{eid}/1.inner:1.review"] == 2
 
 
-@pytest.mark.parametrize(
-    "state", ["sleeping", "signal", "suspended", "paused", "child-waiting"]
-)
+@pytest.mark.parametrize("state", ["sleeping", "signal", "suspended", "paused", "child-waiting"])
 def test_cancel_works_in_every_waiting_state(engine, state):
     inner = Flow(f"inner-{state}").then(review)
     flows = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from actors.messages import StepFailed, StepSucceeded
 from pydantic import BaseModel
-from supervision import RetryPolicy
 
+from actors.messages import StepFailed, StepSucceeded
+from supervision import RetryPolicy
 from water import Flow, Task, TaskContext, task
 
 

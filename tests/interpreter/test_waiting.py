@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from actors.messages import Cancel, ChildUpdate, CommandRejected, Pause, Resume, Signal, StepSuspended
 from pydantic import BaseModel
 
+from actors.messages import (
+    Cancel,
+    ChildUpdate,
+    CommandRejected,
+    Pause,
+    Resume,
+    Signal,
+    StepSuspended,
+)
 from water import Flow, task
 
 

@@ -1,0 +1,258 @@
+"""A flow's structure as data (``describe``) and as a Mermaid diagram (``to_mermaid``).
+
+``describe`` is what ``GET /flows`` answers; ``to_mermaid`` is what ``water graph``
+prints. Nested flows are described recursively and drawn as subgraphs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from supervision import CircuitBreaker, RetryPolicy, format_seconds
+from water.flow import Flow, Node, Runnable
+from water.task import Task
+from water.types import json_schema
+
+__all__ = ["describe", "to_mermaid"]
+
+
+# -- describe -------------------------------------------------------------------------
+def describe(flow: Flow) -> dict[str, Any]:
+    """The flow as JSON-able data: id, description, schemas and steps (recursively)."""
+    return _describe_flow(flow, ())
+
+
+def _describe_flow(flow: Flow, path: tuple[int, ...]) -> dict[str, Any]:
+    if id(flow) in path:  # a cycle: validate() reports it; describe it once only
+        steps: list[dict[str, Any]] = []
+    else:
+        inner = (*path, id(flow))
+        steps = [_describe_node(i, node, inner) for i, node in enumerate(flow.nodes)]
+    return {
+        "type": "flow",
+        "id": flow.id,
+        "description": flow.description,
+        "fingerprint": flow.fingerprint,
+        "input_schema": json_schema(flow.input_type),
+        "output_schema": json_schema(flow.output_type),
+        "steps": steps,
+    }
+
+
+def _describe_node(index: int, node: Node, path: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "index": index,
+        "kind": node.kind,
+        "label": node.label(),
+        "runnables": [_describe_runnable(r, path) for r in node.runnables],
+        "conditions": [_callable_name(c) for c in node.conditions],
+        "concurrency": node.concurrency,
+        "max_iterations": node.max_iterations,
+        "duration": node.duration,
+        "until": _until(node.until),
+        "signal": node.signal,
+        "payload_schema": json_schema(node.model) if node.kind == "signal" else None,
+        "timeout": node.timeout,
+    }
+
+
+def _describe_runnable(r: Runnable, path: tuple[int, ...]) -> dict[str, Any]:
+    if isinstance(r, Flow):
+        return _describe_flow(r, path)
+    return {
+        "type": "task",
+        "id": r.id,
+        "description": r.description,
+        "input_schema": json_schema(r.input_model),
+        "output_schema": json_schema(r.output_model),
+        "timeout": r.timeout,
+        "retry": _retry(r.retry),
+        "circuit_breaker": _breaker(r.circuit_breaker),
+        "compensates": r.has_compensation,
+    }
+
+
+def _retry(policy: RetryPolicy | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    return {
+        "max_attempts": policy.max_attempts,
+        "backoff": policy.backoff,
+        "delay": policy.delay,
+        "max_delay": policy.max_delay,
+        "jitter": policy.jitter,
+        "retry_on": [c.__name__ for c in policy.retry_on],
+    }
+
+
+def _breaker(breaker: CircuitBreaker | None) -> dict[str, Any] | None:
+    if breaker is None:
+        return None
+    return {
+        "name": breaker.name,
+        "failure_threshold": breaker.failure_threshold,
+        "reset_timeout": breaker.reset_timeout,
+        "half_open_max_calls": breaker.half_open_max_calls,
+    }
+
+
+def _until(until: datetime | Callable[[Any], datetime] | None) -> str | None:
+    if until is None:
+        return None
+    if isinstance(until, datetime):
+        return until.isoformat()
+    return f"computed by {_callable_name(until)}"
+
+
+def _callable_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
+
+
+# -- Mermaid --------------------------------------------------------------------------
+Exit = tuple[str, str | None]
+"""A node an edge leaves from, with the edge's label."""
+
+
+def to_mermaid(flow: Flow, direction: str = "TD") -> str:
+    """The flow as a Mermaid ``flowchart``; nested flows are subgraphs."""
+    diagram = _Diagram()
+    diagram.line(f"flowchart {direction}")
+    start = diagram.node("start", "circle")
+    entry, exits = diagram.stages(flow, (id(flow),))
+    diagram.edge(start, entry)
+    end = diagram.node("end", "circle")
+    for source, label in exits:
+        diagram.edge(source, end, label)
+    return "\n".join(diagram.lines) + "\n"
+
+
+_SHAPES = {
+    "box": ('["', '"]'),
+    "decision": ('{"', '"}'),
+    "hexagon": ('{{"', '"}}'),
+    "stadium": ('(["', '"])'),
+    "slanted": ('[/"', '"/]'),
+    "circle": ('(("', '"))'),
+}
+
+
+def _condition_label(cond: Callable[..., Any], fallback: str) -> str:
+    name = _callable_name(cond)
+    return fallback if name == "<lambda>" else name
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+class _Diagram:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self.count = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def _new_id(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def node(self, label: str, shape: str = "box") -> str:
+        node_id = self._new_id("n")
+        left, right = _SHAPES[shape]
+        self.line(f"{'    ' * self.depth}{node_id}{left}{_escape(label)}{right}")
+        return node_id
+
+    def edge(self, source: str, target: str, label: str | None = None) -> None:
+        arrow = f"-->|{_escape(label)}|" if label else "-->"
+        self.line(f"{'    ' * self.depth}{source} {arrow} {target}")
+
+    def join(self, exits: list[Exit], target: str) -> None:
+        for source, label in exits:
+            self.edge(source, target, label)
+
+    def stages(self, flow: Flow, path: tuple[int, ...]) -> tuple[str, list[Exit]]:
+        """Draw every node of ``flow`` in order; return the first entry and the last exits."""
+        entry: str | None = None
+        exits: list[Exit] = []
+        for node in flow.nodes:
+            node_entry, node_exits = self.stage(node, path)
+            if entry is None:
+                entry = node_entry
+            else:
+                self.join(exits, node_entry)
+            exits = node_exits
+        if entry is None:
+            entry = self.node(f"{flow.id} (no steps)")
+            exits = [(entry, None)]
+        return entry, exits
+
+    def stage(self, node: Node, path: tuple[int, ...]) -> tuple[str, list[Exit]]:
+        kind = node.kind
+        if kind == "task":
+            return self.runnable(node.runnables[0], path)
+        if kind == "for":
+            limit = f", {node.concurrency} at once" if node.concurrency else ""
+            return self.runnable(node.runnables[0], path, f"for each item{limit}: ")
+        if kind == "branch":
+            decision = self.node("branch", "decision")
+            exits: list[Exit] = []
+            for number, (cond, r) in enumerate(zip(node.conditions, node.runnables, strict=True)):
+                entry, case_exits = self.runnable(r, path)
+                self.edge(decision, entry, _condition_label(cond, f"case {number + 1}"))
+                exits.extend(case_exits)
+            exits.append((decision, "no match"))
+            return decision, exits
+        if kind == "parallel":
+            fork = self.node("parallel", "hexagon")
+            done = self.node("all done", "hexagon")
+            for r in node.runnables:
+                entry, branch_exits = self.runnable(r, path)
+                self.edge(fork, entry)
+                self.join(branch_exits, done)
+            return fork, [(done, None)]
+        if kind == "while":
+            limit = f" (max {node.max_iterations})" if node.max_iterations else ""
+            cond = _condition_label(node.conditions[0], "condition")
+            decision = self.node(f"while {cond}{limit}", "decision")
+            entry, body_exits = self.runnable(node.runnables[0], path)
+            self.edge(decision, entry, "true")
+            self.join(body_exits, decision)
+            return decision, [(decision, "false")]
+        if kind == "sleep":
+            if node.duration is not None:
+                label = f"sleep {format_seconds(node.duration)}"
+            else:
+                label = f"sleep until {_until(node.until)}"
+            wait = self.node(label, "stadium")
+            return wait, [(wait, None)]
+        if kind == "signal":
+            timeout = f" (timeout {format_seconds(node.timeout)})" if node.timeout else ""
+            wait = self.node(f"wait for signal '{node.signal}'{timeout}", "slanted")
+            return wait, [(wait, None)]
+        other = self.node(node.label())
+        return other, [(other, None)]
+
+    def runnable(
+        self, r: Runnable, path: tuple[int, ...], prefix: str = ""
+    ) -> tuple[str, list[Exit]]:
+        if isinstance(r, Task):
+            step = self.node(f"{prefix}{r.id}")
+            return step, [(step, None)]
+        if id(r) in path:  # a cycle: draw a reference instead of recursing
+            ref = self.node(f"{prefix}flow {r.id} (cycle)")
+            return ref, [(ref, None)]
+        graph_id = self._new_id("sg")
+        indent = "    " * self.depth
+        self.line(f'{indent}subgraph {graph_id}["{_escape(f"{prefix}flow {r.id}")}"]')
+        self.depth += 1
+        self.line(f"{'    ' * self.depth}direction TB")
+        try:
+            entry, exits = self.stages(r, (*path, id(r)))
+        finally:
+            self.depth -= 1
+        self.line(f"{indent}end")
+        return entry, exits

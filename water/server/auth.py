@@ -1,0 +1,57 @@
+"""Bearer-token protection of the API (every route but ``/health``).
+
+The token comes from ``create_app(api_token=...)`` or the ``WATER_API_TOKEN``
+environment variable. It is compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from water.server.errors import error_response
+
+TOKEN_ENV = "WATER_API_TOKEN"
+OPEN_PATHS = frozenset({"/health"})
+
+
+def resolve_token(api_token: str | None) -> str | None:
+    """The token to require: the argument, else ``$WATER_API_TOKEN``; empty means none."""
+    token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
+    return token or None
+
+
+def token_matches(authorization: bytes | None, expected: bytes) -> bool:
+    """Whether an ``Authorization`` header value carries the expected bearer token."""
+    if not authorization:
+        return False
+    scheme, _, given = authorization.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    return hmac.compare_digest(given.strip(), expected)
+
+
+class BearerAuthMiddleware:
+    """Answers 401 (in the error envelope) unless the request bears the token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = token.encode("utf-8")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), None)
+        if token_matches(header, self.expected):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            401,
+            "unauthorized",
+            "missing or invalid API token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,159 @@
+"""One error envelope for every failure: ``{"error": {"code", "message", "details"}}``.
+
+Engine errors map to HTTP statuses here; anything unexpected becomes a 500 whose
+body says nothing about the code (the traceback goes to the server log only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from water.errors import (
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    FlowNotFoundError,
+    StateConflictError,
+)
+from water.server.models import ErrorBody, ErrorEnvelope, FieldError
+
+log = logging.getLogger("water.server")
+
+
+class ApiError(Exception):
+    """An error answered as the envelope with ``status``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``details`` of a validation error: ``{"errors": [{loc, message, type}, ...]}``."""
+    fields = [
+        FieldError(
+            loc=[*prefix, *(p if isinstance(p, int) else str(p) for p in e.get("loc", ()))],
+            message=str(e.get("msg", "invalid")),
+            type=str(e.get("type", "value_error")),
+        )
+        for e in errors
+    ]
+    return {"errors": [f.model_dump() for f in fields]}
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def translate(exc: Exception) -> ApiError | None:
+    """The API error for an engine error, or None if ``exc`` is not one."""
+    if isinstance(exc, FlowNotFoundError):
+        return ApiError(404, "flow_not_found", str(exc), {"flow_id": exc.flow_id})
+    if isinstance(exc, ExecutionNotFoundError):
+        return ApiError(
+            404, "execution_not_found", str(exc), {"execution_id": exc.execution_id}
+        )
+    if isinstance(exc, StateConflictError):
+        if exc.code == "invalid":
+            return ApiError(422, "invalid", str(exc))
+        if exc.code == "not_found":
+            return ApiError(404, "step_not_found", str(exc))
+        return ApiError(409, "conflict", str(exc))
+    if isinstance(exc, ExecutionCancelledError):
+        return ApiError(
+            422, "execution_cancelled", str(exc), {"execution_id": exc.execution_id}
+        )
+    if isinstance(exc, ExecutionFailedError):
+        error = exc.error.model_dump(mode="json") if exc.error is not None else None
+        return ApiError(
+            422,
+            "execution_failed",
+            str(exc),
+            {"execution_id": exc.execution_id, "error": error},
+        )
+    if isinstance(exc, ValidationError):
+        return ApiError(
+            422,
+            "validation_error",
+            "the request body does not fit the flow's input model",
+            field_errors(exc.errors(include_url=False, include_input=False), ("body",)),
+        )
+    if isinstance(exc, TimeoutError):
+        return ApiError(504, "timeout", str(exc) or "the engine did not answer in time")
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error, FastAPI's own included, with the envelope."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=exc.headers)
+
+    async def request_invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = field_errors(exc.errors())
+        return error_response(422, "validation_error", "the request is invalid", details)
+
+    async def engine_error(request: Request, exc: Exception) -> JSONResponse:
+        mapped = translate(exc)
+        if mapped is None:
+            return await unexpected(request, exc)
+        return error_response(mapped.status, mapped.code, mapped.message, mapped.details)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # the server logs the traceback (Starlette re-raises after this answer)
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(500, "internal_error", "internal server error")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    for kind in (
+        FlowNotFoundError,
+        ExecutionNotFoundError,
+        StateConflictError,
+        ExecutionFailedError,
+        ValidationError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(kind, engine_error)
+    app.add_exception_handler(Exception, unexpected)
