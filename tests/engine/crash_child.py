@@ -7,17 +7,21 @@ import threading
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
-from crashflows import crash_flow
+from crashflows import FLOWS, Num  # noqa: E402
 
-from water import Engine
+from water import Engine  # noqa: E402
 
 
 def main() -> None:
     db, execution_id, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    flow = crash_flow()
+    flow_name = sys.argv[4] if len(sys.argv) > 4 else "crashy"
+    flow = FLOWS[flow_name]()
     engine = Engine(f"sqlite:///{db}", flows=[flow])
-    engine.start(flow, {"value": size}, execution_id=execution_id)
+    ref = engine.start(flow, Num(value=size), execution_id=execution_id)
     print("STARTED", flush=True)
+    if flow_name == "backoff":
+        ref.wait_for_status("waiting", timeout=30)  # the failed attempt's retry is armed
+        print("BACKOFF", flush=True)
     threading.Event().wait()  # run until killed
 
 

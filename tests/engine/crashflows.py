@@ -7,7 +7,7 @@ import time
 
 from pydantic import BaseModel
 
-from water import Flow, TaskContext, task
+from water import FatalError, Flow, RetryPolicy, TaskContext, task
 
 RUN_LOG = os.environ.get("WATER_TEST_RUN_LOG", "")
 
@@ -62,3 +62,57 @@ def crash_flow() -> Flow:
         .then(summarize)
         .while_(lambda v: v.value > 10, halve, max_iterations=100)
     )
+
+
+# -- retries and rollbacks across a crash ---------------------------------------------
+RETRY = RetryPolicy(max_attempts=3, backoff="fixed", delay="700ms")
+
+
+@task(retry=RETRY)
+def flaky_once(n: Num, ctx: TaskContext) -> Num:
+    record(ctx)
+    if ctx.attempt == 1:
+        raise ConnectionError("first attempt fails")
+    return Num(value=n.value + 100)
+
+
+def backoff_flow() -> Flow:
+    return Flow("backoff").then(flaky_once)
+
+
+def _undo(name: str, slow: bool):
+    def run(i: Num, o: Num, ctx: TaskContext) -> None:
+        line = f"{ctx.execution_id} undo:{name} {ctx.attempt}\n"
+        if RUN_LOG:
+            with open(RUN_LOG, "a") as f:
+                f.write(line)
+        print(line, end="", flush=True)
+        if slow and os.environ.get("WATER_TEST_SLOW_UNDO"):
+            time.sleep(60)  # the parent kills the process here
+
+    return run
+
+
+@task(compensate=_undo("reserve", slow=False))
+def reserve(n: Num, ctx: TaskContext) -> Num:
+    record(ctx)
+    return n
+
+
+@task(compensate=_undo("charge", slow=True))
+def charge(n: Num, ctx: TaskContext) -> Num:
+    record(ctx)
+    return n
+
+
+@task
+def ship(n: Num, ctx: TaskContext) -> Num:
+    record(ctx)
+    raise FatalError("carrier refused the parcel")
+
+
+def saga_flow() -> Flow:
+    return Flow("saga").then(reserve).then(charge).then(ship)
+
+
+FLOWS = {"crashy": crash_flow, "backoff": backoff_flow, "saga": saga_flow}

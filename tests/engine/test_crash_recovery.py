@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from water import Engine
+from water import Engine, ExecutionFailedError
 from water.storage import SQLiteStorage
 
 HERE = Path(__file__).parent
@@ -82,6 +82,73 @@ def test_sigkill_at_a_random_step_then_resume_in_a_new_process(tmp_path, monkeyp
     all_steps = completed_steps(db, "ex-crash")
     assert all(runs[k] >= 1 for k in all_steps)
     assert len(durable_before) < len(all_steps), "the kill landed after the end"
+
+
+def run_child(db: Path, run_log: Path, flow: str, until: str, extra_env: dict[str, str]) -> None:
+    """Start the child on ``flow`` and SIGKILL it once it prints a line starting with ``until``."""
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "crash_child.py"), str(db), "ex-crash", "1", flow],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WATER_TEST_RUN_LOG": str(run_log), **extra_env},
+    )
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith(until) or line.split(" ")[1:2] == [until]:
+                break
+        else:
+            raise AssertionError(f"child exited before printing {until!r}")
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_a_retry_armed_before_a_crash_fires_on_time_with_the_next_attempt(tmp_path, monkeypatch):
+    import crashflows
+
+    from crashflows import backoff_flow
+
+    db, run_log = tmp_path / "b.db", tmp_path / "runs.log"
+    monkeypatch.setattr(crashflows, "RUN_LOG", str(run_log))
+    run_child(db, run_log, "backoff", "BACKOFF", {})
+    with Engine(f"sqlite:///{db}", flows=[backoff_flow()]) as engine:
+        ref = engine.ref("ex-crash")
+        assert ref.status().status == "waiting"
+        assert ref.result(timeout=30) == Num(value=101)
+        events = engine.events("ex-crash")
+    failed = [e for e in events if e.type == "step_failed"]
+    assert [(e.attempt, e.retry_at is not None) for e in failed] == [(1, True)]
+    done = next(e for e in events if e.type == "step_completed")
+    assert done.attempt == 2
+    assert done.ts >= failed[0].retry_at  # not before its time
+    runs = [line.split()[2] for line in run_log.read_text().splitlines()]
+    assert runs == ["1", "2"]
+
+
+def test_a_crash_in_the_middle_of_a_rollback_resumes_the_rollback(tmp_path, monkeypatch):
+    import crashflows
+
+    from crashflows import saga_flow
+
+    db, run_log = tmp_path / "s.db", tmp_path / "runs.log"
+    monkeypatch.setattr(crashflows, "RUN_LOG", str(run_log))
+    run_child(db, run_log, "saga", "undo:charge", {"WATER_TEST_SLOW_UNDO": "1"})
+    with Engine(f"sqlite:///{db}", flows=[saga_flow()]) as engine:
+        ref = engine.ref("ex-crash")
+        with pytest.raises(ExecutionFailedError, match="carrier refused"):
+            ref.result(timeout=30)
+        snap = ref.status()
+    assert [(c.key, c.status) for c in snap.compensation] == [
+        ("1.charge", "completed"),
+        ("0.reserve", "completed"),
+    ]
+    lines = [line.split()[1] for line in run_log.read_text().splitlines()]
+    assert lines.count("0.reserve") == 1 and lines.count("1.charge") == 1
+    assert lines.count("2.ship") == 1
+    assert lines.count("undo:charge") == 2  # interrupted by the kill, then run again
+    assert lines.count("undo:reserve") == 1
 
 
 def test_resuming_under_a_changed_flow_is_refused(tmp_path):
