@@ -104,6 +104,8 @@ class Coordinator(LoopActor):
         self.broken: BaseException | None = None
         self.done = False
         self._brief = False
+        self._inflight = 0  # pipelined appends not yet durable
+        self._on_durable: list[asyncio.Future[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------
     async def on_start(self) -> None:  # type: ignore[override]  # LoopActor awaits it
@@ -178,6 +180,9 @@ class Coordinator(LoopActor):
         previous = decider.status(state)
         events = decider.handle(state, msg, system.clock.now())
         if not events:
+            if query and self._inflight:
+                # answer only with what is durable: wait for the appends in flight
+                return self._settle_after(self._durable(), query)
             return self._settle(query)
         pending = self._commit(events, previous, wait=query)
         if pending is None:
@@ -213,13 +218,17 @@ class Coordinator(LoopActor):
         if wait or settle:
             done = self.loop.create_future()
 
+        self._inflight += 1
+
         def then() -> None:
             decider.committed(state, events)
             system.perform(execution_id, actions)
+            self._landed()
             if done is not None and not done.done():
                 done.set_result(None)
 
         def failed(exc: BaseException) -> None:
+            self._landed()
             if done is not None and not done.done():
                 done.set_exception(exc)
             else:
@@ -227,6 +236,19 @@ class Coordinator(LoopActor):
 
         system.journal.append(request, writer=self.writer, then=then, failed=failed, wait=False)
         return done
+
+    def _landed(self) -> None:
+        self._inflight -= 1
+        if not self._inflight:
+            waiters, self._on_durable = self._on_durable, []
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+
+    def _durable(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._on_durable.append(future)
+        return future
 
     def _settle(self, query: bool) -> Any:
         decider = self.decider

@@ -144,7 +144,9 @@ def _condition_label(cond: Callable[..., Any], fallback: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    return (
+        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
 
 
 class _Diagram:
@@ -216,8 +218,8 @@ class _Diagram:
             return fork, [(done, None)]
         if kind == "while":
             limit = f" (max {node.max_iterations})" if node.max_iterations else ""
-            cond = _condition_label(node.conditions[0], "condition")
-            decision = self.node(f"while {cond}{limit}", "decision")
+            test = _condition_label(node.conditions[0], "condition")
+            decision = self.node(f"while {test}{limit}", "decision")
             entry, body_exits = self.runnable(node.runnables[0], path)
             self.edge(decision, entry, "true")
             self.join(body_exits, decision)

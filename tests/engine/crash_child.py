@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
@@ -20,7 +21,11 @@ def main() -> None:
     ref = engine.start(flow, Num(value=size), execution_id=execution_id)
     print("STARTED", flush=True)
     if flow_name == "backoff":
-        ref.wait_for_status("waiting", timeout=30)  # the failed attempt's retry is armed
+        # wait until the failed attempt and its retry timer are durable
+        deadline = time.monotonic() + 30
+        while not any(w.startswith("timer:retry:") for w in ref.status().waiting_for):
+            assert time.monotonic() < deadline, "the retry was never armed"
+            time.sleep(0.005)
         print("BACKOFF", flush=True)
     threading.Event().wait()  # run until killed
 

@@ -115,7 +115,8 @@ def test_a_retry_armed_before_a_crash_fires_on_time_with_the_next_attempt(tmp_pa
     run_child(db, run_log, "backoff", "BACKOFF", {})
     with Engine(f"sqlite:///{db}", flows=[backoff_flow()]) as engine:
         ref = engine.ref("ex-crash")
-        assert ref.status().status == "waiting"
+        snap = ref.status()  # still in back-off: attempt 2 has not run yet
+        assert snap.status == "running" and snap.waiting_for == ["timer:retry:0.flaky_once"]
         assert ref.result(timeout=30) == Num(value=101)
         events = engine.events("ex-crash")
     failed = [e for e in events if e.type == "step_failed"]
@@ -172,6 +173,7 @@ def test_resuming_under_a_changed_flow_is_refused(tmp_path):
         flow = Flow("evolving").then(a).sleep("1h").then(b)
         ref = engine.start(flow, {"value": 1})
         ref.ask(Pause())
+        ref.wait_for_status("paused", timeout=10)
         eid = ref.execution_id
     changed = Flow("evolving").then(a).then(b).then(a)
     with Engine(url, flows=[changed]) as engine:

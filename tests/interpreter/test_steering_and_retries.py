@@ -77,7 +77,9 @@ def test_failure_is_retried_after_the_policy_delay_with_the_next_attempt(sim_of)
     failed = [e for e in sim.events if e.type == "step_failed"]
     assert failed[-1].retry_at == sim.now + 2.0
     assert sim.timers == {"retry:0.inc": sim.now + 2.0}
-    assert sim.running == [] and sim.state.status == "waiting"
+    # a back-off is not waiting for the world: still running, but idle (passivated)
+    assert sim.running == [] and sim.state.status == "running"
+    assert sim.machine.is_idle(sim.state)
     sim.fire("retry:0.inc")
     assert sim.running == ["0.inc"]
     assert sim.step("0.inc").attempt == 2

@@ -59,12 +59,22 @@ def has_active_work(state: ExecState) -> bool:
 
 
 def refresh_status(state: ExecState) -> None:
-    """Derive running/waiting from what is in flight (other statuses are explicit)."""
+    """Derive running/waiting from what is in flight (other statuses are explicit).
+
+    ``waiting`` means waiting for the world: a sleep, a signal, a person
+    (suspended steps), or a child that waits. A retry back-off is not waiting:
+    the execution goes on by itself (it is still idle, and may be passivated).
+    """
     if state.status not in ACTIVE:
         return
     if state.awaiting is not None or has_active_work(state):
         state.status = "running"
-    elif state.suspended or state.timers or state.waiting_signal is not None or state.running:
+    elif (
+        state.suspended
+        or state.waiting_signal is not None
+        or state.parked
+        or any(not t.startswith(("retry:", "comp:")) for t in state.timers)
+    ):
         state.status = "waiting"
     else:
         state.status = "running"

@@ -233,10 +233,12 @@ class FlowMachine:
         return state.status in TERMINAL
 
     def is_idle(self, state: ExecState) -> bool:
+        """Nothing in flight: the execution only waits (for the world, a timer, a resume)."""
         return (
-            state.status in ("waiting", "paused")
+            state.status in ("running", "waiting", "paused")
             and state.awaiting is None
             and not has_active_work(state)
+            and (state.status != "running" or bool(state.timers))
         )
 
     def view(self, state: ExecState) -> Snapshot:

@@ -9,15 +9,12 @@ Every blocking engine call runs in a worker thread (``asyncio.to_thread``) or
 through the engine's async API, so the event loop never waits on the engine.
 """
 
-from __future__ import annotations
-
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query, Response, status
-from fastapi.params import Security
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, Security, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
@@ -26,6 +23,7 @@ from water.engine import Engine
 from water.flow import Flow
 from water.graph import describe
 from water.server.auth import BearerAuthMiddleware, resolve_token
+from water.server.bodies import documented_body, json_body, model_body
 from water.server.errors import ApiError, install_error_handlers
 from water.server.limits import BodyLimitMiddleware
 from water.server.models import (
@@ -41,6 +39,7 @@ from water.server.models import (
     SessionPage,
     SessionSummary,
 )
+from water.server.openapi import install_openapi
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import Storage
@@ -102,7 +101,9 @@ def create_app_from_flows(
         raise
 
 
-def _build(engine: Engine, *, api_token: str | None, max_body_bytes: int, owns_engine: bool) -> FastAPI:
+def _build(
+    engine: Engine, *, api_token: str | None, max_body_bytes: int, owns_engine: bool
+) -> FastAPI:
     from water import __version__
 
     token = resolve_token(api_token)
@@ -128,6 +129,7 @@ def _build(engine: Engine, *, api_token: str | None, max_body_bytes: int, owns_e
     protected = _errors(401, 500) if token else _errors(500)
     app.include_router(_routes(engine), dependencies=security, responses=protected)
     app.include_router(_health(engine), responses=_errors(500))
+    install_openapi(app, lambda: engine.flows)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token)  # outermost: before the body
@@ -190,10 +192,11 @@ def _routes(engine: Engine) -> APIRouter:
             200: {"model": ExecutionResult, "description": "Completed (with `wait=true`)."},
             **_errors(404, 409, 413, 422, 504),
         },
+        openapi_extra=documented_body("The flow's input (JSON)."),
     )
     async def execute(
+        request: Request,
         flow_id: FlowId,
-        payload: Annotated[Any, Body(description="The flow's input.")] = None,
         wait: Annotated[bool, Query(description="Wait for the result.")] = False,
         timeout: Annotated[
             float, Query(gt=0, le=3600, description="Seconds to wait with `wait=true`.")
@@ -209,6 +212,7 @@ def _routes(engine: Engine) -> APIRouter:
         ] = None,
     ) -> Any:
         engine.flow(flow_id)
+        payload = await json_body(request)
         ref = await engine.start_async(flow_id, payload, execution_id=execution_id)
         if wait:
             try:
@@ -300,18 +304,26 @@ def _routes(engine: Engine) -> APIRouter:
         tags=["sessions"],
         summary="Resume a paused execution, or a suspended step with data",
         responses=steering,
+        openapi_extra=documented_body(
+            "Optional: data for a suspended step, and which step.",
+            ResumeRequest.model_json_schema(),
+        ),
     )
-    async def resume(execution_id: ExecutionId, body: ResumeRequest | None = None) -> Snapshot:
-        request = body or ResumeRequest()
-        return await steer(execution_id, Resume(data=request.data, step=request.step))
+    async def resume(request: Request, execution_id: ExecutionId) -> Snapshot:
+        body = await model_body(request, ResumeRequest) or ResumeRequest()
+        return await steer(execution_id, Resume(data=body.data, step=body.step))
 
     @router.post(
         "/sessions/{execution_id}/cancel",
         tags=["sessions"],
         summary="Cancel for good",
         responses=steering,
+        openapi_extra=documented_body(
+            "Optional: why it is cancelled.", CancelRequest.model_json_schema()
+        ),
     )
-    async def cancel(execution_id: ExecutionId, body: CancelRequest | None = None) -> Snapshot:
+    async def cancel(request: Request, execution_id: ExecutionId) -> Snapshot:
+        body = await model_body(request, CancelRequest)
         return await steer(execution_id, Cancel(reason=body.reason if body else None))
 
     @router.post(
@@ -319,12 +331,14 @@ def _routes(engine: Engine) -> APIRouter:
         tags=["sessions"],
         summary="Deliver a named signal; the body is its payload",
         responses=steering,
+        openapi_extra=documented_body("The signal's payload (JSON)."),
     )
     async def signal(
+        request: Request,
         execution_id: ExecutionId,
         name: Annotated[str, Path(description="The signal's name.")],
-        payload: Annotated[Any, Body(description="The signal's payload.")] = None,
     ) -> Snapshot:
+        payload = await json_body(request)
         return await steer(execution_id, Signal(name, payload))
 
     @router.delete(

@@ -183,7 +183,9 @@ def _walk(flow: Flow) -> list[Flow]:
     return out
 
 
-def _check_task(task: Task[Any, Any], report: FlowReport, owners: dict[str, Task[Any, Any]]) -> None:
+def _check_task(
+    task: Task[Any, Any], report: FlowReport, owners: dict[str, Task[Any, Any]]
+) -> None:
     if type(task).execute is Task.execute:
         problem = f"task {task.id!r} does not implement execute()"
         if problem not in report.problems:

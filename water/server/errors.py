@@ -7,7 +7,7 @@ body says nothing about the code (the traceback goes to the server log only).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from water.errors import (
     ExecutionCancelledError,
@@ -46,10 +47,12 @@ def error_response(
     code: str,
     message: str,
     details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details))
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=status, headers=dict(headers or {})
+    )
 
 
 def field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -63,6 +66,16 @@ def field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[st
         for e in errors
     ]
     return {"errors": [f.model_dump() for f in fields]}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (for a 405's ``Allow``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 _HTTP_CODES = {
@@ -82,9 +95,7 @@ def translate(exc: Exception) -> ApiError | None:
     if isinstance(exc, FlowNotFoundError):
         return ApiError(404, "flow_not_found", str(exc), {"flow_id": exc.flow_id})
     if isinstance(exc, ExecutionNotFoundError):
-        return ApiError(
-            404, "execution_not_found", str(exc), {"execution_id": exc.execution_id}
-        )
+        return ApiError(404, "execution_not_found", str(exc), {"execution_id": exc.execution_id})
     if isinstance(exc, StateConflictError):
         if exc.code == "invalid":
             return ApiError(422, "invalid", str(exc))
@@ -92,9 +103,7 @@ def translate(exc: Exception) -> ApiError | None:
             return ApiError(404, "step_not_found", str(exc))
         return ApiError(409, "conflict", str(exc))
     if isinstance(exc, ExecutionCancelledError):
-        return ApiError(
-            422, "execution_cancelled", str(exc), {"execution_id": exc.execution_id}
-        )
+        return ApiError(422, "execution_cancelled", str(exc), {"execution_id": exc.execution_id})
     if isinstance(exc, ExecutionFailedError):
         error = exc.error.model_dump(mode="json") if exc.error is not None else None
         return ApiError(
@@ -126,7 +135,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, message, headers=headers)
 
     async def request_invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
