@@ -54,8 +54,9 @@ def main() -> None:
         return
     db = str(Path(tempfile.mkdtemp()) / "job.db")
     print("1. a worker process runs the job:")
-    proc = subprocess.Popen([sys.executable, __file__, "--child", db], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", db], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     before: list[str] = []
     for line in proc.stdout:

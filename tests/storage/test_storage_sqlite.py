@@ -317,6 +317,26 @@ def test_an_events_only_commit_is_one_round_trip(tmp_path: Path) -> None:
             assert await storage.commit(batch) == [None] * 100
             assert trips.calls == 1
             assert len(trips.statements) == 1
+
+            # several appends to the same stream in one batch (a fan-out's results)
+            chained = [
+                AppendRequest(execution_id="e1", events=[step(f"s{i}")], expected_seq=3 + i)
+                for i in range(5)
+            ]
+            trips.reset()
+            assert await storage.commit(chained) == [None] * 5
+            assert trips.calls == 1
+            assert [e.seq for e in await storage.load_events("e1", 3)] == [4, 5, 6, 7, 8]
+
+            # a request that does not follow on is refused; the others are written
+            broken = [
+                AppendRequest(execution_id="e1", events=[step("t1")], expected_seq=8),
+                AppendRequest(execution_id="e1", events=[step("t2")], expected_seq=8),
+                AppendRequest(execution_id="x0", events=[step("b")], expected_seq=2),
+            ]
+            results = await storage.commit(broken)
+            assert results[0] is None and results[2] is None
+            assert isinstance(results[1], ConcurrencyError)
         finally:
             await storage.close()
 

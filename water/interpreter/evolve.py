@@ -296,6 +296,9 @@ def _step_completed(flow: Flow, state: ExecState, e: ev.StepCompleted) -> None:
     step.status = COMPLETED
     step.output = e.output
     step.finished_at = e.ts
+    runnable = flow.nodes[step.node].runnables[step.slot]
+    if not (isinstance(runnable, Task) and runnable.has_compensation):
+        step.input = None  # only a compensation needs it later: keep snapshots small
     step.child_status = None
     step.child_suspended = {}
     state.running.pop(e.key, None)

@@ -420,11 +420,28 @@ class SQLiteStorage(Storage):
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(batch)
         items: list[_Prepared] = []
+        last: dict[str, int] = {}  # streams already appended to by this batch
         for index, req in enumerate(batch):
             try:
-                items.append(_prepare(index, req))
+                item = _prepare(index, req)
             except Exception as exc:  # e.g. a value JSON cannot encode
                 results[index] = exc
+                continue
+            if item.events:
+                previous = last.get(item.execution_id)
+                if previous is not None:
+                    # a later append to a stream this batch already extends: it must
+                    # follow on directly (checked here: the statement cannot see its
+                    # own earlier rows)
+                    if item.expected_seq != previous:
+                        results[index] = ConcurrencyError(
+                            item.execution_id, item.expected_seq, previous
+                        )
+                        continue
+                    a, b, c, d, e, _ = item.events[0]
+                    item.events[0] = (a, b, c, d, e, None)
+                last[item.execution_id] = item.expected_seq + len(item.events)
+            items.append(item)
         if items:
             async with self._lock:
                 await self._write_batch(await self._conn(), items, results)
