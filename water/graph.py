@@ -25,7 +25,8 @@ def describe(flow: Flow) -> dict[str, Any]:
 
 
 def _describe_flow(flow: Flow, path: tuple[int, ...]) -> dict[str, Any]:
-    if id(flow) in path:  # a cycle: validate() reports it; describe it once only
+    cyclic = _has_cycle(flow)
+    if id(flow) in path:  # a cycle: validate() reports it; describe the flow once only
         steps: list[dict[str, Any]] = []
     else:
         inner = (*path, id(flow))
@@ -35,10 +36,21 @@ def _describe_flow(flow: Flow, path: tuple[int, ...]) -> dict[str, Any]:
         "id": flow.id,
         "description": flow.description,
         "fingerprint": flow.fingerprint,
-        "input_schema": json_schema(flow.input_type),
-        "output_schema": json_schema(flow.output_type),
+        # the types of a flow with a flow nested in itself are undefined (and recurse forever)
+        "input_schema": {} if cyclic else json_schema(flow.input_type),
+        "output_schema": {} if cyclic else json_schema(flow.output_type),
         "steps": steps,
     }
+
+
+def _has_cycle(flow: Flow, stack: tuple[int, ...] = ()) -> bool:
+    """Whether a flow is nested in itself anywhere inside ``flow``."""
+    if id(flow) in stack:
+        return True
+    inner = (*stack, id(flow))
+    return any(
+        _has_cycle(r, inner) for node in flow.nodes for r in node.runnables if isinstance(r, Flow)
+    )
 
 
 def _describe_node(index: int, node: Node, path: tuple[int, ...]) -> dict[str, Any]:

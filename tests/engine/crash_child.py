@@ -8,9 +8,9 @@ import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
-from crashflows import FLOWS, Num  # noqa: E402
+from crashflows import FLOWS, Num
 
-from water import Engine  # noqa: E402
+from water import Engine
 
 
 def main() -> None:

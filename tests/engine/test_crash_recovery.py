@@ -107,7 +107,6 @@ def run_child(db: Path, run_log: Path, flow: str, until: str, extra_env: dict[st
 
 def test_a_retry_armed_before_a_crash_fires_on_time_with_the_next_attempt(tmp_path, monkeypatch):
     import crashflows
-
     from crashflows import backoff_flow
 
     db, run_log = tmp_path / "b.db", tmp_path / "runs.log"
@@ -130,7 +129,6 @@ def test_a_retry_armed_before_a_crash_fires_on_time_with_the_next_attempt(tmp_pa
 
 def test_a_crash_in_the_middle_of_a_rollback_resumes_the_rollback(tmp_path, monkeypatch):
     import crashflows
-
     from crashflows import saga_flow
 
     db, run_log = tmp_path / "s.db", tmp_path / "runs.log"

@@ -7,7 +7,7 @@ body says nothing about the code (the traceback goes to the server log only).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -71,11 +71,23 @@ def field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[st
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path (for a 405's ``Allow``)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in _leaf_routes(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
     return sorted(methods)
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Routes, with included routers expanded (FastAPI nests them in newer versions)."""
+    for route in routes:
+        nested = getattr(getattr(route, "original_router", None), "routes", None)
+        if nested is None and not hasattr(route, "methods"):
+            nested = getattr(route, "routes", None)
+        if nested is not None:
+            yield from _leaf_routes(nested)
+        else:
+            yield route
 
 
 _HTTP_CODES = {

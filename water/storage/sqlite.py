@@ -319,6 +319,10 @@ def _prepare(index: int, req: AppendRequest) -> _Prepared:
     )
 
 
+class StorageClosedError(RuntimeError):
+    """The storage was closed (the engine shut down)."""
+
+
 class SQLiteStorage(Storage):
     """Storage in one SQLite database file (WAL mode), through one aiosqlite connection.
 
@@ -337,6 +341,7 @@ class SQLiteStorage(Storage):
         self.url = f"sqlite:///{quote(self.path, safe='/:~')}{query}"
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r}, durability={self.durability!r})"
@@ -344,11 +349,14 @@ class SQLiteStorage(Storage):
     # -- connection ----------------------------------------------------------
     async def initialize(self) -> None:
         async with self._lock:
+            self._closed = False
             if self._db is None:
                 await self._open()
 
     async def close(self) -> None:
+        """Close the connection; later calls fail (``initialize()`` opens it again)."""
         async with self._lock:
+            self._closed = True
             db, self._db = self._db, None
             if db is not None:
                 await db.close()
@@ -399,7 +407,11 @@ class SQLiteStorage(Storage):
 
     async def _conn(self) -> aiosqlite.Connection:
         """The open connection, opening it on first use (the lock is held)."""
-        return self._db if self._db is not None else await self._open()
+        if self._db is not None:
+            return self._db
+        if self._closed:
+            raise StorageClosedError(f"{self!r} is closed")
+        return await self._open()
 
     # -- the journal -----------------------------------------------------------
     async def append_events(
