@@ -114,7 +114,7 @@ def _storage(db: str) -> Storage:
 def dev(
     flows_file: FlowsFile = Path("flows.py"),
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart when a file changes.")] = False,
     db: Db = "water.db",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

@@ -273,7 +273,7 @@ class FlowMachine:
             state.events_since_checkpoint = 0
             results = task_results(state)
             view = build_view(self.flow, state, steps=False)
-            cp = Checkpoint.model_construct(
+            cp = Checkpoint(
                 execution_id=state.execution_id, seq=state.seq, state=dump_state(state), view=view
             )
         return AppendRequest(

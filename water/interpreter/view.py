@@ -50,7 +50,7 @@ def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
                 )
             )
     created = state.created_at or state.updated_at
-    return Snapshot.model_construct(
+    return Snapshot(
         execution_id=state.execution_id,
         flow_id=state.flow_id or flow.id,
         status=ExecutionStatus(state.status),
@@ -72,7 +72,7 @@ def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
         waiting_for=waiting_for,
         wake_at=_dt(min(state.timers.values())) if state.timers else None,
         steps=[
-            StepView.model_construct(
+            StepView(
                 key=s.key,
                 task_id=s.task_id,
                 status=s.status,
@@ -103,7 +103,7 @@ def task_results(state: ExecState) -> list[TaskResult]:
     state.saved_results = len(state.completed_order)
     for s in changed:
         out.append(
-            TaskResult.model_construct(
+            TaskResult(
                 key=s.key,
                 task_id=s.task_id,
                 status=s.status,

@@ -4,66 +4,28 @@
 
     app = create_app(engine)                       # you own the engine
     app = create_app_from_flows([orders], "sqlite:///water.db")  # the app owns it
-
-Every blocking engine call runs in a worker thread (``asyncio.to_thread``) or
-through the engine's async API, so the event loop never waits on the engine.
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, Security, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Security
 from fastapi.security import HTTPBearer
 
-from actors.messages import Cancel, Pause, Resume, Signal
+from water import __version__
 from water.engine import Engine
 from water.flow import Flow
-from water.graph import describe
 from water.server.auth import BearerAuthMiddleware, resolve_token
-from water.server.bodies import documented_body, json_body, model_body
-from water.server.errors import ApiError, install_error_handlers
+from water.server.errors import documented, install_error_handlers
 from water.server.limits import BodyLimitMiddleware
-from water.server.models import (
-    CancelRequest,
-    ErrorEnvelope,
-    EventList,
-    ExecutionAccepted,
-    ExecutionResult,
-    FlowInfo,
-    FlowList,
-    Health,
-    ResumeRequest,
-    SessionPage,
-    SessionSummary,
-)
 from water.server.openapi import install_openapi
-from water.snapshot import Snapshot
-from water.status import ExecutionStatus
+from water.server.routes import flow_routes, health_routes, service_routes, session_routes
 from water.storage import Storage
-from water.types import to_json
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "create_app_from_flows"]
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
-ASK_TIMEOUT = 30.0
-"""Seconds a steering request waits for the execution's answer."""
-
-_ERROR_TEXT = {
-    401: "Missing or invalid API token (only when a token is configured).",
-    404: "Unknown flow, execution or step.",
-    409: "The execution's state does not allow this.",
-    413: "The request body is too large.",
-    422: "Invalid request (field errors in `details.errors`), or the execution failed.",
-    500: "Unexpected server error.",
-    504: "The engine did not answer in time.",
-}
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorEnvelope, "description": _ERROR_TEXT[code]} for code in codes}
 
 
 def create_app(
@@ -104,8 +66,6 @@ def create_app_from_flows(
 def _build(
     engine: Engine, *, api_token: str | None, max_body_bytes: int, owns_engine: bool
 ) -> FastAPI:
-    from water import __version__
-
     token = resolve_token(api_token)
 
     @asynccontextmanager
@@ -126,257 +86,12 @@ def _build(
     install_error_handlers(app)
     # documents the bearer scheme in the OpenAPI document; BearerAuthMiddleware enforces it
     security = [Security(HTTPBearer(auto_error=False))] if token else []
-    protected = _errors(401, 500) if token else _errors(500)
-    app.include_router(_routes(engine), dependencies=security, responses=protected)
-    app.include_router(_health(engine), responses=_errors(500))
+    protected = documented(401, 500) if token else documented(500)
+    for router in (flow_routes(engine), session_routes(engine), service_routes(engine)):
+        app.include_router(router, dependencies=security, responses=protected)
+    app.include_router(health_routes(engine), responses=documented(500))
     install_openapi(app, lambda: engine.flows)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token)  # outermost: before the body
     return app
-
-
-def _health(engine: Engine) -> APIRouter:
-    from water import __version__
-
-    router = APIRouter(tags=["service"])
-
-    @router.get("/health", summary="Liveness check (never needs a token)")
-    async def health() -> Health:
-        return Health(version=__version__, flows=len(engine.flows))
-
-    return router
-
-
-def _routes(engine: Engine) -> APIRouter:
-    router = APIRouter()
-    known_flows = sorted(engine.flows)
-    FlowId = Annotated[
-        str,
-        Path(description="Id of a registered flow.", examples=known_flows or None),
-    ]
-    ExecutionId = Annotated[str, Path(description="Id of an execution.")]
-    described: dict[tuple[str, str], FlowInfo] = {}
-
-    def info(flow: Flow) -> FlowInfo:
-        key = (flow.id, flow.fingerprint)
-        if key not in described:
-            described[key] = FlowInfo.model_validate(describe(flow))
-        return described[key]
-
-    # -- flows -------------------------------------------------------------------------
-    @router.get("/flows", tags=["flows"], summary="List registered flows")
-    async def list_flows() -> FlowList:
-        flows = engine.flows
-        return FlowList(flows=[info(flows[k]) for k in sorted(flows)])
-
-    @router.get(
-        "/flows/{flow_id}", tags=["flows"], summary="Describe a flow", responses=_errors(404)
-    )
-    async def get_flow(flow_id: FlowId) -> FlowInfo:
-        return info(engine.flow(flow_id))
-
-    @router.post(
-        "/flows/{flow_id}/execute",
-        tags=["flows"],
-        summary="Start an execution",
-        status_code=status.HTTP_202_ACCEPTED,
-        description=(
-            "The body is the flow's input and must fit its `input_schema` (see "
-            "`GET /flows/{flow_id}`). Answers 202 with the execution id once the start is "
-            "durable. With `wait=true`, waits up to `timeout` seconds: 200 with the output "
-            "if it completed, 422 with the error if it failed or was cancelled, 202 if it "
-            "is still going."
-        ),
-        responses={
-            200: {"model": ExecutionResult, "description": "Completed (with `wait=true`)."},
-            **_errors(404, 409, 413, 422, 504),
-        },
-        openapi_extra=documented_body("The flow's input (JSON)."),
-    )
-    async def execute(
-        request: Request,
-        flow_id: FlowId,
-        wait: Annotated[bool, Query(description="Wait for the result.")] = False,
-        timeout: Annotated[
-            float, Query(gt=0, le=3600, description="Seconds to wait with `wait=true`.")
-        ] = 30.0,
-        execution_id: Annotated[
-            str | None,
-            Query(
-                min_length=1,
-                max_length=128,
-                pattern=r"^[A-Za-z0-9_.:\-]+$",
-                description="Idempotency: an execution with this id is started only once.",
-            ),
-        ] = None,
-    ) -> Any:
-        engine.flow(flow_id)
-        payload = await json_body(request)
-        ref = await engine.start_async(flow_id, payload, execution_id=execution_id)
-        if wait:
-            try:
-                output = await ref.wait(timeout)
-            except TimeoutError:
-                pass
-            else:
-                done = ExecutionResult(
-                    execution_id=ref.execution_id, flow_id=flow_id, output=to_json(output)
-                )
-                return JSONResponse(done.model_dump(mode="json"), status_code=200)
-        snapshot = await asyncio.to_thread(ref.status, ASK_TIMEOUT)
-        return ExecutionAccepted(
-            execution_id=ref.execution_id, flow_id=snapshot.flow_id, status=snapshot.status
-        )
-
-    @router.get(
-        "/flows/{flow_id}/sessions",
-        tags=["flows"],
-        summary="List a flow's executions (newest first)",
-        responses=_errors(404),
-    )
-    async def list_sessions(
-        flow_id: FlowId,
-        status: Annotated[
-            list[ExecutionStatus] | None, Query(description="Only these statuses.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    ) -> SessionPage:
-        engine.flow(flow_id)
-        wanted = list(status) if status else None
-
-        def page() -> SessionPage:
-            records = engine.list_executions(flow_id, wanted, limit=limit, offset=offset)
-            total = engine.count_executions(flow_id, wanted)
-            items = [SessionSummary.from_record(r) for r in records]
-            return SessionPage(items=items, total=total, limit=limit, offset=offset)
-
-        return await asyncio.to_thread(page)
-
-    # -- sessions ----------------------------------------------------------------------
-    @router.get(
-        "/sessions/{execution_id}",
-        tags=["sessions"],
-        summary="An execution's snapshot",
-        responses=_errors(404, 504),
-    )
-    async def get_session(execution_id: ExecutionId) -> Snapshot:
-        return await asyncio.to_thread(engine.snapshot, execution_id, ASK_TIMEOUT)
-
-    @router.get(
-        "/sessions/{execution_id}/events",
-        tags=["sessions"],
-        summary="An execution's event journal",
-        responses=_errors(404, 504),
-    )
-    async def get_events(
-        execution_id: ExecutionId,
-        after_seq: Annotated[
-            int, Query(ge=0, le=2**62, description="Only events after this sequence number.")
-        ] = 0,
-    ) -> EventList:
-        def load() -> EventList:
-            events = engine.events(execution_id, after_seq)
-            if not events:
-                engine.snapshot(execution_id, ASK_TIMEOUT)  # 404 for an unknown id
-            return EventList(execution_id=execution_id, events=events)
-
-        return await asyncio.to_thread(load)
-
-    async def steer(execution_id: str, message: Any) -> Snapshot:
-        ref = engine.ref(execution_id)
-        return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
-
-    steering = _errors(404, 409, 413, 422, 504)
-
-    @router.post(
-        "/sessions/{execution_id}/pause",
-        tags=["sessions"],
-        summary="Pause: running steps finish, no new step starts",
-        responses=steering,
-    )
-    async def pause(execution_id: ExecutionId) -> Snapshot:
-        return await steer(execution_id, Pause())
-
-    @router.post(
-        "/sessions/{execution_id}/resume",
-        tags=["sessions"],
-        summary="Resume a paused execution, or a suspended step with data",
-        responses=steering,
-        openapi_extra=documented_body(
-            "Optional: data for a suspended step, and which step.",
-            ResumeRequest.model_json_schema(),
-        ),
-    )
-    async def resume(request: Request, execution_id: ExecutionId) -> Snapshot:
-        body = await model_body(request, ResumeRequest) or ResumeRequest()
-        return await steer(execution_id, Resume(data=body.data, step=body.step))
-
-    @router.post(
-        "/sessions/{execution_id}/cancel",
-        tags=["sessions"],
-        summary="Cancel for good",
-        responses=steering,
-        openapi_extra=documented_body(
-            "Optional: why it is cancelled.", CancelRequest.model_json_schema()
-        ),
-    )
-    async def cancel(request: Request, execution_id: ExecutionId) -> Snapshot:
-        body = await model_body(request, CancelRequest)
-        return await steer(execution_id, Cancel(reason=body.reason if body else None))
-
-    @router.post(
-        "/sessions/{execution_id}/signal/{name}",
-        tags=["sessions"],
-        summary="Deliver a named signal; the body is its payload",
-        responses=steering,
-        openapi_extra=documented_body("The signal's payload (JSON)."),
-    )
-    async def signal(
-        request: Request,
-        execution_id: ExecutionId,
-        name: Annotated[str, Path(description="The signal's name.")],
-    ) -> Snapshot:
-        payload = await json_body(request)
-        return await steer(execution_id, Signal(name, payload))
-
-    @router.delete(
-        "/sessions/{execution_id}",
-        tags=["sessions"],
-        summary="Delete an execution and its journal",
-        status_code=status.HTTP_204_NO_CONTENT,
-        response_class=Response,
-        responses=_errors(404, 409),
-    )
-    async def delete_session(
-        execution_id: ExecutionId,
-        force: Annotated[
-            bool, Query(description="Cancel and delete even if it is still running.")
-        ] = False,
-    ) -> Response:
-        deleted = await asyncio.to_thread(engine.delete_execution, execution_id, force=force)
-        if not deleted:
-            raise ApiError(
-                404,
-                "execution_not_found",
-                f"no execution {execution_id!r}",
-                {"execution_id": execution_id},
-            )
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    # -- service -----------------------------------------------------------------------
-    @router.get(
-        "/metrics",
-        tags=["service"],
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )
-    async def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        text = await asyncio.to_thread(engine.metrics_text)
-        return Response(text, media_type=CONTENT_TYPE_LATEST)
-
-    return router

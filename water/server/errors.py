@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -124,16 +123,25 @@ def translate(exc: Exception) -> ApiError | None:
             str(exc),
             {"execution_id": exc.execution_id, "error": error},
         )
-    if isinstance(exc, ValidationError):
-        return ApiError(
-            422,
-            "validation_error",
-            "the request body does not fit the flow's input model",
-            field_errors(exc.errors(include_url=False, include_input=False), ("body",)),
-        )
     if isinstance(exc, TimeoutError):
         return ApiError(504, "timeout", str(exc) or "the engine did not answer in time")
     return None
+
+
+_DOCUMENTED = {
+    401: "Missing or invalid API token (only when a token is configured).",
+    404: "Unknown flow, execution or step.",
+    409: "The execution's state does not allow this.",
+    413: "The request body is too large.",
+    422: "Invalid request (field errors in `details.errors`), or the execution failed.",
+    500: "Unexpected server error.",
+    504: "The engine did not answer in time.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses (all answered with the envelope)."""
+    return {s: {"model": ErrorEnvelope, "description": _DOCUMENTED[s]} for s in statuses}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -176,7 +184,6 @@ def install_error_handlers(app: FastAPI) -> None:
         ExecutionNotFoundError,
         StateConflictError,
         ExecutionFailedError,
-        ValidationError,
         TimeoutError,
     ):
         app.add_exception_handler(kind, engine_error)
