@@ -44,9 +44,10 @@ for p in (HERE, ROOT):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import tables  # noqa: E402  (bench/ is on sys.path now)
+
 WORKLOADS = ["W1", "W2", "W3"]
 N = {"W1": 1000, "W2": 500, "W3": 2000}  # steps / executions / items
-STEPS = {"W1": 1000, "W2": 2500, "W3": 2000}
 UNIT = {"W1": "step", "W2": "step", "W3": "item"}
 SYSTEMS = [
     "water-memory",
@@ -176,43 +177,24 @@ def fmt_ratio(x: float | None) -> str:
     return f"{x:,.0f}x" if x >= 100 else f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
 
 
-def render(title: str, headers: list[str], rows: list[list[str]], style: str) -> None:
-    if style == "rich":
-        try:
-            from rich.console import Console
-            from rich.table import Table
-        except ImportError:
-            style = "plain"
-        else:
-            console = Console(width=None if sys.stdout.isatty() else 200)
-            table = Table(title=title, title_justify="left")
-            for i, h in enumerate(headers):
-                table.add_column(h, justify="left" if i < 2 else "right")
-            for r in rows:
-                table.add_row(*r)
-            console.print(table)
-            return
-    if style == "markdown":
-        print(f"\n**{title}**\n")
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(headers))) + "|")
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-        print()
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    print()
-
-
-def results_table(meds: dict[tuple[str, str], dict[str, Any]], workloads: list[str],
-                  systems: list[str], style: str) -> None:
-    headers = ["workload", "system", "seconds", "us/step", "steps/s",
-               "vs raw-asyncio", "vs raw-sqlite-group", "RSS MB", "runs (s)", "journal"]
+def results_table(
+    meds: dict[tuple[str, str], dict[str, Any]],
+    workloads: list[str],
+    systems: list[str],
+    style: str,
+) -> None:
+    headers = [
+        "workload",
+        "system",
+        "seconds",
+        "us/step",
+        "steps/s",
+        "vs raw-asyncio",
+        "vs raw-sqlite-group",
+        "RSS MB",
+        "runs (s)",
+        "journal",
+    ]
     rows = []
     for wl in workloads:
         base_a = meds.get((BASE_ASYNCIO, wl))
@@ -232,27 +214,57 @@ def results_table(meds: dict[tuple[str, str], dict[str, Any]], workloads: list[s
             journal = ""
             if "db_rows" in m:
                 db = m["db_rows"]
-                journal = (f"{db['events']} ev + {db['task_results']} res, "
-                           f"{m['journal_commits']} commits")
+                journal = (
+                    f"{db['events']} ev + {db['task_results']} res, {m['journal_commits']} commits"
+                )
+                fb = m.get("commit_fallbacks") or {}
+                if fb.get("checked_batches") or fb.get("single_request_txns"):
+                    journal += (
+                        f" ({fb['checked_batches']} fell back; "
+                        f"{fb['single_request_txns']} one-request txns)"
+                    )
             elif "journal_commits" in m:
                 journal = f"{m['journal_commits']} commits"
             elif "rows" in m:
                 journal = f"{m['rows']} rows, {m['commits']} commits"
-            rows.append([
-                label, system, f"{m['seconds']:.4f}", fmt_num(m["us_per_step"]),
-                f"{m['steps_per_s']:,.0f}", fmt_ratio(ra), fmt_ratio(rg),
-                f"{m['peak_rss_mb']:.0f}",
-                f"{min(runs):.4f}-{max(runs):.4f}" if len(runs) > 1 else f"{runs[0]:.4f}",
-                journal,
-            ])
-    render("Step overhead (medians; ratios = seconds / baseline seconds, same run)",
-           headers, rows, style)
+            rows.append(
+                [
+                    label,
+                    system,
+                    f"{m['seconds']:.4f}",
+                    fmt_num(m["us_per_step"]),
+                    f"{m['steps_per_s']:,.0f}",
+                    fmt_ratio(ra),
+                    fmt_ratio(rg),
+                    f"{m['peak_rss_mb']:.0f}",
+                    f"{min(runs):.4f}-{max(runs):.4f}" if len(runs) > 1 else f"{runs[0]:.4f}",
+                    journal,
+                ]
+            )
+    tables.render(
+        "Step overhead (medians; ratios = seconds / baseline seconds, same run)",
+        headers,
+        rows,
+        style,
+        left=2,
+    )
 
 
-def targets_table(meds: dict[tuple[str, str], dict[str, Any]], workloads: list[str],
-                  dbos: dict[tuple[str, str, str], tuple[float, float, float]], style: str) -> None:
-    headers = ["workload", "target (water-sqlite)", "measured", "met?",
-               "DBOS default (rollback journal)", "DBOS wal", "water vs DBOS wal"]
+def targets_table(
+    meds: dict[tuple[str, str], dict[str, Any]],
+    workloads: list[str],
+    dbos: dict[tuple[str, str, str], tuple[float, float, float]],
+    style: str,
+) -> None:
+    headers = [
+        "workload",
+        "target (water-sqlite)",
+        "measured",
+        "met?",
+        "DBOS default (rollback journal)",
+        "DBOS wal",
+        "water vs DBOS wal",
+    ]
     rows = []
     for wl in workloads:
         m = meds.get(("water-sqlite", wl))
@@ -276,21 +288,29 @@ def targets_table(meds: dict[tuple[str, str], dict[str, Any]], workloads: list[s
                 value = f"{d[2]:,.0f} steps/s" if wl == "W2" else f"{d[1]:,.0f} us/{UNIT[wl]}"
                 parts.append(f"{value} ({mode})" if len(DBOS_MODES[wl]) > 1 else value)
                 if system == "dbos-wal" and not failed:
-                    speedups.append(f"{d[0] / m['seconds']:,.0f}x faster ({mode})"
-                                    if len(DBOS_MODES[wl]) > 1 else
-                                    f"{d[0] / m['seconds']:,.0f}x faster")
+                    speedups.append(
+                        f"{d[0] / m['seconds']:,.0f}x faster ({mode})"
+                        if len(DBOS_MODES[wl]) > 1
+                        else f"{d[0] / m['seconds']:,.0f}x faster"
+                    )
             cells.append("; ".join(parts) or "-")
         rows.append([wl, text, measured, met, *cells, "; ".join(speedups) or "-"])
-    render("Targets (Water on SQLite) and DBOS 3.4 on SQLite (peers bench, 2026-11-22)",
-           headers, rows, style)
+    tables.render(
+        "Targets (Water on SQLite) and DBOS 3.4 on SQLite (peers bench, 2026-11-22)",
+        headers,
+        rows,
+        style,
+        left=2,
+    )
 
 
 # --------------------------------------------------------------------------- main
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--reps", type=int, default=None, help="runs per cell (default 3; --quick 1)")
-    ap.add_argument("--quick", action="store_true", help="1 run per cell, fewer baselines")
+    ap.add_argument("--quick", action="store_true", help="1 run per cell (same sizes)")
     ap.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1,W3")
     ap.add_argument("--systems", default=None, help=f"comma list of {','.join(SYSTEMS)}")
     ap.add_argument("--json", metavar="OUT", help="append one JSON line per cell (median)")
@@ -314,8 +334,6 @@ def main() -> int:
         bad = [s for s in systems if s not in SYSTEMS]
         if bad:
             ap.error(f"unknown system(s) {bad}; choose from {SYSTEMS}")
-    elif a.quick:
-        systems = ["water-memory", "water-sqlite", BASE_ASYNCIO, BASE_GROUP]
     else:
         systems = list(SYSTEMS)
     reps = a.reps if a.reps is not None else (1 if a.quick else 3)
@@ -330,16 +348,24 @@ def main() -> int:
             line = spawn(system, wl, a.timeout)
             done += 1
             runs[(system, wl)].append(line)
-            status = (f"ERROR {line['error'].splitlines()[0]}" if "error" in line
-                      else f"{line['seconds']:.4f} s")
-            print(f"[{done}/{total}] rep {rep + 1} {wl} {system}: {status}",
-                  file=sys.stderr, flush=True)
+            status = (
+                f"ERROR {line['error'].splitlines()[0]}"
+                if "error" in line
+                else f"{line['seconds']:.4f} s"
+            )
+            print(
+                f"[{done}/{total}] rep {rep + 1} {wl} {system}: {status}",
+                file=sys.stderr,
+                flush=True,
+            )
     meds = {c: median_line(r) for c, r in runs.items()}
     elapsed = time.perf_counter() - started
 
-    print(f"\nWater bench: reps={reps}, {len(cells)} cells, {elapsed:.0f} s wall, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f} at the end")
+    print(
+        f"\nWater bench: reps={reps}, {len(cells)} cells, {elapsed:.0f} s wall, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f} at the end"
+    )
     results_table(meds, workloads, systems, a.format)
     if "water-sqlite" in systems:
         targets_table(meds, workloads, load_dbos(a.peers_dir), a.format)

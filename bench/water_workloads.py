@@ -92,8 +92,49 @@ def table_counts(db_path: str) -> dict[str, int]:
         conn.close()
 
 
+class FallbackCounter:
+    """Counts how often a group commit on SQLite falls back to slower paths.
+
+    ``SQLiteStorage`` writes an events-only group commit as one multi-row INSERT;
+    when that statement fails it re-applies the batch in one checked transaction
+    (``_write_checked``) and, if that fails too, one request per transaction
+    (``_write_one``). The wrappers only count calls; behaviour is unchanged.
+    Nothing is counted if those private methods do not exist.
+    """
+
+    def __init__(self) -> None:
+        self.counts = {"checked_batches": 0, "single_request_txns": 0}
+        self.installed = False
+
+    def install(self) -> None:
+        from water.storage import sqlite as mod
+
+        cls = mod.SQLiteStorage
+        for name, key in (
+            ("_write_checked", "checked_batches"),
+            ("_write_one", "single_request_txns"),
+        ):
+            original = getattr(cls, name, None)
+            if original is None:
+                return
+            setattr(cls, name, self._wrap(original, key))
+        self.installed = True
+
+    def _wrap(self, original: Any, key: str) -> Any:
+        counts = self.counts
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[key] += 1
+            return await original(*args, **kwargs)
+
+        return counted
+
+
 def run(storage: str, workload: str, tmpdir: str, profile: str | None = None) -> dict[str, Any]:
     """Run one cell in this process (engine start and shutdown are not timed)."""
+    fallback = FallbackCounter()
+    if storage == "sqlite":
+        fallback.install()
     db_path = os.path.join(tmpdir, "bench.db")
     url = "memory://" if storage == "memory" else f"sqlite:///{db_path}"
     for flow in FLOWS:
@@ -103,6 +144,7 @@ def run(storage: str, workload: str, tmpdir: str, profile: str | None = None) ->
         warm_up(engine, workload)
         journal = engine.system.journal
         commits0, appends0 = journal.commits, journal.appends
+        fallback0 = dict(fallback.counts)
         profiler = _start_profile(profile)
         t0 = time.perf_counter()
         steps = WORKLOADS[workload](engine)
@@ -113,6 +155,8 @@ def run(storage: str, workload: str, tmpdir: str, profile: str | None = None) ->
             "journal_appends": journal.appends - appends0,
             "active_coordinators_after": engine.system.active_coordinators(),
         }
+        if fallback.installed:
+            extra["commit_fallbacks"] = {k: v - fallback0[k] for k, v in fallback.counts.items()}
     finally:
         engine.shutdown()
     if storage == "sqlite":

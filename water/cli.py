@@ -80,8 +80,8 @@ def _err() -> Console:
     return _console(stderr=True)
 
 
-def _steps(n: int) -> str:
-    return f"{n} step" if n == 1 else f"{n} steps"
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -183,9 +183,9 @@ def validate(flows_file: FlowsFile = Path("flows.py")) -> None:
     invalid = sum(not r.ok for r in reports)
     out = _out()
     if invalid:
-        out.print(f"\n[bold red]{invalid} of {len(reports)} flows invalid[/]")
+        out.print(f"\n[bold red]{invalid} of {_count(len(reports), 'flow')} invalid[/]")
         raise typer.Exit(1)
-    out.print(f"\n[bold green]{len(reports)} flows valid[/]")
+    out.print(f"\n[bold green]{_count(len(reports), 'flow')} valid[/]")
 
 
 def _print_reports(reports: list[FlowReport]) -> None:
@@ -193,7 +193,7 @@ def _print_reports(reports: list[FlowReport]) -> None:
     for report in reports:
         flow = report.flow
         mark = "[green]✓[/]" if report.ok else "[red]✗[/]"
-        out.print(f"{mark} [bold]{escape(flow.id)}[/] ({_steps(len(flow.nodes))})")
+        out.print(f"{mark} [bold]{escape(flow.id)}[/] ({_count(len(flow.nodes), 'step')})")
         for problem in report.problems:
             out.print(f"    [red]- {escape(problem)}[/]")
         for warning in report.warnings:
@@ -361,7 +361,8 @@ def list_executions(
             escape(r.error or ""),
         )
     out.print(table)
-    out.print(f"{len(rows)} of {total} executions" + (f" (from {offset})" if offset else ""))
+    shown = f"{len(rows)} of {_count(total, 'execution')}"
+    out.print(shown + (f" (from {offset})" if offset else ""))
 
 
 def _existing(db: str) -> Storage:

@@ -26,6 +26,7 @@ __all__ = [
     "check_flows",
     "import_flows_file",
     "load_flows",
+    "module_flows",
 ]
 
 
