@@ -296,6 +296,10 @@ class Engine:
         ]
         return view.model_copy(update={"steps": steps})
 
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The index row of an execution (status, flow, times), or None if unknown."""
+        return self._run(self.storage.get_execution(execution_id))
+
     def events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The journal of an execution, in order."""
         return self._run(self.storage.load_events(execution_id, after_seq))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,12 +89,28 @@ def runnable_id(r: Runnable) -> str:
     return r.id
 
 
+_local = threading.local()  # per thread: the nested flows whose type is being resolved
+
+
 def input_type(r: Runnable) -> Any:
-    return r.input_model if isinstance(r, Task) else r.input_type
+    return r.input_model if isinstance(r, Task) else _guarded(r, "in")
 
 
 def output_type(r: Runnable) -> Any:
-    return r.output_model if isinstance(r, Task) else r.output_type
+    return r.output_model if isinstance(r, Task) else _guarded(r, "out")
+
+
+def _guarded(flow: Flow, which: str) -> Any:
+    """A nested flow's type; ``None`` (untyped) for a flow nested in itself."""
+    resolving: set[tuple[int, str]] = _local.__dict__.setdefault("resolving", set())
+    key = (id(flow), which)
+    if key in resolving:
+        return None
+    resolving.add(key)
+    try:
+        return flow.input_type if which == "in" else flow.output_type
+    finally:
+        resolving.discard(key)
 
 
 def _check_runnable(where: str, r: object) -> Runnable:
