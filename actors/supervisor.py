@@ -52,6 +52,10 @@ class Runtime(Protocol):
     def count_restart(self, kind: str) -> None: ...
 
 
+def breaker_details(breaker: BreakerMachine) -> dict[str, Any]:
+    return {"breaker": breaker.name, "breaker_state": str(breaker.state)}
+
+
 class Lease:
     """Who reports a run's outcome: the body that finished, or whoever abandoned it.
 
@@ -109,20 +113,25 @@ class Run:
                 self.breaker.record_success(self.trial)
             else:
                 self.breaker.record_failure(self.trial)
+                # the failure's event carries the breaker's state it led to
+                outcome.details.update(breaker_details(self.breaker))
         runtime.deliver(self.job.execution_id, outcome)
 
     def abandon(self, runtime: Runtime, error: BaseException | None) -> bool:
         """Give up on the run; with an error, count a failure and fail the step."""
         if not self.lease.revoke():
             return False  # it finished just before
+        details: dict[str, Any] = {}
         if self.breaker is not None:
             if error is None:
                 self.breaker.release(self.trial)
             else:
                 self.breaker.record_failure(self.trial)
+                details = breaker_details(self.breaker)
         if error is not None:
             j = self.job
-            runtime.deliver(j.execution_id, StepFailed(j.key, j.attempt, error, j.compensation))
+            failed = StepFailed(j.key, j.attempt, error, j.compensation, details)
+            runtime.deliver(j.execution_id, failed)
         return True
 
 
@@ -262,7 +271,7 @@ class TaskSupervisor(pykka.ThreadingActor):
             admission = self.breaker.acquire()
             if not admission.allowed:
                 err = CircuitOpenError(self.breaker.name, admission.retry_after)
-                details = {"breaker": self.breaker.name, "breaker_state": str(self.breaker.state)}
+                details = breaker_details(self.breaker)
                 self.runtime.deliver(
                     job.execution_id,
                     StepFailed(job.key, job.attempt, err, job.compensation, details),
@@ -383,7 +392,7 @@ class AsyncRunner:
             admission = self.breaker.acquire()
             if not admission.allowed:
                 err = CircuitOpenError(self.breaker.name, admission.retry_after)
-                details = {"breaker": self.breaker.name, "breaker_state": str(self.breaker.state)}
+                details = breaker_details(self.breaker)
                 self.runtime.deliver(
                     job.execution_id,
                     StepFailed(job.key, job.attempt, err, job.compensation, details),

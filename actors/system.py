@@ -282,12 +282,14 @@ class ActorSystem:
                     config,
                     name,
                     self.clock,
-                    on_change=lambda n, old, new: self.observer.breaker_changed(
-                        n, str(old), str(new)
-                    ),
+                    on_change=self._breaker_changed,
                 )
                 self._breakers[name] = machine
             return machine
+
+    def _breaker_changed(self, name: str, old: object, new: object) -> None:
+        log.warning("circuit breaker %r: %s -> %s", name, old, new)
+        self.observer.breaker_changed(name, str(old), str(new))
 
     def breakers(self) -> dict[str, BreakerMachine]:
         with self._lock:

@@ -27,6 +27,9 @@ def main() -> None:
             assert time.monotonic() < deadline, "the retry was never armed"
             time.sleep(0.005)
         print("BACKOFF", flush=True)
+    if flow_name == "nap":
+        ref.wait_for_status("waiting", timeout=30)  # asleep: the timer is durable
+        print("SLEEPING", flush=True)
     threading.Event().wait()  # run until killed
 
 

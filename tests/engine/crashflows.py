@@ -115,4 +115,14 @@ def saga_flow() -> Flow:
     return Flow("saga").then(reserve).then(charge).then(ship)
 
 
-FLOWS = {"crashy": crash_flow, "backoff": backoff_flow, "saga": saga_flow}
+@task
+def stamp(n: Num, ctx: TaskContext) -> Num:
+    record(ctx)
+    return Num(value=n.value + 1)
+
+
+def nap_flow() -> Flow:
+    return Flow("nap").then(stamp).sleep("800ms").then(stamp)
+
+
+FLOWS = {"crashy": crash_flow, "backoff": backoff_flow, "saga": saga_flow, "nap": nap_flow}

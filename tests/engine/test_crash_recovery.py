@@ -127,6 +127,26 @@ def test_a_retry_armed_before_a_crash_fires_on_time_with_the_next_attempt(tmp_pa
     assert runs == ["1", "2"]
 
 
+def test_a_timer_armed_before_a_sigkill_fires_on_time_in_the_new_process(tmp_path, monkeypatch):
+    import crashflows
+    from crashflows import nap_flow
+
+    db, run_log = tmp_path / "n.db", tmp_path / "runs.log"
+    monkeypatch.setattr(crashflows, "RUN_LOG", str(run_log))
+    run_child(db, run_log, "nap", "SLEEPING", {})
+    with Engine(f"sqlite:///{db}", flows=[nap_flow()]) as engine:
+        ref = engine.ref("ex-crash")
+        snap = ref.status()
+        assert snap.status == "waiting" and snap.waiting_for == ["timer:sleep:1"]
+        assert ref.result(timeout=30) == Num(value=3)
+        events = engine.events("ex-crash")
+    armed = next(e for e in events if e.type == "timer_armed")
+    fired = next(e for e in events if e.type == "timer_fired")
+    assert fired.ts >= armed.fire_at  # not early, though the process that armed it died
+    steps = [line.split()[1] for line in run_log.read_text().splitlines()]
+    assert steps == ["0.stamp", "2.stamp"]
+
+
 def test_a_crash_in_the_middle_of_a_rollback_resumes_the_rollback(tmp_path, monkeypatch):
     import crashflows
     from crashflows import saga_flow

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from supervision import ManualClock
 from water import (
+    Cancel,
     CircuitBreaker,
     Engine,
     ExecutionFailedError,
@@ -156,10 +157,19 @@ def test_circuit_breaker_opens_fails_fast_half_opens_and_closes(engine):
         return n
 
     flow = Flow("breaker").then(remote)
-    for i in range(2):
-        with pytest.raises(ExecutionFailedError, match="down"):
-            engine.start(flow, {"value": i}).result(timeout=10)
+    refs = [engine.start(flow, {"value": 0})]
+    with pytest.raises(ExecutionFailedError, match="down"):
+        refs[0].result(timeout=10)
+    refs.append(engine.start(flow, {"value": 1}))
+    with pytest.raises(ExecutionFailedError, match="down"):
+        refs[1].result(timeout=10)
     assert engine.circuit_breakers()["remote"]["state"] == "open"
+    # the failures' events carry the state of the breaker they led to
+    states = [
+        next(e for e in engine.events(r.execution_id) if e.type == "step_failed").error.details
+        for r in refs
+    ]
+    assert [d["breaker_state"] for d in states] == ["closed", "open"]
     with pytest.raises(ExecutionFailedError) as info:
         engine.start(flow, {"value": 2}).result(timeout=10)
     assert info.value.error.type == "CircuitOpenError"
@@ -310,3 +320,44 @@ def test_fault_injection_many_flaky_executions_all_complete_exactly(tmp_path):
                 done = [e for e in events if e.type == "step_completed" and e.key == key]
                 assert len(failed) == len(attempts) - 1  # retry count matches the journal
                 assert len(done) == 1 and done[0].attempt == attempts[-1]
+
+
+def test_a_crashed_coordinator_is_rehydrated_from_its_events(engine):
+    crashes = []
+
+    def flaky_condition(n: Num) -> bool:
+        if not crashes:
+            crashes.append(1)
+            raise SystemExit("a bug that kills the coordinator")
+        return n.value > 0
+
+    @task
+    def plus(n: Num) -> Num:
+        return Num(value=n.value + 1)
+
+    flow = Flow("fragile").then(plus).branch([[flaky_condition, plus]]).then(plus)
+    ref = engine.start(flow, {"value": 1})
+    assert ref.result(timeout=10) == Num(value=4)
+    assert crashes == [1]
+    assert b'water_actor_restarts_total{kind="coordinator"} 1.0' in engine.metrics_text()
+
+
+def test_cancel_cancels_a_running_async_body(engine):
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    @task
+    async def long_call(n: Num) -> Num:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return n
+
+    ref = engine.start(Flow("long").then(long_call), {"value": 1})
+    assert started.wait(10)
+    ref.ask(Cancel("stop"))
+    assert cancelled.wait(10)
+    assert ref.status().status == "cancelled"
