@@ -135,6 +135,19 @@ class Run:
         return True
 
 
+def admit(runtime: Runtime, breaker: BreakerMachine | None, job: StepJob) -> Run | None:
+    """Ask the breaker; an open one fails the step at once, without running its body."""
+    if breaker is None:
+        return Run(job)
+    admission = breaker.acquire()
+    if not admission.allowed:
+        err = CircuitOpenError(breaker.name, admission.retry_after)
+        failed = StepFailed(job.key, job.attempt, err, job.compensation, breaker_details(breaker))
+        runtime.deliver(job.execution_id, failed)
+        return None
+    return Run(job, breaker, admission.trial)
+
+
 # -- messages ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RunJob:
@@ -266,19 +279,9 @@ class TaskSupervisor(pykka.ThreadingActor):
         return None
 
     def _admit(self, job: StepJob) -> None:
-        trial = False
-        if self.breaker is not None:
-            admission = self.breaker.acquire()
-            if not admission.allowed:
-                err = CircuitOpenError(self.breaker.name, admission.retry_after)
-                details = breaker_details(self.breaker)
-                self.runtime.deliver(
-                    job.execution_id,
-                    StepFailed(job.key, job.attempt, err, job.compensation, details),
-                )
-                return
-            trial = admission.trial
-        run = Run(job, self.breaker, trial)
+        run = admit(self.runtime, self.breaker, job)
+        if run is None:
+            return
         self.sync_runs[run.ident] = run
         self.queue.append(run)
         self._drain()
@@ -387,19 +390,9 @@ class AsyncRunner:
         self.runs: dict[Ident, tuple[Run, asyncio.Task[Any]]] = {}
 
     def start(self, job: StepJob) -> None:
-        trial = False
-        if self.breaker is not None:
-            admission = self.breaker.acquire()
-            if not admission.allowed:
-                err = CircuitOpenError(self.breaker.name, admission.retry_after)
-                details = breaker_details(self.breaker)
-                self.runtime.deliver(
-                    job.execution_id,
-                    StepFailed(job.key, job.attempt, err, job.compensation, details),
-                )
-                return
-            trial = admission.trial
-        run = Run(job, self.breaker, trial)
+        run = admit(self.runtime, self.breaker, job)
+        if run is None:
+            return
         task = self.runtime.reactor.loop.create_task(self._run(run))
         self.runs[run.ident] = (run, task)
 

@@ -32,7 +32,7 @@ from water import events as ev
 from water.events import ErrorInfo
 from water.flow import Flow, output_type
 from water.interpreter.evolve import has_active_work, value_type
-from water.interpreter.state import RUNNING, ExecState
+from water.interpreter.state import RUNNING, ExecState, StepState
 from water.task import Task
 from water.types import describe_validation_error, to_json, validate
 
@@ -113,8 +113,7 @@ class Decider:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
         if isinstance(msg, StepSuspended):
-            step = state.steps.get(msg.key)
-            if step is None or step.status != RUNNING or step.attempt != msg.attempt:
+            if self._running(state, msg.key, msg.attempt) is None:
                 return []
             return [ev.StepSuspended(key=msg.key, attempt=msg.attempt, payload=msg.payload, ts=now)]
         if isinstance(msg, ChildUpdate):
@@ -151,25 +150,37 @@ class Decider:
             )
         ]
 
+    @staticmethod
+    def _undoing(state: ExecState, key: str, attempt: int) -> bool:
+        """Is this the compensation run in flight (a late or duplicate outcome is not)?"""
+        comp = state.compensation
+        return (
+            comp is not None
+            and comp.running
+            and comp.keys[comp.index] == key
+            and comp.attempts.get(key) == attempt
+        )
+
+    @staticmethod
+    def _running(state: ExecState, key: str, attempt: int) -> StepState | None:
+        """The step if this attempt of it is in flight (a late or duplicate outcome is not)."""
+        step = state.steps.get(key)
+        if step is None or step.status != RUNNING or step.attempt != attempt:
+            return None
+        return step
+
     def _succeeded(self, state: ExecState, msg: StepSucceeded, now: float) -> list[Any]:
         if msg.compensation:
-            comp = state.compensation
-            if comp is None or not comp.running or comp.keys[comp.index] != msg.key:
-                return []
-            if comp.attempts.get(msg.key) != msg.attempt:
+            if not self._undoing(state, msg.key, msg.attempt):
                 return []
             return [ev.CompensationCompleted(key=msg.key, attempt=msg.attempt, ts=now)]
-        step = state.steps.get(msg.key)
-        if step is None or step.status != RUNNING or step.attempt != msg.attempt:
-            return []  # a late or duplicate result: the step moved on
+        if self._running(state, msg.key, msg.attempt) is None:
+            return []
         return [ev.StepCompleted(key=msg.key, attempt=msg.attempt, output=msg.output, ts=now)]
 
     def _failed(self, state: ExecState, msg: StepFailed, now: float) -> list[Any]:
         if msg.compensation:
-            comp = state.compensation
-            if comp is None or not comp.running or comp.keys[comp.index] != msg.key:
-                return []
-            if comp.attempts.get(msg.key) != msg.attempt:
+            if not self._undoing(state, msg.key, msg.attempt):
                 return []
             step = state.steps[msg.key]
             task = self.flow.nodes[step.node].runnables[step.slot]
@@ -186,8 +197,8 @@ class Decider:
                     ts=now,
                 )
             ]
-        current = state.steps.get(msg.key)
-        if current is None or current.status != RUNNING or current.attempt != msg.attempt:
+        current = self._running(state, msg.key, msg.attempt)
+        if current is None:
             return []
         task = self.flow.nodes[current.node].runnables[current.slot]
         delay = self._delay(task, msg.attempt, msg.error)
