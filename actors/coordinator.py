@@ -90,13 +90,16 @@ class ExecutionNotFound(CommandRejected):
 
 
 class Coordinator(LoopActor):
-    def __init__(self, system: ActorSystem, execution_id: str, incarnation: int = 0) -> None:
+    def __init__(
+        self, system: ActorSystem, execution_id: str, incarnation: int = 0, fresh: bool = False
+    ) -> None:
         super().__init__()
         self.loop = system.reactor.loop
         self.loop_thread = system.reactor.thread
         self.system = system
         self.execution_id = execution_id
         self.writer = (execution_id, incarnation)
+        self.fresh = fresh  # a new id: nothing to load
         self.decider: Decider | None = None
         self.state: Any = None
         self.performed: set[Any] = set()
@@ -108,7 +111,10 @@ class Coordinator(LoopActor):
         self._on_durable: list[asyncio.Future[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------
-    async def on_start(self) -> None:  # type: ignore[override]  # LoopActor awaits it
+    def on_start(self) -> Any:
+        return None if self.fresh else self._rehydrate()
+
+    async def _rehydrate(self) -> None:
         try:
             stored = await self.system.store.load_stream(self.execution_id)
             if stored is None:

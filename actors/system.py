@@ -74,14 +74,19 @@ class ActorSystem:
         self._closed = False
 
     # -- routing -------------------------------------------------------------------
-    def _coordinator(self, execution_id: str) -> pykka.ActorRef[Any]:
+    def _coordinator(self, execution_id: str, fresh: bool = False) -> pykka.ActorRef[Any]:
+        """The live coordinator of an execution, started if needed.
+
+        ``fresh``: the id was just made by this engine, so the execution cannot
+        exist yet and the new coordinator skips loading it from storage.
+        """
         with self._lock:
             if self._closed:
                 raise SystemShutDown()
             ref = self._coordinators.get(execution_id)
             if ref is None:
                 self._incarnations += 1
-                ref = Coordinator.start(self, execution_id, self._incarnations)
+                ref = Coordinator.start(self, execution_id, self._incarnations, fresh)
                 self._coordinators[execution_id] = ref
             return ref
 
@@ -122,13 +127,19 @@ class ActorSystem:
             )
 
     def ask(
-        self, execution_id: str, message: Any, timeout: float | None = None, *, brief: bool = False
+        self,
+        execution_id: str,
+        message: Any,
+        timeout: float | None = None,
+        *,
+        brief: bool = False,
+        fresh: bool = False,
     ) -> Any:
         """Send a message and wait for the execution's answer (its view; ``brief``: summary)."""
         self._not_on_loop()
         for _ in range(5):
             with self._lock:
-                ref = self._coordinator(execution_id)
+                ref = self._coordinator(execution_id, fresh)
                 try:
                     future = ref.ask(Query(message, brief), block=False)
                 except pykka.ActorDeadError:
@@ -148,7 +159,9 @@ class ActorSystem:
             return answer
         raise RuntimeError(f"execution {execution_id!r} could not be reached")
 
-    def ask_many(self, messages: list[tuple[str, Any]], timeout: float | None = None) -> list[Any]:
+    def ask_many(
+        self, messages: list[tuple[str, Any]], timeout: float | None = None, *, fresh: bool = False
+    ) -> list[Any]:
         """Send several asks at once, then collect the answers (in order).
 
         Sending before waiting lets their journal appends share group commits.
@@ -157,7 +170,7 @@ class ActorSystem:
         pending = []
         for execution_id, message in messages:
             with self._lock:
-                ref = self._coordinator(execution_id)
+                ref = self._coordinator(execution_id, fresh)
                 pending.append(
                     (execution_id, message, ref.ask(Query(message, brief=True), block=False))
                 )

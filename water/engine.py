@@ -225,7 +225,8 @@ class Engine:
         self._check_open()
         resolved, message = self._start_message(flow, input)
         eid = execution_id or uuid.uuid4().hex
-        view: Snapshot = self.system.ask(eid, message, timeout, brief=True)
+        fresh = execution_id is None  # an id made here: no stored execution to look up
+        view: Snapshot = self.system.ask(eid, message, timeout, brief=True, fresh=fresh)
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -248,7 +249,7 @@ class Engine:
         for value in inputs:
             _, message = self._start_message(flow, value)
             messages.append((uuid.uuid4().hex, message))
-        self.system.ask_many(messages, timeout)
+        self.system.ask_many(messages, timeout, fresh=True)
         return [ExecutionRef(self, eid) for eid, _ in messages]
 
     async def start_async(
