@@ -111,6 +111,7 @@ def start_step(
     )
     state.steps[key] = step
     state.running[key] = None
+    state.started.append(key)
 
 
 def fail(state: ExecState, error: ErrorInfo) -> None:
@@ -270,6 +271,7 @@ def _restart(state: ExecState, step: StepState) -> None:
     step.retry_at = None
     step.started_at = state.updated_at
     state.running[step.key] = None
+    state.started.append(step.key)
 
 
 # -- event handlers ------------------------------------------------------------------
@@ -365,6 +367,7 @@ def _step_resumed(flow: Flow, state: ExecState, e: ev.StepResumed) -> None:
     step.started_at = e.ts
     state.suspended.pop(e.key, None)
     state.running[e.key] = None
+    state.started.append(e.key)
 
 
 def _drop_child_suspended(state: ExecState, key: str) -> None:

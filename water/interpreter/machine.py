@@ -95,6 +95,7 @@ class FlowMachine:
     def handle(self, state: ExecState, message: Any, now: float) -> list[Any]:
         flow = self.flow
         decide = self.decider.decide
+        state.started.clear()
         events = decide(state, message, now)
         for event in events:
             event.seq = state.seq + 1
@@ -124,8 +125,14 @@ class FlowMachine:
             return out
         flow = self.flow
         steps = state.steps
-        for key in state.running:
-            step = steps[key]
+        # Usually only the steps (re)started by the last message can need a dispatch;
+        # a new incarnation (nothing performed yet), steering and waiting children
+        # need every running step looked at.
+        everything = not performed or state.status != "running" or bool(state.parked)
+        for key in state.running if everything else state.started:
+            step = steps.get(key)
+            if step is None or step.status != RUNNING:
+                continue
             if step.kind == "task":
                 ident = ("run", key, step.attempt, step.runs)
                 if ident not in performed:

@@ -111,6 +111,7 @@ class ExecState:
     running: dict[str, None] = field(default_factory=dict)  # ordered set of running keys
     ready: dict[str, None] = field(default_factory=dict)  # back-off elapsed while paused
     parked: dict[str, None] = field(default_factory=dict)  # running children that wait
+    started: list[str] = field(default_factory=list)  # (re)started by the last message
     suspended: dict[str, Any] = field(default_factory=dict)
     completed_order: list[str] = field(default_factory=list)
     last_by_task: dict[str, str] = field(default_factory=dict)  # task id -> latest step key
@@ -129,11 +130,12 @@ class ExecState:
 
 
 STATE_ADAPTER: TypeAdapter[ExecState] = TypeAdapter(ExecState)
+_TRANSIENT = {"started"}  # working memory of the last message, not part of the state
 
 
 def dump_state(state: ExecState) -> dict[str, Any]:
     """The JSON-able form of a state (for checkpoints)."""
-    data: dict[str, Any] = STATE_ADAPTER.dump_python(state, mode="json")
+    data: dict[str, Any] = STATE_ADAPTER.dump_python(state, mode="json", exclude=_TRANSIENT)
     return data
 
 
