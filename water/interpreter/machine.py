@@ -117,11 +117,11 @@ class FlowMachine:
         if state.parent_id is not None and state.parent_step is not None:
             self._notify_parent(state, performed, out)
         if state.status in TERMINAL:
-            for step in state.steps.values():
-                if step.kind == "flow" and step.status == CANCELLED and step.child_id:
-                    ident = ("cancel", step.child_id)
+            for child in state.steps.values():
+                if child.kind == "flow" and child.status == CANCELLED and child.child_id:
+                    ident = ("cancel", child.child_id)
                     if ident not in performed:
-                        out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
+                        out.append(Route(ident, child.child_id, Cancel(state.cancel_reason)))
             return out
         flow = self.flow
         steps = state.steps
