@@ -7,7 +7,7 @@ import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from actors.coordinator import ExecutionNotFound
-from actors.messages import CommandRejected, GetStatus
+from actors.messages import CommandRejected
 from water.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
@@ -142,5 +142,3 @@ class ExecutionRef:
     def __hash__(self) -> int:
         return hash(self.execution_id)
 
-
-__all__ = ["ExecutionRef", "GetStatus"]

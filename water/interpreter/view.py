@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from water.flow import Flow
-from water.interpreter.state import COMPLETED, FAILED, RUNNING, ExecState, StepState
+from water.interpreter.state import COMPLETED, FAILED, RUNNING, ExecState
 from water.snapshot import CompensationView, Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage.base import TaskResult
@@ -13,10 +13,6 @@ from water.storage.base import TaskResult
 
 def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-def _attempts(step: StepState) -> int:
-    return step.attempt
 
 
 def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
@@ -76,7 +72,7 @@ def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
                 key=s.key,
                 task_id=s.task_id,
                 status=s.status,
-                attempts=_attempts(s),
+                attempts=s.attempt,
                 started_at=_dt(s.started_at),
                 finished_at=_dt(s.finished_at),
                 error=s.error,
