@@ -141,4 +141,3 @@ class ExecutionRef:
 
     def __hash__(self) -> int:
         return hash(self.execution_id)
-
