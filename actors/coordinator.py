@@ -23,7 +23,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actors.effects import Dispatch
+from actors.effects import ArmTimer, Dispatch
 from actors.loop_actor import LoopActor
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
@@ -104,6 +104,7 @@ class Coordinator(LoopActor):
         self.state: Any = None
         self.performed: set[Any] = set()
         self.tasks_used: set[str] = set()
+        self.timers_armed = False
         self.broken: BaseException | None = None
         self.done = False
         self._brief = False
@@ -266,8 +267,10 @@ class Coordinator(LoopActor):
             if self.done:  # a message that arrived while this coordinator was stopping
                 return view
             self.done = True
-            self.system.timers.disarm(self.execution_id)
-            self.system.cancel_runs(self.execution_id, self.tasks_used)
+            if self.timers_armed:
+                self.system.timers.disarm(self.execution_id)
+            if decider.status(state) != "completed":  # runs may still be in flight
+                self.system.cancel_runs(self.execution_id, self.tasks_used)
             self.system.finished(self.execution_id, self.actor_ref, view)
             self.stop()
             return view if query else None
@@ -293,6 +296,7 @@ class Coordinator(LoopActor):
                 self.tasks_used.add(effect.spec.task_id)
                 actions.append(Ready(effect.spec, effect.make_job()))
             else:
+                self.timers_armed = self.timers_armed or isinstance(effect, ArmTimer)
                 actions.append(effect)
             self.performed.add(effect.ident)
         if len(self.performed) > 256:
