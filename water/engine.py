@@ -88,7 +88,8 @@ class Engine:
     ``max_workers``: threads per task for sync bodies. ``allow_flow_changes``:
     resume executions even if their flow's structure changed. ``recover``:
     resume interrupted executions at start (default True).
-    ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics.
+    ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics;
+    ``metrics_port``: also serve them over HTTP on ``127.0.0.1:<port>``.
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class Engine:
         recover: bool = True,
         clock: Clock | None = None,
         registry: Any = None,
+        metrics_port: int | None = None,
         observer: RuntimeObserver | None = None,
     ) -> None:
         self.storage = storage_from_url(storage)
@@ -130,6 +132,8 @@ class Engine:
         _ENGINES.add(self)
         for flow in flows:
             self.register(flow)
+        if metrics_port is not None:
+            self.serve_metrics(metrics_port)
         if recover:
             self.recover()
 

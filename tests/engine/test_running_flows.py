@@ -250,3 +250,16 @@ def test_engine_shutdown_is_clean_and_idempotent(tmp_path):
         e.start(Flow("s2").then(inc), {"value": 1})
     alive = [t for t in threading.enumerate() if t.name.startswith(("Coordinator", "water"))]
     assert not [t for t in alive if t.is_alive() and not t.daemon]
+
+
+def test_metrics_can_be_served_on_a_port(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with Engine("memory://", metrics_port=port) as engine:
+        engine.start(Flow("scraped").then(inc), {"value": 1}).result(timeout=10)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    assert b'water_executions_finished_total{flow="scraped",status="completed"} 1.0' in body
