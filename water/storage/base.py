@@ -29,6 +29,17 @@ from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 
+LIST_LIMIT_MAX = 1000
+"""The largest page ``list_executions`` returns."""
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Refuse a page that no storage serves (shared by every implementation)."""
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise ValueError(f"limit must be between 1 and {LIST_LIMIT_MAX}, got {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got {offset}")
+
 
 class ConcurrencyError(RuntimeError):
     """An append's expected sequence number did not match the stream."""

@@ -24,13 +24,13 @@ from water.storage.base import (
     ExecutionRecord,
     Storage,
     TaskResult,
+    check_page,
 )
 
 __all__ = ["MemoryStorage"]
 
 StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
 
-LIST_LIMIT_MAX = 1000
 _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 _RECOVERABLE = frozenset(
     {ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.pausing}
@@ -246,10 +246,7 @@ class MemoryStorage(Storage):
         *,
         parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
-        if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise ValueError(f"limit must be between 1 and {LIST_LIMIT_MAX}, got {limit}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
+        check_page(limit, offset)
         rows = self._select(flow_id, status, parent_id)
         rows.sort(key=_age_key, reverse=True)
         return rows[offset : offset + limit]

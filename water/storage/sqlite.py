@@ -43,6 +43,7 @@ from water.storage.base import (
     ExecutionRecord,
     Storage,
     TaskResult,
+    check_page,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStorage", "SchemaVersionError"]
@@ -105,7 +106,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 """The schema version this code writes."""
 
-LIST_LIMIT_MAX = 1000
 
 # SQLite's default limit on host parameters (999 before 3.32).
 _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
@@ -263,13 +263,6 @@ def _statuses(status: StatusFilter) -> list[str] | None:
     if isinstance(status, str):
         return [ExecutionStatus(status).value]
     return [ExecutionStatus(s).value for s in status]
-
-
-def _check_page(limit: int, offset: int) -> None:
-    if not 1 <= limit <= LIST_LIMIT_MAX:
-        raise ValueError(f"limit must be between 1 and {LIST_LIMIT_MAX}, got {limit}")
-    if offset < 0:
-        raise ValueError(f"offset must be >= 0, got {offset}")
 
 
 def _where(
@@ -628,7 +621,7 @@ class SQLiteStorage(Storage):
         *,
         parent_id: str | None = None,
     ) -> list[ExecutionRecord]:
-        _check_page(limit, offset)
+        check_page(limit, offset)
         where, params = _where(flow_id, status, parent_id)
         async with self._lock:
             db = await self._conn()
