@@ -56,8 +56,6 @@ class Decider(Protocol):
 
     def wants_checkpoint(self, state: Any) -> bool: ...
 
-    def checkpoint_seq(self, state: Any) -> int: ...
-
 
 class DeciderFactory(Protocol):
     def decider_for(self, flow_id: str) -> Decider:

@@ -157,7 +157,6 @@ class RunJob:
 @dataclass(frozen=True, slots=True)
 class JobDone:
     ident: Ident
-    ok: bool
     worker: str | None = None
 
 
@@ -219,7 +218,7 @@ class TaskWorker(pykka.ThreadingActor):
             self.stop()
             return None
         run.report(self.runtime, outcome, ok)
-        self.supervisor.tell(JobDone(run.ident, ok, self.name))
+        self.supervisor.tell(JobDone(run.ident, self.name))
         return None
 
 

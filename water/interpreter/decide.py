@@ -258,7 +258,6 @@ class Decider:
         out: list[Any] = []
         if state.status in ("pausing", "paused"):
             out.append(ev.Resumed(ts=now))
-        own = [k for k in state.suspended if "/" not in k]
         if msg.step is not None or msg.data is not None or (not out and state.suspended):
             key = self._resume_target(state, msg.step)
             if key is None:
@@ -287,7 +286,7 @@ class Decider:
             )
             raise CommandRejected(
                 f"execution is {state.status} and not paused; it waits for {waiting}"
-                if own == [] and state.status == "waiting"
+                if state.status == "waiting"
                 else f"execution is {state.status}, not paused or suspended"
             )
         return out

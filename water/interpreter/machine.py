@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from actors.effects import ArmTimer, Dispatch, Effect, Route
@@ -263,9 +264,6 @@ class FlowMachine:
         # the interval grows with the state, so checkpoints cost O(1) per event
         return state.events_since_checkpoint >= max(self.checkpoint_every, 2 * len(state.steps))
 
-    def checkpoint_seq(self, state: ExecState) -> int:
-        return state.seq - state.events_since_checkpoint
-
     def append_request(
         self, state: ExecState, events: list[Any], previous_status: str | None, checkpoint: bool
     ) -> AppendRequest:
@@ -293,8 +291,6 @@ class FlowMachine:
         )
 
     def record(self, state: ExecState) -> ExecutionRecord:
-        from datetime import UTC, datetime
-
         return ExecutionRecord(
             execution_id=state.execution_id,
             flow_id=state.flow_id or self.flow.id,

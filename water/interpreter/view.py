@@ -21,11 +21,7 @@ def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
     Stored snapshots leave them out (``task_results`` holds those rows), which keeps
     a checkpoint's cost down; live answers include them.
     """
-    return _view(flow, state, steps)
-
-
-def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
-    steps = state.steps.values()
+    records = state.steps.values()
     waiting_for: list[str] = []
     if state.waiting_signal is not None:
         waiting_for.append(f"signal:{state.waiting_signal}")
@@ -52,8 +48,8 @@ def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
         status=ExecutionStatus(state.status),
         current_step=next(iter(state.running), None),
         completed_steps=list(state.completed_order),
-        failed_steps=[s.key for s in steps if s.status == FAILED],
-        step_outputs={s.key: s.output for s in steps if s.status == COMPLETED},
+        failed_steps=[s.key for s in records if s.status == FAILED],
+        step_outputs={s.key: s.output for s in records if s.status == COMPLETED},
         suspended=dict(state.suspended),
         variables=dict(state.variables),
         metadata=dict(state.metadata),
@@ -78,9 +74,9 @@ def _view(flow: Flow, state: ExecState, with_steps: bool) -> Snapshot:
                 error=s.error,
                 child_execution_id=s.child_id,
             )
-            for s in steps
+            for s in records
         ]
-        if with_steps
+        if steps
         else [],
         compensation=compensation,
     )
