@@ -394,6 +394,10 @@ class ActorSystem:
             pass
 
     # -- introspection ---------------------------------------------------------------
+    def is_live(self, execution_id: str) -> bool:
+        """Whether the execution has a coordinator in memory right now."""
+        return execution_id in self._coordinators
+
     def active_coordinators(self) -> int:
         return len(self._coordinators)
 

@@ -274,10 +274,15 @@ class Engine:
         return ExecutionRef(self, execution_id)
 
     def snapshot(self, execution_id: str, timeout: float | None = 30.0) -> Snapshot:
-        """The current snapshot; finished executions are read from storage only."""
-        stored = self._run(self.storage.load_snapshot(execution_id))
-        if stored is not None and stored.status.is_terminal:
-            return self._with_steps(stored)
+        """The current snapshot; finished executions are read from storage only.
+
+        An execution in memory answers itself (no storage read); one that is not is
+        looked up in storage first, so a finished one needs no coordinator.
+        """
+        if not self.system.is_live(execution_id):
+            stored = self._run(self.storage.load_snapshot(execution_id))
+            if stored is not None and stored.status.is_terminal:
+                return self._with_steps(stored)
         try:
             answer: Snapshot = self.system.ask(execution_id, GetStatus(), timeout)
         except Exception as exc:
