@@ -62,7 +62,7 @@ _STATUS_STYLE = {
     "waiting": "blue",
     "pending": "dim",
 }
-_TERMINAL = [ExecutionStatus.completed, ExecutionStatus.failed, ExecutionStatus.cancelled]
+_TERMINAL = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
 
 
 def _console(stderr: bool = False) -> Console:
@@ -307,7 +307,7 @@ def _report_outcome(final: Snapshot) -> None:
     status = str(final.status)
     took = (final.updated_at - final.created_at).total_seconds()
     summary = f"{final.execution_id} {_styled(status)} in {took:.3f}s"
-    if final.status == ExecutionStatus.completed:
+    if final.status == ExecutionStatus.COMPLETED:
         err.print(f"[green]✓[/] {summary}")
         typer.echo(json.dumps(final.output, indent=2))
         return
@@ -462,7 +462,7 @@ def _print_execution(found: _Execution) -> None:
             out.print("[bold]Step outputs[/]")
             for key, value in snapshot.step_outputs.items():
                 out.print(f"  {escape(key)}: {escape(_short_json(value))}")
-        if snapshot.status == ExecutionStatus.completed:
+        if snapshot.status == ExecutionStatus.COMPLETED:
             out.print("[bold]Output[/]")
             out.print(escape(json.dumps(snapshot.output, indent=2)))
 

@@ -422,7 +422,7 @@ class Engine:
                     record.flow_id,
                 )
                 continue
-            if record.status == ExecutionStatus.waiting:
+            if record.status == ExecutionStatus.WAITING:
                 if record.wake_at is not None:
                     self.system.timers.arm(record.execution_id, "wake", record.wake_at)
                 continue

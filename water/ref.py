@@ -123,9 +123,9 @@ class ExecutionRef:
         return self._outcome(view)
 
     def _outcome(self, view: Snapshot) -> Any:
-        if view.status == ExecutionStatus.completed:
+        if view.status == ExecutionStatus.COMPLETED:
             return self._engine._typed_output(view)
-        if view.status == ExecutionStatus.cancelled:
+        if view.status == ExecutionStatus.CANCELLED:
             raise ExecutionCancelledError(self.execution_id)
         error = view.error
         failure = ExecutionFailedError(self.execution_id, error)

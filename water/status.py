@@ -8,14 +8,14 @@ from enum import StrEnum
 class ExecutionStatus(StrEnum):
     """Where an execution stands. Values are lower-case strings."""
 
-    pending = "pending"
-    running = "running"
-    pausing = "pausing"
-    paused = "paused"
-    waiting = "waiting"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_terminal(self) -> bool:
@@ -24,9 +24,9 @@ class ExecutionStatus(StrEnum):
     @property
     def is_active(self) -> bool:
         """True while the execution still has work it will do without outside help."""
-        return self in (ExecutionStatus.running, ExecutionStatus.pausing)
+        return self in (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
 
 _TERMINAL = frozenset(
-    {ExecutionStatus.completed, ExecutionStatus.failed, ExecutionStatus.cancelled}
+    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
 )

@@ -137,7 +137,7 @@ def test_a_failing_task_fails_its_execution_and_not_the_engine(engine):
     with pytest.raises(ExecutionFailedError, match="kaput"):
         ref.result(timeout=10)
     snap = ref.status()
-    assert snap.status == ExecutionStatus.failed
+    assert snap.status == ExecutionStatus.FAILED
     assert snap.failed_steps == ["0.boom"]
     # the engine still runs other work
     assert engine.start(Flow("ok").then(inc), {"value": 1}).result(timeout=10) == Num(value=2)
@@ -208,7 +208,7 @@ def test_list_executions_filters_and_pages(engine):
     assert engine.count_executions("listing") == 5
     page = engine.list_executions("listing", limit=2, offset=1)
     assert len(page) == 2
-    assert all(r.status == ExecutionStatus.completed for r in page)
+    assert all(r.status == ExecutionStatus.COMPLETED for r in page)
     assert engine.list_executions("listing", status="failed") == []
 
 
@@ -237,7 +237,7 @@ def test_nested_flow_runs_as_a_linked_child_execution(engine):
     assert ref.result(timeout=10) == Num(value=7)
     child = engine.ref(f"{ref.execution_id}/1.inner").status()
     assert child.parent_id == ref.execution_id
-    assert child.status == ExecutionStatus.completed
+    assert child.status == ExecutionStatus.COMPLETED
     assert child.output == {"value": 6}
 
 

@@ -50,7 +50,7 @@ def test_pause_lets_the_running_step_finish_then_holds(engine):
     ref = engine.start(Flow("p").then(slow).then(inc), {"value": 1})
     assert started.wait(10)
     snap = ref.ask(Pause())
-    assert snap.status == ExecutionStatus.pausing
+    assert snap.status == ExecutionStatus.PAUSING
     assert snap.running_steps == ["0.slow"]
     gate.set()
     paused = ref.wait_for_status("paused", timeout=10)
@@ -58,7 +58,7 @@ def test_pause_lets_the_running_step_finish_then_holds(engine):
     assert paused.step_outputs == {"0.slow": {"value": 2}}
     assert paused.running_steps == []
     resumed = ref.ask(Resume())
-    assert resumed.status in (ExecutionStatus.running, ExecutionStatus.completed)
+    assert resumed.status in (ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED)
     assert ref.result(timeout=10) == Num(value=3)
     assert runs == [1]
 
@@ -72,8 +72,8 @@ def test_status_works_whether_or_not_the_coordinator_is_in_memory(engine):
     ref.wait_for_status("paused", timeout=10)
     # a paused execution holds no coordinator; asking rehydrates it
     assert engine.system.active_coordinators() == 0
-    assert ref.ask(GetStatus()).status == ExecutionStatus.paused
-    assert engine.ref(ref.execution_id).ask(Resume()).status != ExecutionStatus.paused
+    assert ref.ask(GetStatus()).status == ExecutionStatus.PAUSED
+    assert engine.ref(ref.execution_id).ask(Resume()).status != ExecutionStatus.PAUSED
     assert ref.result(timeout=10) == Num(value=3)
 
 
@@ -87,7 +87,7 @@ def test_cancel_stops_a_running_execution(engine):
     with pytest.raises(ExecutionCancelledError):
         ref.result(timeout=10)
     snap = ref.status()
-    assert snap.status == ExecutionStatus.cancelled
+    assert snap.status == ExecutionStatus.CANCELLED
     assert "0.slow" not in snap.completed_steps
 
 
@@ -113,7 +113,7 @@ def test_pause_and_resume_survive_an_engine_restart(sqlite_url):
         eid = ref.execution_id
     with Engine(sqlite_url, flows=[flow]) as engine:
         ref = engine.ref(eid)
-        assert ref.status().status == ExecutionStatus.paused
+        assert ref.status().status == ExecutionStatus.PAUSED
         ref.ask(Resume())
         assert ref.result(timeout=10) == Num(value=3)
     assert runs == [1]

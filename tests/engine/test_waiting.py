@@ -175,16 +175,16 @@ def test_cancel_works_in_every_waiting_state(engine, state):
     ref = engine.start(flow, value)
     ref.wait_for_status("waiting", timeout=10)
     if state == "paused":
-        assert ref.ask(Pause()).status == ExecutionStatus.paused
+        assert ref.ask(Pause()).status == ExecutionStatus.PAUSED
     ref.ask(Cancel("no longer needed"))
     with pytest.raises(ExecutionCancelledError):
         ref.result(timeout=10)
     snap = ref.status()
-    assert snap.status == ExecutionStatus.cancelled
+    assert snap.status == ExecutionStatus.CANCELLED
     assert snap.wake_at is None and snap.suspended == {}
     if state == "child-waiting":
         child = engine.ref(f"{ref.execution_id}/0.inner-child-waiting")
-        assert child.wait_for_status("cancelled", timeout=10).status == ExecutionStatus.cancelled
+        assert child.wait_for_status("cancelled", timeout=10).status == ExecutionStatus.CANCELLED
 
 
 def test_a_timer_survives_an_engine_restart(sqlite_url):

@@ -416,7 +416,7 @@ def test_an_app_built_from_flows_owns_its_engine(tmp_path):
         engine.start("arithmetic", {"value": 1})
     # the journal survived the shutdown
     with Engine(f"sqlite:///{tmp_path}/water.db", flows=[arithmetic()]) as again:
-        assert again.snapshot(done["execution_id"]).status == ExecutionStatus.completed
+        assert again.snapshot(done["execution_id"]).status == ExecutionStatus.COMPLETED
 
 
 def test_metrics_of_an_engine_without_metrics(client, engine, monkeypatch):

@@ -42,7 +42,7 @@ def record(
     execution_id: str,
     *,
     flow_id: str = "flow",
-    status: ExecutionStatus = ExecutionStatus.running,
+    status: ExecutionStatus = ExecutionStatus.RUNNING,
     created: datetime = T0,
     parent_id: str | None = None,
     wake_at: float | None = None,
@@ -64,7 +64,7 @@ def snapshot(execution_id: str, seq: int, **changes: Any) -> Snapshot:
     values: dict[str, Any] = {
         "execution_id": execution_id,
         "flow_id": "flow",
-        "status": ExecutionStatus.running,
+        "status": ExecutionStatus.RUNNING,
         "created_at": T0,
         "updated_at": T0 + timedelta(seconds=seq),
         "seq": seq,
@@ -161,7 +161,7 @@ def test_group_commit_isolates_the_conflicting_requests(run: Any, with_rows: boo
         extra: dict[str, Any] = {}
         if with_rows:
             extra = {
-                "record": record(execution_id, status=ExecutionStatus.waiting),
+                "record": record(execution_id, status=ExecutionStatus.WAITING),
                 "checkpoint": checkpoint(execution_id, expected + len(events)),
                 "task_results": [task(f"{execution_id}-step")],
             }
@@ -309,7 +309,7 @@ def test_snapshot_view_round_trip(run: Any) -> None:
     view = snapshot(
         "e1",
         4,
-        status=ExecutionStatus.failed,
+        status=ExecutionStatus.FAILED,
         current_step="b",
         completed_steps=["a"],
         failed_steps=["b"],
@@ -432,7 +432,7 @@ def test_upsert_keeps_created_at(run: Any) -> None:
             ExecutionRecord(
                 execution_id="e1",
                 flow_id="flow",
-                status=ExecutionStatus.failed,
+                status=ExecutionStatus.FAILED,
                 created_at=later,
                 updated_at=later,
                 parent_id="p",
@@ -444,7 +444,7 @@ def test_upsert_keeps_created_at(run: Any) -> None:
         assert got == ExecutionRecord(
             execution_id="e1",
             flow_id="flow",
-            status=ExecutionStatus.failed,
+            status=ExecutionStatus.FAILED,
             created_at=T0,
             updated_at=later,
             parent_id="p",
@@ -462,7 +462,7 @@ def _fill_index() -> list[ExecutionRecord]:
             record(
                 f"e{i:02d}",
                 flow_id="even" if i % 2 == 0 else "odd",
-                status=[ExecutionStatus.running, ExecutionStatus.completed, ExecutionStatus.failed][
+                status=[ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED, ExecutionStatus.FAILED][
                     i % 3
                 ],
                 # pairs share a creation time: the id breaks the tie
@@ -499,9 +499,9 @@ def test_list_and_count_executions(run: Any) -> None:
 
         running = await s.list_executions(status="running")
         assert [r.execution_id for r in running] == ["e09", "e06", "e03", "e00"]
-        assert await s.count_executions(status=ExecutionStatus.running) == 4
+        assert await s.count_executions(status=ExecutionStatus.RUNNING) == 4
         done = await s.list_executions(
-            status=[ExecutionStatus.completed, "failed"], limit=3, offset=1
+            status=[ExecutionStatus.COMPLETED, "failed"], limit=3, offset=1
         )
         assert [r.execution_id for r in done] == ["e10", "e08", "e07"]
         assert await s.count_executions(status=("completed", "failed")) == 8
@@ -542,15 +542,15 @@ def test_executions_to_recover(run: Any) -> None:
     async def body(s: Storage) -> None:
         assert await s.executions_to_recover() == []  # type: ignore[attr-defined]
         statuses = [
-            ("pending", ExecutionStatus.pending, None),
-            ("running", ExecutionStatus.running, None),
-            ("pausing", ExecutionStatus.pausing, None),
-            ("paused", ExecutionStatus.paused, None),
-            ("waiting-timer", ExecutionStatus.waiting, 1_000.0),
-            ("waiting-signal", ExecutionStatus.waiting, None),
-            ("completed", ExecutionStatus.completed, None),
-            ("failed", ExecutionStatus.failed, None),
-            ("cancelled", ExecutionStatus.cancelled, None),
+            ("pending", ExecutionStatus.PENDING, None),
+            ("running", ExecutionStatus.RUNNING, None),
+            ("pausing", ExecutionStatus.PAUSING, None),
+            ("paused", ExecutionStatus.PAUSED, None),
+            ("waiting-timer", ExecutionStatus.WAITING, 1_000.0),
+            ("waiting-signal", ExecutionStatus.WAITING, None),
+            ("completed", ExecutionStatus.COMPLETED, None),
+            ("failed", ExecutionStatus.FAILED, None),
+            ("cancelled", ExecutionStatus.CANCELLED, None),
         ]
         # created newest first, so "oldest first" reverses the insertion order
         for i, (execution_id, status, wake_at) in enumerate(statuses):

@@ -38,7 +38,7 @@ def step(key: str, output: Any = None) -> StepCompleted:
     return StepCompleted(key=key, attempt=1, output=output, ts=2.0)
 
 
-def record(execution_id: str, status: ExecutionStatus = ExecutionStatus.running) -> ExecutionRecord:
+def record(execution_id: str, status: ExecutionStatus = ExecutionStatus.RUNNING) -> ExecutionRecord:
     return ExecutionRecord(
         execution_id=execution_id, flow_id="flow", status=status, created_at=T0, updated_at=T0
     )
@@ -48,7 +48,7 @@ def checkpoint(execution_id: str, seq: int, state: dict[str, Any]) -> Checkpoint
     view = Snapshot(
         execution_id=execution_id,
         flow_id="flow",
-        status=ExecutionStatus.running,
+        status=ExecutionStatus.RUNNING,
         created_at=T0,
         updated_at=T0,
         seq=seq,

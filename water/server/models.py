@@ -121,7 +121,7 @@ class ExecutionResult(BaseModel):
 
     execution_id: str
     flow_id: str
-    status: Literal[ExecutionStatus.completed] = ExecutionStatus.completed
+    status: Literal[ExecutionStatus.COMPLETED] = ExecutionStatus.COMPLETED
     output: Any = None
 
 

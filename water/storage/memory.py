@@ -33,7 +33,7 @@ StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str
 
 _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
 _RECOVERABLE = frozenset(
-    {ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.pausing}
+    {ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING}
 )
 
 
@@ -269,7 +269,7 @@ class MemoryStorage(Storage):
             r
             for r in self._records.values()
             if r.status in _RECOVERABLE
-            or (r.status == ExecutionStatus.waiting and r.wake_at is not None)
+            or (r.status == ExecutionStatus.WAITING and r.wake_at is not None)
         ]
         rows.sort(key=_age_key)
         return rows

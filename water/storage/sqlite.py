@@ -129,7 +129,7 @@ _SAVE_TASK_RESULT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?"
-_RECOVERABLE = (ExecutionStatus.pending, ExecutionStatus.running, ExecutionStatus.pausing)
+_RECOVERABLE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
 _EventRow: TypeAlias = tuple[str, int, str, float, str, int | None]
 _RecordRow: TypeAlias = tuple[str, str, str, str | None, float, float, float | None, str | None]
@@ -659,7 +659,7 @@ class SQLiteStorage(Storage):
                 f"SELECT {_RECORD_COLUMNS} FROM executions WHERE status IN ({marks}) "
                 "OR (status = ? AND wake_at IS NOT NULL) "
                 "ORDER BY created_at, execution_id",
-                [*(s.value for s in _RECOVERABLE), ExecutionStatus.waiting.value],
+                [*(s.value for s in _RECOVERABLE), ExecutionStatus.WAITING.value],
             )
         return [_record_from_row(row) for row in rows]
 
