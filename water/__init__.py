@@ -26,6 +26,7 @@ from water.errors import (
     StepError,
     StepInputError,
     StepOutputError,
+    UnstorableValueError,
     WaterError,
 )
 from water.events import ErrorInfo
@@ -71,6 +72,7 @@ __all__ = [
     "Storage",
     "Task",
     "TaskContext",
+    "UnstorableValueError",
     "WaterError",
     "task",
 ]

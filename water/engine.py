@@ -210,7 +210,7 @@ class Engine:
     def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
-        return resolved, Start(resolved.id, to_json(data))
+        return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
 
     def start(
         self,
@@ -223,7 +223,8 @@ class Engine:
         """Start an execution and return its ref once its start is durable.
 
         The input is validated against the flow's input model first (pydantic's
-        ``ValidationError`` names the fields). With an ``execution_id`` that already
+        ``ValidationError`` names the fields); an input the journal cannot store
+        exactly raises ``UnstorableValueError``. With an ``execution_id`` that already
         exists, nothing new starts: the existing execution's ref is returned.
         """
         self._check_open()

@@ -19,12 +19,38 @@ __all__ = [
     "StepInputError",
     "StepOutputError",
     "StepTimeoutError",
+    "UnstorableValueError",
     "WaterError",
 ]
 
 
 class WaterError(Exception):
     """Base class of the engine's own errors."""
+
+
+class UnstorableValueError(WaterError, ValueError):
+    """A value cannot be journaled exactly (see ``water.types.to_json``).
+
+    ``what`` names the value (``"input of flow 'orders'"``), ``path`` locates the
+    offending part inside it (keys and indexes, empty for the value itself) and
+    ``problem`` says what is wrong with it.
+    """
+
+    def __init__(self, what: str, problem: str, path: tuple[str | int, ...] = ()) -> None:
+        where = f" at {format_path(path)}" if path else ""
+        super().__init__(f"{what} cannot be stored{where}: {problem}")
+        self.what = what
+        self.problem = problem
+        self.path = path
+
+
+def format_path(path: tuple[str | int, ...], limit: int = 12) -> str:
+    """``$.items[0].price``: where a part sits inside a value (long paths elided)."""
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    if len(parts) > limit:
+        parts[limit // 2 : -(limit // 2)] = [f"...({len(parts) - limit} more)..."]
+    text = "$" + "".join(parts)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # keys are user data
 
 
 class StepInputError(FatalError):

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from actors.messages import Cancel, Pause, Resume, Signal
 from water import __version__
 from water.engine import Engine
+from water.errors import UnstorableValueError
 from water.flow import Flow
 from water.graph import describe
-from water.server.bodies import documented_body, json_body, model_body
+from water.server.bodies import documented_body, json_body, model_body, unstorable
 from water.server.errors import ApiError, documented, field_errors
 from water.server.models import (
     CancelRequest,
@@ -119,6 +120,8 @@ def flow_routes(engine: Engine) -> APIRouter:
             raise ApiError(
                 422, "validation_error", "the request body does not fit the flow's input", details
             ) from None
+        except UnstorableValueError as exc:  # e.g. an input model's validator made an inf
+            raise unstorable(exc) from None
         if wait:
             try:
                 output = await ref.wait(timeout)
