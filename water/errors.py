@@ -13,6 +13,7 @@ __all__ = [
     "FatalError",
     "FlowChangedError",
     "FlowNotFoundError",
+    "InvalidExecutionIdError",
     "RetryableError",
     "StateConflictError",
     "StepError",
@@ -51,6 +52,17 @@ def format_path(path: tuple[str | int, ...], limit: int = 12) -> str:
         parts[limit // 2 : -(limit // 2)] = [f"...({len(parts) - limit} more)..."]
     text = "$" + "".join(parts)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")  # keys are user data
+
+
+class InvalidExecutionIdError(WaterError, ValueError):
+    """An execution id given to ``start`` does not follow the rule of ``water.ids``."""
+
+    def __init__(self, execution_id: object, problem: str) -> None:
+        shown = repr(execution_id)
+        if len(shown) > 80:
+            shown = f"{shown[:40]}... ({len(str(execution_id))} characters)"
+        super().__init__(f"execution id {shown} is invalid: {problem}")
+        self.execution_id = execution_id
 
 
 class StepInputError(FatalError):

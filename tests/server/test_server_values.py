@@ -112,3 +112,11 @@ def test_signal_payloads_and_resume_data_that_cannot_be_stored_are_refused(clien
     assert cancel.status_code == 422, cancel.text
     resumed = client.post(f"/sessions/{reviewed}/resume", json={"data": {"why": "fine"}})
     assert resumed.status_code == 200, resumed.text
+
+
+@pytest.mark.parametrize("execution_id", ["P1/1.inner", "a b", "x" * 129])
+def test_execution_ids_outside_the_rule_are_refused(client, execution_id):
+    response = client.post(
+        "/flows/price/execute", params={"execution_id": execution_id}, json={"amount": 1}
+    )
+    validation_error(response)

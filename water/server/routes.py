@@ -17,6 +17,7 @@ from water.engine import Engine
 from water.errors import UnstorableValueError
 from water.flow import Flow
 from water.graph import describe
+from water.ids import MAX_LENGTH, PATTERN
 from water.server.bodies import documented_body, json_body, model_body, unstorable
 from water.server.errors import ApiError, documented, field_errors
 from water.server.models import (
@@ -105,9 +106,13 @@ def flow_routes(engine: Engine) -> APIRouter:
             str | None,
             Query(
                 min_length=1,
-                max_length=128,
-                pattern=r"^[A-Za-z0-9_.:\-]+$",
-                description="Idempotency: an execution with this id is started only once.",
+                max_length=MAX_LENGTH,
+                pattern=PATTERN,
+                description=(
+                    "Idempotency: an execution with this id is started only once. "
+                    f"1 to {MAX_LENGTH} letters, digits, '_', '.', ':' and '-' ('/' is "
+                    "reserved for nested flow executions)."
+                ),
             ),
         ] = None,
     ) -> Any:
