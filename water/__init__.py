@@ -22,10 +22,12 @@ from water.errors import (
     ExecutionNotFoundError,
     FlowChangedError,
     FlowNotFoundError,
+    InvalidExecutionIdError,
     StateConflictError,
     StepError,
     StepInputError,
     StepOutputError,
+    UnstorableValueError,
     WaterError,
 )
 from water.events import ErrorInfo
@@ -55,6 +57,7 @@ __all__ = [
     "FlowNotFoundError",
     "FlowValidationError",
     "GetStatus",
+    "InvalidExecutionIdError",
     "MemoryStorage",
     "Pause",
     "Resume",
@@ -71,6 +74,7 @@ __all__ = [
     "Storage",
     "Task",
     "TaskContext",
+    "UnstorableValueError",
     "WaterError",
     "task",
 ]

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from water.errors import UnstorableValueError
 from water.events import ErrorInfo, Event
 from water.flow import Flow
 from water.graph import to_mermaid
@@ -206,9 +207,14 @@ def run(
     flows_file: FlowsFile,
     flow_id: Annotated[str, typer.Argument(help="Id of the flow to run.")],
     input: Annotated[
-        str,
-        typer.Option("--input", "-i", help="The input as JSON, or @file.json."),
-    ] = "null",
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="The input as JSON, or @file.json. Default: {} when the flow's input is a "
+            "model (its field defaults apply), else null.",
+        ),
+    ] = None,
     db: Db = "water.db",
     timeout: Annotated[
         float | None, typer.Option(help="Give up waiting after this many seconds.")
@@ -218,7 +224,7 @@ def run(
     from water.engine import Engine
 
     flow = _find_flow(_load(flows_file), flow_id)
-    data = _parse_input(input)
+    data = _no_input(flow) if input is None else _parse_input(input)
     try:
         engine = Engine(_storage(db), flows=[flow], recover=False)
     except (ValueError, OSError) as exc:
@@ -228,6 +234,8 @@ def run(
             ref = engine.start(flow, data)
         except ValidationError as exc:
             _fail(f"the input does not fit {flow_id}'s input model:\n{_field_errors(exc)}")
+        except UnstorableValueError as exc:
+            _fail(str(exc))
         final = _follow(ref, flow_id, timeout)
     finally:
         engine.shutdown()
@@ -239,6 +247,12 @@ def _find_flow(flows: list[Flow], flow_id: str) -> Flow:
     if flow_id not in found:
         _fail(f"no flow {flow_id!r}; flows: {', '.join(sorted(found))}")
     return found[flow_id]
+
+
+def _no_input(flow: Flow) -> Any:
+    """The input of a run without ``--input``: ``{}`` for a model input, else None."""
+    tp = flow.input_type
+    return {} if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
 def _parse_input(text: str) -> Any:

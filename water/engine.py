@@ -35,6 +35,7 @@ from water.errors import (
 )
 from water.events import Event
 from water.flow import Flow
+from water.ids import can_exist, check_execution_id
 from water.interpreter import FlowMachine, StoredStream
 from water.ref import ExecutionRef, translate
 from water.snapshot import Snapshot, StepView
@@ -210,7 +211,7 @@ class Engine:
     def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
-        return resolved, Start(resolved.id, to_json(data))
+        return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
 
     def start(
         self,
@@ -223,12 +224,16 @@ class Engine:
         """Start an execution and return its ref once its start is durable.
 
         The input is validated against the flow's input model first (pydantic's
-        ``ValidationError`` names the fields). With an ``execution_id`` that already
-        exists, nothing new starts: the existing execution's ref is returned.
+        ``ValidationError`` names the fields); an input the journal cannot store
+        exactly raises ``UnstorableValueError``. With an ``execution_id`` that already
+        exists, nothing new starts: the existing execution's ref is returned. A chosen
+        id follows the rule of ``water.ids`` (else ``InvalidExecutionIdError``).
         """
         self._check_open()
+        if execution_id is not None:
+            check_execution_id(execution_id)
         resolved, message = self._start_message(flow, input)
-        eid = execution_id or uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else uuid.uuid4().hex
         fresh = execution_id is None  # an id made here: no stored execution to look up
         view: Snapshot = self.system.ask(eid, message, timeout, brief=True, fresh=fresh)
         if view.flow_id != resolved.id:
@@ -279,6 +284,8 @@ class Engine:
         An execution in memory answers itself (no storage read); one that is not is
         looked up in storage first, so a finished one needs no coordinator.
         """
+        if not can_exist(execution_id):
+            raise ExecutionNotFoundError(execution_id)
         if not self.system.is_live(execution_id):
             stored = self._run(self.storage.load_snapshot(execution_id))
             if stored is not None and stored.status.is_terminal:
@@ -308,10 +315,14 @@ class Engine:
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """The index row of an execution (status, flow, times), or None if unknown."""
+        if not can_exist(execution_id):
+            return None
         return self._run(self.storage.get_execution(execution_id))
 
     def events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The journal of an execution, in order."""
+        if not can_exist(execution_id):
+            return []
         return self._run(self.storage.load_events(execution_id, after_seq))
 
     def list_executions(
@@ -333,7 +344,7 @@ class Engine:
 
     def delete_execution(self, execution_id: str, *, force: bool = False) -> bool:
         """Delete a finished execution (a live one only with ``force``, after cancelling it)."""
-        record = self._run(self.storage.get_execution(execution_id))
+        record = self.get_execution(execution_id)
         if record is None:
             return False
         if not record.status.is_terminal:
@@ -379,6 +390,10 @@ class Engine:
 
     # -- results ---------------------------------------------------------------------
     def _final_view_future(self, execution_id: str) -> concurrent.futures.Future[Snapshot]:
+        if not can_exist(execution_id):
+            unknown: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
+            unknown.set_exception(ExecutionNotFoundError(execution_id))
+            return unknown
         future = self.system.waiter(execution_id)
         if not future.done():
             self.system.reactor.submit(self._resolve_if_finished(execution_id, future))

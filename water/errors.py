@@ -13,18 +13,56 @@ __all__ = [
     "FatalError",
     "FlowChangedError",
     "FlowNotFoundError",
+    "InvalidExecutionIdError",
     "RetryableError",
     "StateConflictError",
     "StepError",
     "StepInputError",
     "StepOutputError",
     "StepTimeoutError",
+    "UnstorableValueError",
     "WaterError",
 ]
 
 
 class WaterError(Exception):
     """Base class of the engine's own errors."""
+
+
+class UnstorableValueError(WaterError, ValueError):
+    """A value cannot be journaled exactly (see ``water.types.to_json``).
+
+    ``what`` names the value (``"input of flow 'orders'"``), ``path`` locates the
+    offending part inside it (keys and indexes, empty for the value itself) and
+    ``problem`` says what is wrong with it.
+    """
+
+    def __init__(self, what: str, problem: str, path: tuple[str | int, ...] = ()) -> None:
+        where = f" at {format_path(path)}" if path else ""
+        super().__init__(f"{what} cannot be stored{where}: {problem}")
+        self.what = what
+        self.problem = problem
+        self.path = path
+
+
+def format_path(path: tuple[str | int, ...], limit: int = 12) -> str:
+    """``$.items[0].price``: where a part sits inside a value (long paths elided)."""
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    if len(parts) > limit:
+        parts[limit // 2 : -(limit // 2)] = [f"...({len(parts) - limit} more)..."]
+    text = "$" + "".join(parts)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # keys are user data
+
+
+class InvalidExecutionIdError(WaterError, ValueError):
+    """An execution id given to ``start`` does not follow the rule of ``water.ids``."""
+
+    def __init__(self, execution_id: object, problem: str) -> None:
+        shown = repr(execution_id)
+        if len(shown) > 80:
+            shown = f"{shown[:40]}... ({len(str(execution_id))} characters)"
+        super().__init__(f"execution id {shown} is invalid: {problem}")
+        self.execution_id = execution_id
 
 
 class StepInputError(FatalError):

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from supervision import RetryPolicy, parse_duration
 from water.task import Task, check_id
-from water.types import type_name
+from water.types import to_json, type_name
 
 Runnable = Union[Task[Any, Any], "Flow"]
 Condition = Callable[[Any], bool]
@@ -148,6 +148,8 @@ class Flow:
         self.description = description
         self.variables = dict(variables or {})
         self.metadata = dict(metadata or {})
+        to_json(self.variables, f"variables of flow {id!r}")  # journaled at every start
+        to_json(self.metadata, f"metadata of flow {id!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"flow {id!r}: retry must be a RetryPolicy")
         self.retry = retry
@@ -229,6 +231,8 @@ class Flow:
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.id}.wait_for_signal: name must be a non-empty string")
+        if default is not _NO_DEFAULT:
+            to_json(default, f"{self.id}.wait_for_signal default")  # becomes the value
         return self._add(
             Node(
                 "signal",

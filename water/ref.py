@@ -15,6 +15,7 @@ from water.errors import (
     StateConflictError,
     StepError,
 )
+from water.ids import can_exist
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 
@@ -55,6 +56,8 @@ class ExecutionRef:
         ``"conflict"``, ``"invalid"`` or ``"not_found"``), ``ExecutionNotFoundError``
         for an unknown id, ``TimeoutError`` if no answer comes in time.
         """
+        if not can_exist(self.execution_id):
+            raise ExecutionNotFoundError(self.execution_id)
         try:
             answer: Snapshot = self._engine.system.ask(self.execution_id, message, timeout)
         except CommandRejected as exc:
@@ -63,6 +66,8 @@ class ExecutionRef:
 
     def tell(self, message: Any) -> None:
         """Send a message without waiting (errors are logged, not raised)."""
+        if not can_exist(self.execution_id):
+            return  # no execution can have this id: nothing to tell
         self._engine.system.tell(self.execution_id, message)
 
     def status(self, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Snapshot:

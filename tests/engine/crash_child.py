@@ -8,7 +8,7 @@ import time
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 
-from crashflows import FLOWS, Num
+from crashflows import FLOWS, Num, deep_value
 
 from water import Engine
 
@@ -18,7 +18,8 @@ def main() -> None:
     flow_name = sys.argv[4] if len(sys.argv) > 4 else "crashy"
     flow = FLOWS[flow_name]()
     engine = Engine(f"sqlite:///{db}", flows=[flow])
-    ref = engine.start(flow, Num(value=size), execution_id=execution_id)
+    value = deep_value() if flow_name == "deep" else Num(value=size)
+    ref = engine.start(flow, value, execution_id=execution_id)
     print("STARTED", flush=True)
     if flow_name == "backoff":
         # wait until the failed attempt and its retry timer are durable

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from typing import Any
 
 from pydantic import BaseModel
 
 from water import FatalError, Flow, RetryPolicy, TaskContext, task
+from water.types import MAX_DEPTH
 
 RUN_LOG = os.environ.get("WATER_TEST_RUN_LOG", "")
 
@@ -125,4 +128,52 @@ def nap_flow() -> Flow:
     return Flow("nap").then(stamp).sleep("800ms").then(stamp)
 
 
-FLOWS = {"crashy": crash_flow, "backoff": backoff_flow, "saga": saga_flow, "nap": nap_flow}
+# -- a value nested as deeply as the journal accepts ---------------------------------------
+def deep_value() -> Any:
+    """Lists and objects in turn, ``MAX_DEPTH`` levels deep."""
+    value: Any = "leaf"
+    for level in range(MAX_DEPTH):
+        value = {"down": value} if level % 2 else [value]
+    return value
+
+
+@task
+def carry(value: Any, ctx: TaskContext) -> Any:
+    record(ctx)
+    return value
+
+
+@task
+def left(value: Any, ctx: TaskContext) -> Any:
+    record(ctx)
+    return value
+
+
+@task
+def right(value: Any, ctx: TaskContext) -> Any:
+    record(ctx)
+    return value
+
+
+@task
+def park(pair: list[Any], ctx: TaskContext) -> Any:
+    record(ctx)
+    if os.environ.get("WATER_TEST_PARK"):
+        print("PARKED", flush=True)
+        threading.Event().wait()  # the parent kills the process here
+    return pair[0]
+
+
+def deep_flow() -> Flow:
+    # the parallel's output, a list of two deepest values, is one level deeper than
+    # a step may return: the sleep checkpoints it before park runs
+    return Flow("deep").then(carry).parallel([left, right]).sleep("10ms").then(park)
+
+
+FLOWS = {
+    "crashy": crash_flow,
+    "backoff": backoff_flow,
+    "saga": saga_flow,
+    "nap": nap_flow,
+    "deep": deep_flow,
+}

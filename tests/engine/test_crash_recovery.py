@@ -199,3 +199,43 @@ def test_resuming_under_a_changed_flow_is_refused(tmp_path):
             engine.ref(eid).status()
     with Engine(url, flows=[changed], allow_flow_changes=True) as engine:
         assert engine.ref(eid).status().status == "paused"
+
+
+def test_a_value_nested_as_deeply_as_accepted_is_readable_and_survives_a_sigkill(
+    tmp_path, monkeypatch
+):
+    import warnings
+
+    import crashflows
+    from crashflows import deep_flow, deep_value
+
+    from water import UnstorableValueError
+
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+    from water.server import create_app
+
+    db, run_log = tmp_path / "d.db", tmp_path / "runs.log"
+    monkeypatch.setattr(crashflows, "RUN_LOG", str(run_log))
+    run_child(db, run_log, "deep", "PARKED", {"WATER_TEST_PARK": "1"})
+    value = deep_value()
+    with Engine(f"sqlite:///{db}", flows=[deep_flow()]) as engine:
+        ref = engine.ref("ex-crash")
+        assert ref.result(timeout=30) == value
+        snap = ref.status()
+        assert snap.input == snap.output == value
+        assert snap.step_outputs["1.left"] == snap.step_outputs["1.right"] == value
+        client = TestClient(create_app(engine))
+        answer = client.get("/sessions/ex-crash")
+        assert answer.status_code == 200
+        assert answer.json()["input"] == answer.json()["output"] == value
+        assert client.get("/sessions/ex-crash/events").status_code == 200
+        with pytest.raises(UnstorableValueError, match="nest more than"):
+            engine.start(deep_flow(), [value])  # one level more is refused
+        refused = client.post("/flows/deep/execute", json=[value])
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "validation_error"
+    steps = [line.split()[1] for line in run_log.read_text().splitlines()]
+    assert steps.count("3.park") == 2  # killed in the first process, run again in this one
+    assert steps.count("0.carry") == 1

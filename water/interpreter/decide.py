@@ -29,12 +29,13 @@ from actors.messages import (
 )
 from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
+from water.errors import UnstorableValueError
 from water.events import ErrorInfo
 from water.flow import Flow, output_type
 from water.interpreter.evolve import has_active_work, value_type
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.task import Task
-from water.types import describe_validation_error, to_json, validate
+from water.types import describe_validation_error, safe_text, to_json, validate
 
 TERMINAL = ("completed", "failed", "cancelled")
 
@@ -56,17 +57,40 @@ def error_info(
     """The journaled form of an exception (type name and message, never the object)."""
     info_details = dict(details or {})
     if isinstance(exc, ValidationError):
-        info_details["errors"] = to_json(exc.errors(include_url=False, include_context=False))
+        info_details["errors"] = _validation_errors(exc)
     if isinstance(exc, CircuitOpenError):
         info_details.setdefault("breaker", exc.breaker)
     message = str(exc) or type(exc).__name__
     return ErrorInfo(
         type=type(exc).__name__,
-        message=message,
+        message=safe_text(message),  # an exception's text may hold anything
         step=step,
         retryable=retryable,
         details=info_details or None,
     )
+
+
+def _validation_errors(exc: ValidationError) -> Any:
+    """The field errors as JSON; without the inputs when those cannot be stored."""
+    try:
+        return to_json(exc.errors(include_url=False, include_context=False))
+    except UnstorableValueError:
+        return [
+            {
+                "loc": [p if isinstance(p, int) else safe_text(str(p)) for p in e["loc"]],
+                "msg": safe_text(e["msg"]),
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+
+
+def storable(value: Any, what: str) -> Any:
+    """The JSON form of a value a message brings; ``CommandRejected`` if it cannot be stored."""
+    try:
+        return to_json(value, what)
+    except UnstorableValueError as exc:
+        raise CommandRejected(str(exc), code="invalid") from None
 
 
 class Decider:
@@ -129,7 +153,7 @@ class Decider:
         if isinstance(msg, Cancel):
             if state.status in TERMINAL:
                 raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
-            return [ev.Cancelled(reason=msg.reason, ts=now)]
+            return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]
         if isinstance(msg, Signal):
             return self._signal(state, msg, now)
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
@@ -142,8 +166,8 @@ class Decider:
                 flow_id=self.flow.id,
                 fingerprint=self.flow.fingerprint,
                 input=msg.input,
-                variables=to_json(self.flow.variables),
-                metadata=to_json(self.flow.metadata),
+                variables=to_json(self.flow.variables, f"variables of flow {self.flow.id!r}"),
+                metadata=to_json(self.flow.metadata, f"metadata of flow {self.flow.id!r}"),
                 parent_id=msg.parent_id,
                 parent_step=msg.parent_step,
                 ts=now,
@@ -277,7 +301,8 @@ class Decider:
                         f"{describe_validation_error(exc)}",
                         code="invalid",
                     ) from None
-            out.append(ev.StepResumed(key=key, data=to_json(data), ts=now))
+            stored = storable(data, f"resume data for step {key!r}")
+            out.append(ev.StepResumed(key=key, data=stored, ts=now))
         elif not out:
             waiting = (
                 "a timer"
@@ -326,7 +351,8 @@ class Decider:
                     f"signal {msg.name!r} payload is invalid: {describe_validation_error(exc)}",
                     code="invalid",
                 ) from None
-        return [ev.SignalReceived(name=msg.name, payload=to_json(payload), ts=now)]
+        stored = storable(payload, f"payload of signal {msg.name!r}")
+        return [ev.SignalReceived(name=msg.name, payload=stored, ts=now)]
 
     # -- decisions the state awaits -------------------------------------------
     def _pending(self, state: ExecState, now: float) -> list[Any]:

@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from actors.jobs import StepJob
+from actors.jobs import StepJob, SuspendStep
 from water.context import OutputsView, TaskContext
-from water.errors import StepInputError, StepOutputError
+from water.errors import StepInputError, StepOutputError, UnstorableValueError
 from water.flow import Flow, output_type
 from water.interpreter.state import ExecState, StepState
 from water.task import Task
-from water.types import SerializationError, describe_validation_error, to_json, type_name, validate
+from water.types import describe_validation_error, to_json, type_name, validate
 
 
 def _typed_input(task: Task[Any, Any], raw: Any) -> Any:
@@ -41,9 +41,18 @@ def _json_output(task: Task[Any, Any], result: Any) -> Any:
             f"{describe_validation_error(exc)}"
         ) from None
     try:
-        return to_json(typed)
-    except SerializationError as exc:
-        raise StepOutputError(f"output of task {task.id!r} {exc}") from None
+        return to_json(typed, f"output of task {task.id!r}")
+    except UnstorableValueError as exc:
+        raise StepOutputError(str(exc)) from None
+
+
+def _json_suspension(task: Task[Any, Any], suspension: SuspendStep) -> SuspendStep:
+    """The suspension with its payload in JSON form (``StepOutputError`` if it has none)."""
+    try:
+        payload = to_json(suspension.payload, f"suspend payload of task {task.id!r}")
+    except UnstorableValueError as exc:
+        raise StepOutputError(str(exc)) from None
+    return SuspendStep(payload)
 
 
 def _outputs(flow: Flow, state: ExecState) -> OutputsView:
@@ -86,14 +95,21 @@ def step_job(flow: Flow, state: ExecState, step: StepState) -> StepJob:
     if task.is_async:
 
         async def run_async() -> Any:
-            result = await task.execute(_typed_input(task, raw), ctx)  # type: ignore[misc,unused-ignore]
+            try:
+                result = await task.execute(_typed_input(task, raw), ctx)  # type: ignore[misc,unused-ignore]
+            except SuspendStep as suspension:
+                raise _json_suspension(task, suspension) from None
             return _json_output(task, result)
 
         body = run_async
     else:
 
         def run_sync() -> Any:
-            return _json_output(task, task.execute(_typed_input(task, raw), ctx))
+            try:
+                result = task.execute(_typed_input(task, raw), ctx)
+            except SuspendStep as suspension:
+                raise _json_suspension(task, suspension) from None
+            return _json_output(task, result)
 
         body = run_sync
     return StepJob(

@@ -14,9 +14,11 @@ from pydantic import ValidationError
 from actors.messages import Cancel, Pause, Resume, Signal
 from water import __version__
 from water.engine import Engine
+from water.errors import UnstorableValueError
 from water.flow import Flow
 from water.graph import describe
-from water.server.bodies import documented_body, json_body, model_body
+from water.ids import MAX_LENGTH, PATTERN
+from water.server.bodies import documented_body, json_body, model_body, unstorable
 from water.server.errors import ApiError, documented, field_errors
 from water.server.models import (
     CancelRequest,
@@ -104,9 +106,13 @@ def flow_routes(engine: Engine) -> APIRouter:
             str | None,
             Query(
                 min_length=1,
-                max_length=128,
-                pattern=r"^[A-Za-z0-9_.:\-]+$",
-                description="Idempotency: an execution with this id is started only once.",
+                max_length=MAX_LENGTH,
+                pattern=PATTERN,
+                description=(
+                    "Idempotency: an execution with this id is started only once. "
+                    f"1 to {MAX_LENGTH} letters, digits, '_', '.', ':' and '-' ('/' is "
+                    "reserved for nested flow executions)."
+                ),
             ),
         ] = None,
     ) -> Any:
@@ -119,6 +125,8 @@ def flow_routes(engine: Engine) -> APIRouter:
             raise ApiError(
                 422, "validation_error", "the request body does not fit the flow's input", details
             ) from None
+        except UnstorableValueError as exc:  # e.g. an input model's validator made an inf
+            raise unstorable(exc) from None
         if wait:
             try:
                 output = await ref.wait(timeout)
