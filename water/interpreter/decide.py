@@ -109,7 +109,9 @@ class Decider:
         if isinstance(msg, StepFailed):
             return self._failed(state, msg, now)
         if isinstance(msg, TimerFired):
-            if msg.timer not in state.timers or state.status in TERMINAL:
+            # only the arming in force: a late or repeated firing of an earlier arming
+            # of this name (the previous retry's back-off) has another deadline
+            if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
         if isinstance(msg, StepSuspended):
