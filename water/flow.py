@@ -24,6 +24,7 @@ reaches them and their result is journaled, so a replay never calls them again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import threading
 import typing
@@ -122,7 +123,24 @@ def _check_runnable(where: str, r: object) -> Runnable:
 def _check_condition(where: str, c: object) -> Condition:
     if not callable(c):
         raise TypeError(f"{where}: condition must be callable, got {type(c).__name__}")
+    if is_async_callable(c):
+        raise TypeError(
+            f"{where}: condition {callable_name(c)!r} is an async function; conditions are "
+            "plain functions of the value, evaluated as the execution reaches them (do "
+            "async work in a task and branch on its output)"
+        )
     return typing.cast(Condition, c)
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an ``async def``, or an async ``__call__``)."""
+    # the method of an object's class (the object is known to be callable)
+    call = None if inspect.isroutine(fn) else getattr(type(fn), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
+def callable_name(fn: object) -> str:
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 class Flow:
@@ -173,7 +191,8 @@ class Flow:
         for i, case in enumerate(cases):
             if not isinstance(case, (list, tuple)) or len(case) != 2:
                 raise ValueError(f"{self.id}.branch: case {i} must be a [condition, step] pair")
-            conds.append(_check_condition(f"{self.id}.branch case {i}", case[0]))
+            where = f"flow {self.id!r} step {len(self.nodes)} (branch case {i})"
+            conds.append(_check_condition(where, case[0]))
             steps.append(_check_runnable(f"{self.id}.branch case {i}", case[1]))
         return self._add(Node("branch", tuple(steps), tuple(conds)))
 
@@ -200,7 +219,7 @@ class Flow:
             Node(
                 "while",
                 (_check_runnable(f"{self.id}.while_", step),),
-                (_check_condition(f"{self.id}.while_", condition),),
+                (_check_condition(f"flow {self.id!r} step {len(self.nodes)} (while_)", condition),),
                 max_iterations=max_iterations,
             )
         )

@@ -8,6 +8,7 @@ jitter drawn from the given random source).
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any
 
@@ -30,7 +31,7 @@ from actors.messages import (
 from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
-from water.flow import Flow, output_type
+from water.flow import Flow, callable_name, output_type
 from water.interpreter.evolve import has_active_work, value_type
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.task import Task
@@ -349,13 +350,16 @@ class Decider:
         try:
             if awaiting == "branch":
                 value = self.revive(state.value_ref, state.value)
-                case = next((i for i, c in enumerate(node.conditions) if c(value)), None)
+                case = next(
+                    (i for i, c in enumerate(node.conditions) if self._holds(index, c, value)),
+                    None,
+                )
                 return [ev.BranchDecided(node=index, case=case, ts=now)]
             if awaiting == "loop":
                 assert state.stage is not None and node.max_iterations is not None
                 iteration = state.stage.iteration
                 value = self.revive(state.value_ref, state.value)
-                proceed = bool(node.conditions[0](value))
+                proceed = self._holds(index, node.conditions[0], value)
                 if proceed and iteration >= node.max_iterations:
                     return [
                         self._decision_error(
@@ -388,6 +392,19 @@ class Decider:
                 )
             ]
         return []
+
+    def _holds(self, index: int, condition: Any, value: Any) -> bool:
+        """The truth of a condition; an awaitable is refused (it would always be true)."""
+        result = condition(value)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: close it rather than leak a warning
+            raise TypeError(
+                f"flow {self.flow.id!r} step {index} ({self.flow.nodes[index].label()}): "
+                f"condition {callable_name(condition)!r} returned an awaitable "
+                f"({type(result).__name__}); conditions must return a plain truth value"
+            )
+        return bool(result)
 
     def _decision_error(self, index: int, message: str, kind: str, now: float) -> Any:
         info = ErrorInfo(type=kind, message=message, step=f"{index}.while", retryable=False)
