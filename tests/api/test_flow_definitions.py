@@ -7,7 +7,7 @@ import functools
 import pytest
 from pydantic import BaseModel
 
-from water import Flow, task
+from water import Flow, FlowValidationError, task
 
 
 class Num(BaseModel):
@@ -50,3 +50,119 @@ def test_plain_conditions_are_accepted():
 
     flow = Flow("f").branch([[Check(), inc], [lambda n: n.value > 1, dbl]]).while_(Check(), inc)
     assert flow.validate() is flow
+
+
+# -- types that cannot meet are refused by validate() -----------------------------------
+class Text(BaseModel):
+    text: str
+
+
+class Signed(Num):
+    by: str = "ana"
+
+
+class Batch(BaseModel):
+    items: list[Num]
+    label: str = ""
+
+
+class Texts(BaseModel):
+    texts: list[Text]
+
+
+class Approval(BaseModel):
+    approved: bool
+
+
+@task
+def texts(n: Num) -> list[Text]:
+    return [Text(text=str(n.value))]
+
+
+@task
+def signed(n: Num) -> list[Signed]:
+    return [Signed(value=n.value)]
+
+
+@task
+def total(xs: list[Num]) -> Num:
+    return Num(value=sum(x.value for x in xs))
+
+
+@task
+def batch(n: Num) -> Batch:
+    return Batch(items=[n])
+
+
+@task
+def text_batch(n: Num) -> Texts:
+    return Texts(texts=[])
+
+
+@task
+def finish(a: Approval) -> Approval:
+    return a
+
+
+@task(id="finish")
+def finish_or_default(a: Approval | None) -> Approval:
+    return a or Approval(approved=False)
+
+
+def problems_of(flow: Flow) -> list[str]:
+    with pytest.raises(FlowValidationError) as info:
+        flow.validate()
+    assert info.value.flow_id == flow.id
+    return info.value.problems
+
+
+def test_a_for_whose_items_do_not_fit_its_task_is_refused():
+    [problem] = problems_of(Flow("items").then(texts).for_(inc))
+    assert problem.startswith("flow 'items' step 1 (for inc): items of output of the previous")
+    assert "(list[Text]) are Text, which cannot feed 'inc' (needs Num)" in problem
+    assert "Num requires ['value'] which Text does not have" in problem
+    [problem] = problems_of(Flow("field").then(text_batch).for_(inc))
+    assert "(Texts) are Text, which cannot feed 'inc' (needs Num)" in problem
+    [problem] = problems_of(Flow("declared", input_model=Texts).for_(inc))
+    assert problem.startswith("flow 'declared' step 0 (for inc): items of the flow's input (Texts)")
+
+
+def test_a_list_of_one_type_feeding_a_task_that_needs_a_list_of_another_is_refused():
+    [problem] = problems_of(Flow("lists").then(texts).then(total))
+    assert problem == (
+        "flow 'lists' step 1 (task total): output of the previous step (list[Text]) cannot "
+        "feed 'total' (needs list[Num]): items: Num requires ['value'] which Text does not have"
+    )
+    [problem] = problems_of(Flow("model-to-list").then(batch).then(total))
+    assert "(Batch) cannot feed 'total' (needs list[Num]): Batch is not a list" in problem
+
+
+def test_lists_and_for_items_that_fit_are_accepted():
+    assert Flow("ok-1").then(signed).then(total).validate()  # list[Signed] is a list[Num]
+    assert Flow("ok-2").then(signed).for_(inc).then(total).validate()
+    assert Flow("ok-3").then(batch).for_(inc).then(total).validate()
+    assert Flow("ok-4", input_model=Batch).for_(inc).validate()
+    assert Flow("ok-5").parallel([inc, batch]).then(total).validate()  # untyped: trusted
+
+
+def test_a_signal_with_default_none_does_not_fit_a_task_that_needs_its_model():
+    flow = (
+        Flow("approval")
+        .then(inc)
+        .wait_for_signal("approve", model=Approval, timeout="1s", default=None)
+        .then(finish)
+    )
+    [problem] = problems_of(flow)
+    assert problem == (
+        "flow 'approval' step 2 (task finish): output of the previous step (Approval | None) "
+        "cannot feed 'finish' (needs Approval): it may be None"
+    )
+    fixed = (
+        Flow("approval")
+        .then(inc)
+        .wait_for_signal("approve", model=Approval, timeout="1s", default=None)
+        .then(finish_or_default)
+    )
+    assert fixed.validate() is fixed
+    no_default = Flow("strict").then(inc).wait_for_signal("approve", model=Approval).then(finish)
+    assert no_default.validate() is no_default

@@ -8,6 +8,7 @@ import warnings
 import pytest
 from pydantic import BaseModel
 
+from actors.messages import Signal
 from water import Flow, task
 
 
@@ -44,3 +45,34 @@ def test_a_condition_returning_an_awaitable_fails_the_decision_clearly(sim_of, k
     assert "flow 'f' step 1" in error.message
     assert "condition 'sneaky' returned an awaitable (coroutine)" in error.message
     sim.assert_replay_matches()
+
+
+class Approval(BaseModel):
+    approved: bool
+
+
+@task
+def finish(a: Approval | None) -> Approval:
+    return a or Approval(approved=False)
+
+
+def test_a_condition_after_a_signal_gets_the_payload_or_the_default(sim_of):
+    seen: list[object] = []
+
+    def missing(a: Approval | None) -> bool:
+        seen.append(a)
+        return a is None
+
+    flow = Flow("f").wait_for_signal("approve", model=Approval, timeout="1m", default=None)
+    flow.branch([[missing, finish]])
+    timed_out = sim_of(flow)
+    timed_out.start(None)
+    timed_out.fire("signal:0")
+    assert timed_out.running == ["1.finish"] and timed_out.step("1.finish").input is None
+    answered = sim_of(flow)
+    answered.start(None)
+    answered.send(Signal("approve", {"approved": True}))
+    assert answered.running == [] and answered.state.output == {"approved": True}
+    assert seen == [None, Approval(approved=True)]
+    timed_out.assert_replay_matches()
+    answered.assert_replay_matches()
