@@ -9,7 +9,7 @@ import time
 import pytest
 from pydantic import BaseModel
 
-from water import ExecutionFailedError, Flow, RetryPolicy, TaskContext, task
+from water import ExecutionFailedError, Flow, RetryPolicy, Signal, TaskContext, task
 
 BACKOFF = RetryPolicy(max_attempts=5, backoff="exponential", delay="20ms", max_delay="1s")
 RUNS_PER_KIND = 3
@@ -60,3 +60,26 @@ def test_every_retry_waits_its_back_off_with_async_and_sync_bodies(engine):
             if gap < delay - 1e-3
         ]
     assert too_early == []
+
+
+def test_a_signal_before_its_timeout_disarms_the_timer(engine):
+    release = threading.Event()
+
+    @task
+    def hold(n: Num) -> Num:
+        assert release.wait(10)
+        return n
+
+    flow = Flow("signal-first").wait_for_signal("go", model=Num, timeout="1h").then(hold)
+    ref = engine.start(flow, None)
+    waiting = ref.wait_for_status("waiting", timeout=10)
+    assert waiting.waiting_for == ["signal:go", "timer:signal:0"] and waiting.wake_at is not None
+    try:
+        ref.ask(Signal("go", {"value": 7}))  # answers once the signal is durable
+        snap = ref.status()
+        assert snap.running_steps == ["1.hold"]
+        assert snap.waiting_for == [] and snap.wake_at is None
+        assert engine.get_execution(ref.execution_id).wake_at is None
+    finally:
+        release.set()
+    assert ref.result(timeout=10) == Num(value=7)
