@@ -239,6 +239,11 @@ class Flow:
         """Wait durably until ``when`` (a datetime, or a function of the value)."""
         if not (isinstance(when, datetime) or callable(when)):
             raise TypeError(f"{self.id}.sleep_until: give a datetime or a function of the value")
+        if is_async_callable(when):
+            raise TypeError(
+                f"flow {self.id!r} step {len(self.nodes)} (sleep_until): "
+                f"{callable_name(when)!r} is an async function; give a plain function of the value"
+            )
         return self._add(Node("sleep", until=when))
 
     def wait_for_signal(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel
@@ -41,6 +42,14 @@ def test_async_conditions_are_refused_when_the_flow_is_built(condition):
         Flow("f").then(inc).branch([[lambda n: True, inc], [condition, inc]])
     with pytest.raises(TypeError, match=r"flow 'g' step 0 \(while_\).*async function"):
         Flow("g").while_(condition, inc)
+
+
+def test_an_async_sleep_until_function_is_refused_when_the_flow_is_built():
+    async def tomorrow(n: Num) -> datetime:
+        return datetime.now(UTC)
+
+    with pytest.raises(TypeError, match=r"flow 'f' step 1 \(sleep_until\): 'tomorrow' is an async"):
+        Flow("f").then(inc).sleep_until(tomorrow)
 
 
 def test_plain_conditions_are_accepted():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import warnings
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel
@@ -44,6 +45,23 @@ def test_a_condition_returning_an_awaitable_fails_the_decision_clearly(sim_of, k
     assert error.type == "TypeError" and error.retryable is False
     assert "flow 'f' step 1" in error.message
     assert "condition 'sneaky' returned an awaitable (coroutine)" in error.message
+    sim.assert_replay_matches()
+
+
+def test_a_sleep_until_function_returning_an_awaitable_fails_the_decision_clearly(sim_of):
+    async def tomorrow(n: Num) -> datetime:
+        return datetime.now(UTC)
+
+    sim = sim_of(Flow("f").then(inc).sleep_until(lambda n: tomorrow(n)).then(inc))
+    sim.start({"value": 1})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim.succeed("0.inc", {"value": 2})
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    assert sim.state.status == "failed" and sim.state.timers == {}
+    assert "flow 'f' step 1 (sleep)" in sim.state.error.message
+    assert "sleep_until function '<lambda>' returned an awaitable" in sim.state.error.message
     sim.assert_replay_matches()
 
 

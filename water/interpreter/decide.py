@@ -377,7 +377,8 @@ class Decider:
                 else:
                     when = node.until
                     if callable(when):
-                        when = when(self.revive(state.value_ref, state.value))
+                        value = self.revive(state.value_ref, state.value)
+                        when = self._call(index, "sleep_until function", when, value)
                     fire_at = when.timestamp()  # type: ignore[union-attr]
                 return [ev.TimerArmed(timer=f"sleep:{index}", fire_at=fire_at, ts=now)]
             if awaiting == "signal_timeout":
@@ -395,16 +396,20 @@ class Decider:
 
     def _holds(self, index: int, condition: Any, value: Any) -> bool:
         """The truth of a condition; an awaitable is refused (it would always be true)."""
-        result = condition(value)
+        return bool(self._call(index, "condition", condition, value))
+
+    def _call(self, index: int, what: str, fn: Any, value: Any) -> Any:
+        """Call a user function of the value; the decider is synchronous: no awaitables."""
+        result = fn(value)
         if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()  # never awaited: close it rather than leak a warning
             raise TypeError(
                 f"flow {self.flow.id!r} step {index} ({self.flow.nodes[index].label()}): "
-                f"condition {callable_name(condition)!r} returned an awaitable "
-                f"({type(result).__name__}); conditions must return a plain truth value"
+                f"{what} {callable_name(fn)!r} returned an awaitable "
+                f"({type(result).__name__}); it must be a plain (not async) function"
             )
-        return bool(result)
+        return result
 
     def _decision_error(self, index: int, message: str, kind: str, now: float) -> Any:
         info = ErrorInfo(type=kind, message=message, step=f"{index}.while", retryable=False)
