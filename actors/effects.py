@@ -27,7 +27,7 @@ class Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class ArmTimer:
-    """Deliver ``TimerFired(timer)`` to this execution at ``fire_at`` (unix seconds)."""
+    """Deliver ``TimerFired(timer, fire_at)`` to this execution at ``fire_at`` (unix seconds)."""
 
     timer: str
     fire_at: float

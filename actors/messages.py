@@ -86,7 +86,15 @@ class StepSuspended:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
+    """A timer armed to fire at ``fire_at`` fired.
+
+    ``fire_at`` ties the firing to the arming it belongs to: a timer re-armed under
+    the same name (the next retry of a step) has another deadline, so a late or
+    duplicate firing of an earlier arming is recognised and dropped.
+    """
+
     timer: str
+    fire_at: float
 
 
 @dataclass(frozen=True, slots=True)

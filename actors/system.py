@@ -385,11 +385,11 @@ class ActorSystem:
         self.observer.actor_restarted(kind)
 
     # -- timers ----------------------------------------------------------------------
-    def _timer_fired(self, execution_id: str, timer: str) -> None:
+    def _timer_fired(self, execution_id: str, timer: str, fire_at: float) -> None:
         if self._closed:
             return
         try:
-            self.tell(execution_id, TimerFired(timer))
+            self.tell(execution_id, TimerFired(timer, fire_at))
         except SystemShutDown:
             pass
 

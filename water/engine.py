@@ -308,6 +308,7 @@ class Engine:
                 started_at=r.started_at,
                 finished_at=r.finished_at,
                 error=r.error,
+                child_execution_id=r.child_execution_id,
             )
             for r in rows
         ]

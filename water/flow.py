@@ -24,6 +24,7 @@ reaches them and their result is journaled, so a replay never calls them again.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import threading
 import typing
@@ -32,11 +33,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Union
 
-from pydantic import BaseModel
+from pydantic import ValidationError
 
 from supervision import RetryPolicy, parse_duration
+from water.compatibility import (
+    NOT_A_LIST,
+    describe,
+    feed_problem,
+    for_item_type,
+    items_input,
+)
 from water.task import Task, check_id
-from water.types import to_json, type_name
+from water.types import to_json, validate
 
 Runnable = Union[Task[Any, Any], "Flow"]
 Condition = Callable[[Any], bool]
@@ -122,7 +130,24 @@ def _check_runnable(where: str, r: object) -> Runnable:
 def _check_condition(where: str, c: object) -> Condition:
     if not callable(c):
         raise TypeError(f"{where}: condition must be callable, got {type(c).__name__}")
+    if is_async_callable(c):
+        raise TypeError(
+            f"{where}: condition {callable_name(c)!r} is an async function; conditions are "
+            "plain functions of the value, evaluated as the execution reaches them (do "
+            "async work in a task and branch on its output)"
+        )
     return typing.cast(Condition, c)
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an ``async def``, or an async ``__call__``)."""
+    # the method of an object's class (the object is known to be callable)
+    call = None if inspect.isroutine(fn) else getattr(type(fn), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
+def callable_name(fn: object) -> str:
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 class Flow:
@@ -175,7 +200,8 @@ class Flow:
         for i, case in enumerate(cases):
             if not isinstance(case, (list, tuple)) or len(case) != 2:
                 raise ValueError(f"{self.id}.branch: case {i} must be a [condition, step] pair")
-            conds.append(_check_condition(f"{self.id}.branch case {i}", case[0]))
+            where = f"flow {self.id!r} step {len(self.nodes)} (branch case {i})"
+            conds.append(_check_condition(where, case[0]))
             steps.append(_check_runnable(f"{self.id}.branch case {i}", case[1]))
         return self._add(Node("branch", tuple(steps), tuple(conds)))
 
@@ -202,7 +228,7 @@ class Flow:
             Node(
                 "while",
                 (_check_runnable(f"{self.id}.while_", step),),
-                (_check_condition(f"{self.id}.while_", condition),),
+                (_check_condition(f"flow {self.id!r} step {len(self.nodes)} (while_)", condition),),
                 max_iterations=max_iterations,
             )
         )
@@ -215,6 +241,11 @@ class Flow:
         """Wait durably until ``when`` (a datetime, or a function of the value)."""
         if not (isinstance(when, datetime) or callable(when)):
             raise TypeError(f"{self.id}.sleep_until: give a datetime or a function of the value")
+        if is_async_callable(when):
+            raise TypeError(
+                f"flow {self.id!r} step {len(self.nodes)} (sleep_until): "
+                f"{callable_name(when)!r} is an async function; give a plain function of the value"
+            )
         return self._add(Node("sleep", until=when))
 
     def wait_for_signal(
@@ -246,16 +277,19 @@ class Flow:
     # -- types -------------------------------------------------------------------
     @property
     def input_type(self) -> Any:
+        """The declared input type; a flow that starts with ``for_`` takes a list of
+        its items, or a model with exactly one list field (whose list is taken)."""
         if self._input_model is not None:
             return self._input_model
-        for node in self.nodes:
-            if node.kind == "for":
-                item = input_type(node.runnables[0])
-                return list[item] if item is not None else list[Any]  # type: ignore[valid-type]
-            if node.runnables:
-                return input_type(node.runnables[0])
-            if node.kind in ("signal", "sleep"):
-                return None
+        if not self.nodes:
+            return None
+        node = self.nodes[0]
+        if node.kind == "for":
+            item = input_type(node.runnables[0])
+            where = f"flow {self.id!r} step 0 ({node.label()})"
+            return items_input(Any if item is None else item, where)
+        if node.runnables:
+            return input_type(node.runnables[0])
         return None
 
     @property
@@ -287,7 +321,7 @@ class Flow:
             prev = self.stage_output_type(index - 1)
             return outs.pop() if len(outs) == 1 and prev in outs else None
         if node.kind == "signal":
-            return node.model
+            return signal_type(node)
         return self.stage_output_type(index - 1)
 
     # -- identity ----------------------------------------------------------------
@@ -346,18 +380,29 @@ class Flow:
                         problems.append(f"{where}: two different flows share the id {r.id!r}")
                     flow_ids[r.id] = r
                     r._validate(problems, path)
-            if index > 0:
+            if index > 0 or self._input_model is not None:
                 self._check_feed(index, node, where, problems)
 
     def _check_feed(self, index: int, node: Node, where: str, problems: list[str]) -> None:
         produced = self.stage_output_type(index - 1)
+        source = "the flow's input" if index == 0 else "output of the previous step"
         if produced is None or not node.runnables:
             return
         if node.kind == "for":
-            if not _is_listish(produced):
+            item = for_item_type(produced)
+            if item is NOT_A_LIST:
                 problems.append(
-                    f"{where}: for_ needs a list (or a model with one list field), but the "
-                    f"previous step produces {type_name(produced)}"
+                    f"{where}: for_ needs a list (or a model with one list field), but "
+                    f"{source} is {describe(produced)}"
+                )
+                return
+            r = node.runnables[0]
+            needed = input_type(r)
+            problem = feed_problem(item, needed)
+            if problem:
+                problems.append(
+                    f"{where}: items of {source} ({describe(produced)}) are {describe(item)}, "
+                    f"which cannot feed {r.id!r} (needs {describe(needed)}): {problem}"
                 )
             return
         for r in node.runnables:
@@ -365,7 +410,8 @@ class Flow:
             problem = feed_problem(produced, needed)
             if problem:
                 problems.append(
-                    f"{where}: output of the previous step cannot feed {r.id!r}: {problem}"
+                    f"{where}: {source} ({describe(produced)}) cannot feed {r.id!r} "
+                    f"(needs {describe(needed)}): {problem}"
                 )
 
     # -- running -----------------------------------------------------------------
@@ -391,48 +437,19 @@ class Flow:
         return f"Flow(id={self.id!r}, steps={len(self.nodes)})"
 
 
-def _is_listish(tp: Any) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple, Sequence) or tp in (list, tuple):
-        return True
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return len(list_fields(tp)) == 1
-    return tp is Any
+def signal_type(node: Node) -> Any:
+    """The type of the value a ``wait_for_signal`` node passes on (``None``: untyped).
 
-
-def list_fields(model: type[BaseModel]) -> list[str]:
-    """Names of a model's list-typed fields."""
-    names = []
-    for name, info in model.model_fields.items():
-        ann = info.annotation
-        if typing.get_origin(ann) in (list, Sequence) or ann is list:
-            names.append(name)
-    return names
-
-
-def feed_problem(produced: Any, needed: Any) -> str | None:
-    """Why a value of type ``produced`` cannot be validated as ``needed`` (None if it can).
-
-    Only models are compared (field names and requiredness); other types are
-    trusted, since pydantic coerces many of them at run time.
+    The payload's model, or, when a timeout gives a default that does not fit it
+    (``default=None``, say), the model or the default's type.
     """
-    if needed is None or produced is None or produced is needed or needed is Any:
-        return None
-    if not (isinstance(needed, type) and issubclass(needed, BaseModel)):
-        return None
-    if not (isinstance(produced, type) and issubclass(produced, BaseModel)):
-        origin = typing.get_origin(produced) or produced
-        if origin in (list, tuple, int, float, str, bool):
-            return f"{type_name(produced)} is not a {needed.__name__} model"
-        return None
-    if issubclass(produced, needed):
-        return None
-    available = set(produced.model_fields)
-    missing = [
-        name
-        for name, info in needed.model_fields.items()
-        if info.is_required() and name not in available
-    ]
-    if missing:
-        return f"{needed.__name__} requires {missing} which {produced.__name__} does not have"
-    return None
+    model = node.model
+    if model is None or not node.has_default:
+        return model
+    if node.default is None:
+        return model | None
+    try:
+        validate(model, node.default)
+    except (ValidationError, TypeError, ValueError):
+        return model | type(node.default)
+    return model

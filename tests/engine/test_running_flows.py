@@ -241,6 +241,25 @@ def test_nested_flow_runs_as_a_linked_child_execution(engine):
     assert child.output == {"value": 6}
 
 
+def test_a_completed_nested_step_still_names_its_child_execution(sqlite_url):
+    inner = Flow("inner").then(inc)
+    outer = Flow("outer").then(inner).then(inc)
+
+    def children(engine: Engine, execution_id: str) -> dict[str, str | None]:
+        return {s.key: s.child_execution_id for s in engine.ref(execution_id).status().steps}
+
+    with Engine(sqlite_url, flows=[outer]) as engine:
+        ref = engine.start(outer, {"value": 1})
+        assert ref.result(timeout=10) == Num(value=3)
+        eid = ref.execution_id
+        expected = {"0.inner": f"{eid}/0.inner", "1.inc": None}
+        assert children(engine, eid) == expected
+        child = engine.ref(expected["0.inner"]).status()
+        assert child.parent_id == eid and child.status == ExecutionStatus.COMPLETED
+    with Engine(sqlite_url) as engine:  # a new process reads it from storage
+        assert children(engine, eid) == expected
+
+
 def test_engine_shutdown_is_clean_and_idempotent(tmp_path):
     e = Engine(f"sqlite:///{tmp_path}/x.db")
     e.start(Flow("s").then(inc), {"value": 1}).result(timeout=10)

@@ -182,6 +182,8 @@ def test_cancel_works_in_every_waiting_state(engine, state):
     snap = ref.status()
     assert snap.status == ExecutionStatus.CANCELLED
     assert snap.wake_at is None and snap.suspended == {}
+    if state == "suspended":
+        assert [(s.key, s.status) for s in snap.steps] == [("0.review", "cancelled")]
     if state == "child-waiting":
         child = engine.ref(f"{ref.execution_id}/0.inner-child-waiting")
         assert child.wait_for_status("cancelled", timeout=10).status == ExecutionStatus.CANCELLED

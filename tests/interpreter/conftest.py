@@ -66,7 +66,7 @@ class Sim:
 
     def fire(self, timer: str) -> list[Any]:
         self.now = max(self.now, self.timers[timer])
-        return self.send(TimerFired(timer))
+        return self.send(TimerFired(timer, self.timers[timer]))
 
     def types(self) -> list[str]:
         return [e.type for e in self.events]

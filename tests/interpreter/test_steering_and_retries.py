@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from actors.messages import Cancel, CommandRejected, Pause, Resume
-from supervision import FatalError, RetryableError, RetryPolicy
+from actors.messages import (
+    Cancel,
+    CommandRejected,
+    Pause,
+    Resume,
+    StepFailed,
+    StepSucceeded,
+    StepSuspended,
+)
+from supervision import FatalError, RetryableError, RetryPolicy, StepTimeoutError
 from water import Flow, task
 
 
@@ -121,3 +129,61 @@ def test_retry_timer_firing_while_paused_waits_for_resume(sim_of):
     assert sim.running == []
     sim.send(Resume())
     assert sim.running == ["0.inc"] and sim.step("0.inc").attempt == 2
+
+
+def test_a_late_outcome_of_an_earlier_attempt_is_ignored(sim_of):
+    policy = RetryPolicy(max_attempts=3, backoff="fixed", delay=1)
+    sim = sim_of(Flow("f").then(inc).then(dbl), retry=policy)
+    sim.start({"value": 1})
+    sim.fail("0.inc", StepTimeoutError("inc", 30))  # attempt 1 timed out...
+    sim.fire("retry:0.inc")
+    assert sim.step("0.inc").attempt == 2  # ...attempt 2 runs, then attempt 1 returns
+    assert sim.send(StepSucceeded("0.inc", 1, {"value": 100})) == []
+    assert sim.send(StepFailed("0.inc", 1, ConnectionError("late"))) == []
+    assert sim.send(StepSuspended("0.inc", 1, {"late": True})) == []
+    assert sim.running == ["0.inc"] and sim.step("0.inc").status == "running"
+    sim.succeed("0.inc", {"value": 2})
+    assert sim.step("0.inc").output == {"value": 2}
+    assert sim.running == ["1.dbl"] and sim.step("1.dbl").input == {"value": 2}
+    sim.assert_replay_matches()
+
+
+def test_a_late_outcome_of_an_earlier_compensation_attempt_is_ignored(sim_of):
+    def undo(i, o, ctx):
+        return None
+
+    @task(compensate=undo, retry=RetryPolicy(max_attempts=3, backoff="fixed", delay=1))
+    def reserve(n: Num) -> Num:
+        return n
+
+    sim = sim_of(Flow("saga").then(reserve).then(inc))
+    sim.start({"value": 1})
+    sim.succeed("0.reserve", {"value": 1})
+    sim.fail("1.inc", RuntimeError("no"))
+    sim.send(StepFailed("0.reserve", 1, StepTimeoutError("reserve", 5), compensation=True))
+    sim.fire("comp:0.reserve")
+    late = StepSucceeded("0.reserve", 1, None, compensation=True)
+    assert sim.send(late) == []
+    assert sim.state.status == "running" and sim.state.compensation.running
+    sim.send(StepSucceeded("0.reserve", 2, None, compensation=True))
+    view = sim.machine.view(sim.state)
+    assert [(c.key, c.status, c.attempts) for c in view.compensation] == [
+        ("0.reserve", "completed", 2)
+    ]
+    sim.assert_replay_matches()
+
+
+@pytest.mark.parametrize("where", ["running", "backoff", "suspended"])
+def test_cancel_shows_every_unfinished_step_cancelled(sim_of, where):
+    sim = sim_of(Flow("f").then(inc), retry=RetryPolicy(max_attempts=2, delay=60))
+    sim.start({"value": 1})
+    if where == "backoff":
+        sim.fail("0.inc", ConnectionError("down"))
+    elif where == "suspended":
+        sim.send(StepSuspended("0.inc", 1, {"question": "ok?"}))
+    assert sim.step("0.inc").status == where
+    sim.send(Cancel("no longer needed"))
+    view = sim.machine.view(sim.state)
+    assert [(s.key, s.status) for s in view.steps] == [("0.inc", "cancelled")]
+    assert view.suspended == {} and view.waiting_for == [] and view.wake_at is None
+    sim.assert_replay_matches()

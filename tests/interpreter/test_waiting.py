@@ -178,3 +178,18 @@ def test_cancel_while_waiting_disarms_timers(sim_of):
     assert sim.state.timers
     sim.send(Cancel())
     assert sim.state.status == "cancelled" and sim.state.timers == {}
+
+
+def test_a_signal_before_its_timeout_disarms_the_timer(sim_of):
+    sim = sim_of(Flow("f").wait_for_signal("go", model=Num, timeout="1h").then(review))
+    sim.start(None)
+    view = sim.machine.view(sim.state)
+    assert view.waiting_for == ["signal:go", "timer:signal:0"] and view.wake_at is not None
+    sim.send(Signal("go", {"value": 1}))
+    assert sim.state.timers == {} and sim.running == ["1.review"]
+    sim.send(StepSuspended("1.review", 1, {"question": "ok?"}))
+    view = sim.machine.view(sim.state)
+    assert view.status == "waiting"
+    assert view.waiting_for == ["resume:1.review"] and view.wake_at is None
+    assert sim.machine.record(sim.state).wake_at is None  # no wake-up after a restart
+    sim.assert_replay_matches()

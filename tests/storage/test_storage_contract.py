@@ -400,6 +400,19 @@ def test_task_results_replace_by_key_and_order_by_start(run: Any) -> None:
     run(body)
 
 
+def test_task_results_keep_the_child_execution_of_a_nested_step(run: Any) -> None:
+    async def body(s: Storage) -> None:
+        await s.save_task_result("e1", "inner", task("0.inner", child_execution_id="e1/0.inner"))
+        await s.save_task_result("e1", "inc", task("1.inc", T0 + timedelta(seconds=1)))
+        rows = await s.load_task_results("e1")
+        assert [(r.key, r.child_execution_id) for r in rows] == [
+            ("0.inner", "e1/0.inner"),
+            ("1.inc", None),
+        ]
+
+    run(body)
+
+
 # -- the executions index ----------------------------------------------------------
 
 

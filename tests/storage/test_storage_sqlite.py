@@ -165,7 +165,7 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
     run(body("full", 2))
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
         tables = {
             name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
@@ -184,8 +184,42 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
             )
         }
         assert indexes == {("flow_id", "created_at"), ("status",), ("parent_id",), ("wake_at",)}
-    assert SCHEMA_VERSION == 1
-    assert [version for version, _ in MIGRATIONS] == [1]
+    assert SCHEMA_VERSION == 2
+    assert [version for version, _ in MIGRATIONS] == [1, 2]
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "water.db"
+    with sqlite3.connect(path) as raw:
+        for statement in MIGRATIONS[0][1]:
+            raw.execute(statement)
+        raw.execute("INSERT INTO schema_version (version) VALUES (1)")
+        raw.execute(
+            "INSERT INTO task_results (execution_id, key, task_id, status, attempts, output) "
+            "VALUES ('e1', '0.old', 'old', 'completed', 1, 'null')"
+        )
+    raw.close()
+
+    async def body() -> list[TaskResult]:
+        storage = SQLiteStorage(path)
+        await storage.initialize()
+        try:
+            child = TaskResult(
+                key="1.inner", task_id="inner", status="completed", child_execution_id="e1/1.inner"
+            )
+            await storage.save_task_result("e1", "inner", child)
+            return await storage.load_task_results("e1")
+        finally:
+            await storage.close()
+
+    rows = run(body())
+    assert [(r.key, r.child_execution_id) for r in rows] == [
+        ("0.old", None),
+        ("1.inner", "e1/1.inner"),
+    ]
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    raw.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ jitter drawn from the given random source).
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any
 
@@ -31,7 +32,7 @@ from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
 from water.errors import UnstorableValueError
 from water.events import ErrorInfo
-from water.flow import Flow, output_type
+from water.flow import Flow, callable_name, output_type
 from water.interpreter.evolve import has_active_work, value_type
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.task import Task
@@ -133,7 +134,9 @@ class Decider:
         if isinstance(msg, StepFailed):
             return self._failed(state, msg, now)
         if isinstance(msg, TimerFired):
-            if msg.timer not in state.timers or state.status in TERMINAL:
+            # only the arming in force: a late or repeated firing of an earlier arming
+            # of this name (the previous retry's back-off) has another deadline
+            if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
         if isinstance(msg, StepSuspended):
@@ -373,13 +376,16 @@ class Decider:
         try:
             if awaiting == "branch":
                 value = self.revive(state.value_ref, state.value)
-                case = next((i for i, c in enumerate(node.conditions) if c(value)), None)
+                case = next(
+                    (i for i, c in enumerate(node.conditions) if self._holds(index, c, value)),
+                    None,
+                )
                 return [ev.BranchDecided(node=index, case=case, ts=now)]
             if awaiting == "loop":
                 assert state.stage is not None and node.max_iterations is not None
                 iteration = state.stage.iteration
                 value = self.revive(state.value_ref, state.value)
-                proceed = bool(node.conditions[0](value))
+                proceed = self._holds(index, node.conditions[0], value)
                 if proceed and iteration >= node.max_iterations:
                     return [
                         self._decision_error(
@@ -397,7 +403,8 @@ class Decider:
                 else:
                     when = node.until
                     if callable(when):
-                        when = when(self.revive(state.value_ref, state.value))
+                        value = self.revive(state.value_ref, state.value)
+                        when = self._call(index, "sleep_until function", when, value)
                     fire_at = when.timestamp()  # type: ignore[union-attr]
                 return [ev.TimerArmed(timer=f"sleep:{index}", fire_at=fire_at, ts=now)]
             if awaiting == "signal_timeout":
@@ -412,6 +419,23 @@ class Decider:
                 )
             ]
         return []
+
+    def _holds(self, index: int, condition: Any, value: Any) -> bool:
+        """The truth of a condition; an awaitable is refused (it would always be true)."""
+        return bool(self._call(index, "condition", condition, value))
+
+    def _call(self, index: int, what: str, fn: Any, value: Any) -> Any:
+        """Call a user function of the value; the decider is synchronous: no awaitables."""
+        result = fn(value)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: close it rather than leak a warning
+            raise TypeError(
+                f"flow {self.flow.id!r} step {index} ({self.flow.nodes[index].label()}): "
+                f"{what} {callable_name(fn)!r} returned an awaitable "
+                f"({type(result).__name__}); it must be a plain (not async) function"
+            )
+        return result
 
     def _decision_error(self, index: int, message: str, kind: str, now: float) -> Any:
         info = ErrorInfo(type=kind, message=message, step=f"{index}.while", retryable=False)

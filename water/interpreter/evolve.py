@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from water import events as ev
+from water.compatibility import list_fields
 from water.events import ErrorInfo
-from water.flow import Flow, Node, list_fields, output_type
+from water.flow import Flow, Node, output_type, signal_type
 from water.interpreter.state import (
     BACKOFF,
     CANCELLED,
@@ -208,7 +209,7 @@ def value_type(flow: Flow, ref: list[Any]) -> Any:
     if kind == "out":
         return output_type(flow.nodes[ref[1]].runnables[ref[2]])
     if kind == "signal":
-        return flow.nodes[ref[1]].model
+        return signal_type(flow.nodes[ref[1]])
     return None
 
 

@@ -82,6 +82,8 @@ class TaskResult(BaseModel):
     error: ErrorInfo | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    child_execution_id: str | None = None
+    """The child execution of a nested flow's step."""
 
 
 class Checkpoint(BaseModel):

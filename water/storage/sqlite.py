@@ -100,6 +100,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (2, ["ALTER TABLE task_results ADD COLUMN child_execution_id TEXT"]),
 ]
 """Schema migrations as ``(version, statements)``, applied in order in one transaction."""
 
@@ -123,10 +124,12 @@ _SAVE_CHECKPOINT = (
     "INSERT OR REPLACE INTO flow_snapshots (execution_id, seq, state, view, created_at) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-_TASK_COLUMNS = "key, task_id, status, attempts, output, error, started_at, finished_at"
+_TASK_COLUMNS = (
+    "key, task_id, status, attempts, output, error, started_at, finished_at, child_execution_id"
+)
 _SAVE_TASK_RESULT = (
     f"INSERT OR REPLACE INTO task_results (execution_id, {_TASK_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?"
 _RECOVERABLE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
@@ -134,7 +137,9 @@ _RECOVERABLE = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatu
 _EventRow: TypeAlias = tuple[str, int, str, float, str, int | None]
 _RecordRow: TypeAlias = tuple[str, str, str, str | None, float, float, float | None, str | None]
 _CheckpointRow: TypeAlias = tuple[str, int, str, str, float]
-_TaskRow: TypeAlias = tuple[str, str, str, str, int, str, str | None, float | None, float | None]
+_TaskRow: TypeAlias = tuple[
+    str, str, str, str, int, str, str | None, float | None, float | None, str | None
+]
 
 
 class SchemaVersionError(RuntimeError):
@@ -229,6 +234,7 @@ def _task_row(execution_id: str, task_id: str, result: TaskResult) -> _TaskRow:
         None if result.error is None else result.error.model_dump_json(),
         _opt_ts(result.started_at),
         _opt_ts(result.finished_at),
+        result.child_execution_id,
     )
 
 
@@ -242,6 +248,7 @@ def _task_from_row(row: Sequence[Any]) -> TaskResult:
         error=None if row[5] is None else ErrorInfo.model_validate_json(row[5]),
         started_at=_opt_dt(row[6]),
         finished_at=_opt_dt(row[7]),
+        child_execution_id=row[8],
     )
 
 
