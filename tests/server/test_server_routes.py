@@ -333,6 +333,16 @@ def test_delete_a_finished_execution_and_an_unknown_one(client):
     assert error_of(client.delete("/sessions/nope"), 404)["code"] == "execution_not_found"
 
 
+def test_a_deleted_session_is_404_even_if_a_request_just_reached_it(client):
+    done = start(client, "arithmetic", {"value": 1}, wait="true")
+    eid = done["execution_id"]
+    error_of(client.post(f"/sessions/{eid}/resume"), 409)  # brings it into memory
+    assert client.delete(f"/sessions/{eid}").status_code == 204
+    assert error_of(client.get(f"/sessions/{eid}"), 404)["code"] == "execution_not_found"
+    assert error_of(client.post(f"/sessions/{eid}/pause"), 404)["code"] == "execution_not_found"
+    assert error_of(client.get(f"/sessions/{eid}/events"), 404)["code"] == "execution_not_found"
+
+
 # -- service ---------------------------------------------------------------------------
 def test_metrics_in_the_prometheus_text_format(client):
     start(client, "arithmetic", {"value": 1}, wait="true")
