@@ -9,9 +9,9 @@ import subprocess
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from serverflows import Gate
+from serverflows import Gate, approval
 
-from water import Engine, ExecutionStatus
+from water import Engine, ExecutionStatus, Flow
 from water.server import create_app, create_app_from_flows
 
 
@@ -231,6 +231,30 @@ def test_session_events_in_order_and_after_a_sequence_number(client):
     later = client.get(f"/sessions/{done['execution_id']}/events?after_seq=2").json()
     assert [e["seq"] for e in later["events"]] == [3, 4]
     assert error_of(client.get("/sessions/nope/events"), 404)["code"] == "execution_not_found"
+
+
+def test_nested_executions_are_reachable_by_their_id_with_a_slash(client, engine):
+    parent = engine.start(Flow("wrapper").then(approval()), {"value": 1})
+    child = f"{parent.execution_id}/0.approval"
+    engine.ref(child).wait_for_status("waiting", timeout=10)
+    for path in (child, child.replace("/", "%2F")):
+        snapshot = client.get(f"/sessions/{path}")
+        assert snapshot.status_code == 200, snapshot.text
+        assert snapshot.json()["execution_id"] == child
+        events = client.get(f"/sessions/{path}/events")
+        assert events.status_code == 200, events.text
+        assert events.json()["execution_id"] == child
+        assert events.json()["events"][0]["type"] == "execution_started"
+    refused = client.post(f"/sessions/{child}/signal/nope", json={})
+    assert error_of(refused, 422)["message"] == "flow 'approval' never waits for signal 'nope'"
+    signalled = client.post(
+        f"/sessions/{child.replace('/', '%2F')}/signal/approve", json={"approved": True}
+    )
+    assert signalled.status_code == 200, signalled.text
+    assert parent.result(timeout=10).approved is True
+    assert client.delete(f"/sessions/{child.replace('/', '%2F')}").status_code == 204
+    assert error_of(client.get(f"/sessions/{child}"), 404)["details"] == {"execution_id": child}
+    assert error_of(client.delete(f"/sessions/{child}"), 404)["code"] == "execution_not_found"
 
 
 # -- steering --------------------------------------------------------------------------

@@ -37,7 +37,14 @@ from water.types import to_json
 ASK_TIMEOUT = 30.0
 """Seconds a request waits for an execution's answer."""
 
-ExecutionId = Annotated[str, Path(description="Id of an execution.")]
+ExecutionId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        description="Id of an execution; ids of nested executions contain `/` "
+        "(sent as is or as `%2F`).",
+    ),
+]
 
 
 def health_routes(engine: Engine) -> APIRouter:
@@ -162,19 +169,16 @@ def flow_routes(engine: Engine) -> APIRouter:
 
 
 def session_routes(engine: Engine) -> APIRouter:
-    """``/sessions/{execution_id}``: observe, steer and delete one execution."""
+    """``/sessions/{execution_id}``: observe, steer and delete one execution.
+
+    Ids of nested executions contain ``/`` (``<parent>/1.inner``), so the id is a
+    ``path`` parameter, sent as is or as ``%2F``; the routes with a suffix
+    (``/events``, ``/pause``, ...) are declared first so that they match first.
+    """
     router = APIRouter(tags=["sessions"])
 
     @router.get(
-        "/sessions/{execution_id}",
-        summary="An execution's snapshot",
-        responses=documented(404, 504),
-    )
-    async def get_session(execution_id: ExecutionId) -> Snapshot:
-        return await asyncio.to_thread(engine.snapshot, execution_id, ASK_TIMEOUT)
-
-    @router.get(
-        "/sessions/{execution_id}/events",
+        "/sessions/{execution_id:path}/events",
         summary="An execution's event journal",
         responses=documented(404, 504),
     )
@@ -199,7 +203,7 @@ def session_routes(engine: Engine) -> APIRouter:
     steering = documented(404, 409, 413, 422, 504)
 
     @router.post(
-        "/sessions/{execution_id}/pause",
+        "/sessions/{execution_id:path}/pause",
         summary="Pause: running steps finish, no new step starts",
         responses=steering,
     )
@@ -207,7 +211,7 @@ def session_routes(engine: Engine) -> APIRouter:
         return await steer(execution_id, Pause())
 
     @router.post(
-        "/sessions/{execution_id}/resume",
+        "/sessions/{execution_id:path}/resume",
         summary="Resume a paused execution, or a suspended step with data",
         responses=steering,
         openapi_extra=documented_body(
@@ -220,7 +224,7 @@ def session_routes(engine: Engine) -> APIRouter:
         return await steer(execution_id, Resume(data=body.data, step=body.step))
 
     @router.post(
-        "/sessions/{execution_id}/cancel",
+        "/sessions/{execution_id:path}/cancel",
         summary="Cancel for good",
         responses=steering,
         openapi_extra=documented_body(
@@ -232,7 +236,7 @@ def session_routes(engine: Engine) -> APIRouter:
         return await steer(execution_id, Cancel(reason=body.reason if body else None))
 
     @router.post(
-        "/sessions/{execution_id}/signal/{name}",
+        "/sessions/{execution_id:path}/signal/{name}",
         summary="Deliver a named signal; the body is its payload",
         responses=steering,
         openapi_extra=documented_body("The signal's payload (JSON)."),
@@ -245,8 +249,16 @@ def session_routes(engine: Engine) -> APIRouter:
         payload = await json_body(request)
         return await steer(execution_id, Signal(name, payload))
 
+    @router.get(
+        "/sessions/{execution_id:path}",
+        summary="An execution's snapshot",
+        responses=documented(404, 504),
+    )
+    async def get_session(execution_id: ExecutionId) -> Snapshot:
+        return await asyncio.to_thread(engine.snapshot, execution_id, ASK_TIMEOUT)
+
     @router.delete(
-        "/sessions/{execution_id}",
+        "/sessions/{execution_id:path}",
         summary="Delete an execution and its journal",
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
