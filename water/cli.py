@@ -118,6 +118,21 @@ def dev(
     reload: Annotated[bool, typer.Option(help="Restart when a file changes.")] = False,
     db: Db = "water.db",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests for this Host (name, name:port, *.domain or *; "
+            "repeatable). Always answered: the --host address and localhost, 127.0.0.1 "
+            "and [::1], with the port."
+        ),
+    ] = None,
+    allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Accept browser requests from this origin, e.g. http://localhost:3000 "
+            "(repeatable; * for any). The API's own origin is always accepted."
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API for every flow defined in FLOWS_FILE.
 
@@ -127,18 +142,27 @@ def dev(
 
     from water.server import create_app_from_flows
     from water.server.auth import TOKEN_ENV
-    from water.server.dev import DB_ENV, FLOWS_FILE_ENV
+    from water.server.dev import ALLOWED_HOSTS_ENV, ALLOWED_ORIGINS_ENV, DB_ENV, FLOWS_FILE_ENV
+    from water.server.guard import served_hosts
 
     flows = _load(flows_file)
     reports = check_flows(flows)
     if not all(r.ok for r in reports):
         _print_reports(reports)
         _fail(f"{flows_file} has invalid flows; fix them before serving")
+    hosts = [*served_hosts(host, port), *(allowed_host or [])]
+    origins = list(allowed_origin or [])
     _print_flows(flows)
     url = f"http://{host}:{port}"
     out = _out()
-    out.print(f"\nServing [bold]{url}[/]  (API docs: {url}/docs, metrics: {url}/metrics)")
+    out.print(
+        f"\nServing [bold]{escape(url)}[/]  (API docs: {escape(url)}/docs, "
+        f"metrics: {escape(url)}/metrics)"
+    )
     out.print(f"Database: {escape(db)}")
+    out.print(f"Answering for hosts: {escape(', '.join(hosts))}")
+    if origins:
+        out.print(f"Accepting browser requests from: {escape(', '.join(origins))}")
     if os.environ.get(TOKEN_ENV):
         out.print(f"API token required ({TOKEN_ENV} is set).")
     if reload:
@@ -146,6 +170,8 @@ def dev(
         os.environ[DB_ENV] = (
             db if "://" in db or db.startswith("sqlite:") else str(Path(db).resolve())
         )
+        os.environ[ALLOWED_HOSTS_ENV] = ",".join(hosts)
+        os.environ[ALLOWED_ORIGINS_ENV] = ",".join(origins)
         uvicorn.run(
             "water.server:app_from_env",
             factory=True,
@@ -157,7 +183,9 @@ def dev(
         )
         return
     try:
-        api = create_app_from_flows(flows, _storage(db))
+        api = create_app_from_flows(
+            flows, _storage(db), allowed_hosts=hosts, allowed_origins=origins
+        )
     except (ValueError, OSError) as exc:
         _fail(f"cannot start the engine: {exc}")
     uvicorn.run(api, host=host, port=port, log_level=log_level)

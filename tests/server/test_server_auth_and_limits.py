@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from water.server import create_app
 
 TOKEN = "s3cret-token-\u00e9"  # not ASCII: compared as bytes
+JSON = {"content-type": "application/json"}
 
 
 def envelope_code(response) -> str:
@@ -125,14 +126,14 @@ def test_a_streamed_body_over_the_limit_is_refused_too(limited):
         yield b"x" * 100
         yield b'"}'
 
-    response = limited.post("/flows/arithmetic/execute", content=chunks())
+    response = limited.post("/flows/arithmetic/execute", content=chunks(), headers=JSON)
     assert response.status_code == 413
     assert envelope_code(response) == "payload_too_large"
 
 
 def test_a_body_at_the_limit_is_accepted(limited):
     body = b'{"value": 1}'.ljust(64)
-    response = limited.post("/flows/arithmetic/execute?wait=true", content=body)
+    response = limited.post("/flows/arithmetic/execute?wait=true", content=body, headers=JSON)
     assert response.status_code == 200, response.text
     assert response.json()["output"] == {"value": 4}
 

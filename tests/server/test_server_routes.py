@@ -126,12 +126,11 @@ def test_execute_refuses_a_body_that_is_not_json(client):
         assert error["details"]["errors"][0]["type"] == "json_invalid"
 
 
-def test_execute_reads_json_whatever_the_content_type(client):
-    # curl -d sends application/x-www-form-urlencoded
+def test_execute_takes_json_with_a_charset(client):
     response = client.post(
         "/flows/arithmetic/execute?wait=true",
         content=b'{"value": 1}',
-        headers={"content-type": "application/x-www-form-urlencoded"},
+        headers={"content-type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 200 and response.json()["output"] == {"value": 4}
 

@@ -1,7 +1,7 @@
 """Reading JSON request bodies.
 
-Bodies are parsed as JSON whatever their declared content type (``curl -d`` sends
-``application/x-www-form-urlencoded``); an empty body is ``null``. ``NaN`` and
+Bodies are JSON (``JsonBodyGuard`` refuses any other declared content type);
+an empty body is ``null``. ``NaN`` and
 ``Infinity`` are refused: they are not JSON and could not be stored.
 """
 

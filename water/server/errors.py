@@ -129,10 +129,13 @@ def translate(exc: Exception) -> ApiError | None:
 
 
 _DOCUMENTED = {
+    400: "The `Host` header is not one this server answers for.",
     401: "Missing or invalid API token (only when a token is configured).",
+    403: "The request comes from a web page of another origin.",
     404: "Unknown flow, execution or step.",
     409: "The execution's state does not allow this.",
     413: "The request body is too large.",
+    415: "The request body is not `application/json`.",
     422: "Invalid request (field errors in `details.errors`), or the execution failed.",
     500: "Unexpected server error.",
     504: "The engine did not answer in time.",

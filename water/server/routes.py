@@ -96,7 +96,7 @@ def flow_routes(engine: Engine) -> APIRouter:
         ),
         responses={
             200: {"model": ExecutionResult, "description": "Completed (with `wait=true`)."},
-            **documented(404, 409, 413, 422, 504),
+            **documented(404, 409, 413, 415, 422, 504),
         },
         openapi_extra=documented_body("The flow's input (JSON)."),
     )
@@ -200,7 +200,7 @@ def session_routes(engine: Engine) -> APIRouter:
         ref = engine.ref(execution_id)
         return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
 
-    steering = documented(404, 409, 413, 422, 504)
+    steering = documented(404, 409, 413, 415, 422, 504)
 
     @router.post(
         "/sessions/{execution_id:path}/pause",
