@@ -90,7 +90,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _styled(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
 
 
 def _load(path: Path) -> list[Flow]:
@@ -295,7 +295,7 @@ def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:
 
     deadline = None if timeout is None else time.monotonic() + timeout
     err = _err()
-    label = f"{escape(flow_id)} [dim]{ref.execution_id}[/]"
+    label = f"{escape(flow_id)} [dim]{escape(ref.execution_id)}[/]"
     try:
         with err.status(f"{label}: starting") as line:
             while True:
@@ -322,19 +322,19 @@ def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:
 def _progress(snapshot: Snapshot) -> str:
     parts = [_styled(str(snapshot.status)), f"{len(snapshot.completed_steps)} steps done"]
     if snapshot.running_steps:
-        parts.append("running " + ", ".join(snapshot.running_steps))
+        parts.append("running " + escape(", ".join(snapshot.running_steps)))
     if snapshot.waiting_for:
-        parts.append("waiting for " + ", ".join(snapshot.waiting_for))
+        parts.append("waiting for " + escape(", ".join(snapshot.waiting_for)))
     if snapshot.suspended:
-        parts.append("suspended " + ", ".join(snapshot.suspended))
-    return escape(" · ").join(parts)
+        parts.append("suspended " + escape(", ".join(snapshot.suspended)))
+    return " · ".join(parts)
 
 
 def _report_outcome(final: Snapshot) -> None:
     err = _err()
     status = str(final.status)
     took = (final.updated_at - final.created_at).total_seconds()
-    summary = f"{final.execution_id} {_styled(status)} in {took:.3f}s"
+    summary = f"{escape(final.execution_id)} {_styled(status)} in {took:.3f}s"
     if final.status == ExecutionStatus.COMPLETED:
         err.print(f"[green]✓[/] {summary}")
         typer.echo(json.dumps(final.output, indent=2))
@@ -381,7 +381,7 @@ def list_executions(
     table.add_column("error")
     for r in rows:
         table.add_row(
-            r.execution_id,
+            escape(r.execution_id),
             escape(r.flow_id),
             _styled(str(r.status)),
             _time(r.created_at),
@@ -452,13 +452,13 @@ def _print_execution(found: _Execution) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("execution", record.execution_id)
+    head.add_row("execution", escape(record.execution_id))
     head.add_row("flow", escape(record.flow_id))
     head.add_row("status", _styled(str(record.status)))
     head.add_row("created", _time(record.created_at))
     head.add_row("updated", _time(record.updated_at))
     if record.parent_id:
-        head.add_row("parent", record.parent_id)
+        head.add_row("parent", escape(record.parent_id))
     if snapshot is not None and snapshot.suspended:
         head.add_row("suspended", escape(", ".join(snapshot.suspended)))
     if snapshot is not None and snapshot.waiting_for:
@@ -505,7 +505,7 @@ def _print_execution(found: _Execution) -> None:
             timeline.add_row(
                 str(event.seq),
                 f"+{event.ts - start:.3f}s",
-                event.type,
+                escape(event.type),
                 escape(_event_detail(event)),
             )
         out.print(timeline)
