@@ -21,6 +21,7 @@ from actors.coordinator import Coordinator, Failure, Query, Ready, StatusChanged
 from actors.effects import ArmTimer, Route
 from actors.jobs import StepJob, SupervisorSpec
 from actors.journal import Journal
+from actors.logsafe import describe
 from actors.messages import TimerFired
 from actors.observer import RuntimeObserver
 from actors.protocols import DeciderFactory, JournalStore
@@ -110,7 +111,7 @@ class ActorSystem:
                     return
                 except pykka.ActorDeadError:
                     self._forget(execution_id, ref)
-        log.error("could not deliver %r to execution %s", message, execution_id)
+        log.error("could not deliver %s to execution %s", describe(message), execution_id)
 
     def deliver(self, execution_id: str, message: Any) -> None:
         """Report an outcome to an execution (dropped quietly once shut down)."""

@@ -141,10 +141,14 @@ def dev(
     import uvicorn
 
     from water.server import create_app_from_flows
-    from water.server.auth import TOKEN_ENV
+    from water.server.auth import TOKEN_ENV, resolve_token
     from water.server.dev import ALLOWED_HOSTS_ENV, ALLOWED_ORIGINS_ENV, DB_ENV, FLOWS_FILE_ENV
-    from water.server.guard import served_hosts
+    from water.server.guard import is_loopback, served_hosts
 
+    try:
+        token = resolve_token(None)
+    except ValueError as exc:
+        _fail(str(exc))
     flows = _load(flows_file)
     reports = check_flows(flows)
     if not all(r.ok for r in reports):
@@ -163,8 +167,10 @@ def dev(
     out.print(f"Answering for hosts: {escape(', '.join(hosts))}")
     if origins:
         out.print(f"Accepting browser requests from: {escape(', '.join(origins))}")
-    if os.environ.get(TOKEN_ENV):
+    if token is not None:
         out.print(f"API token required ({TOKEN_ENV} is set).")
+    elif not is_loopback(host):
+        _warn_open(host)
     if reload:
         os.environ[FLOWS_FILE_ENV] = str(flows_file.resolve())
         os.environ[DB_ENV] = (
@@ -189,6 +195,24 @@ def dev(
     except (ValueError, OSError) as exc:
         _fail(f"cannot start the engine: {exc}")
     uvicorn.run(api, host=host, port=port, log_level=log_level)
+
+
+def _warn_open(host: str) -> None:
+    """Say loudly that a server reachable from other machines has no token."""
+    from rich.panel import Panel
+
+    from water.server.auth import TOKEN_ENV
+
+    _err().print(
+        Panel(
+            f"Serving on {escape(host)} without an API token: anyone who can reach this "
+            "address can start, steer, read and delete executions.\n"
+            f"Set {TOKEN_ENV} to require 'Authorization: Bearer <token>', or serve on "
+            "127.0.0.1.",
+            title="[bold]WARNING: no API token[/]",
+            border_style="bold red",
+        )
+    )
 
 
 def _print_flows(flows: list[Flow]) -> None:

@@ -148,8 +148,9 @@ def test_execute_an_unknown_flow(client):
     assert error_of(client.post("/flows/nope/execute", json={}), 404)["code"] == "flow_not_found"
 
 
-def test_waiting_for_a_result_does_not_block_the_event_loop(engine, gate: Gate):
-    app = create_app(engine, api_token="")
+def test_waiting_for_a_result_does_not_block_the_event_loop(engine, gate: Gate, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    app = create_app(engine)
 
     async def scenario() -> tuple[int, int, dict]:
         transport = httpx.ASGITransport(app=app)
@@ -402,7 +403,8 @@ def test_unexpected_errors_are_a_500_envelope_without_details(engine, monkeypatc
         raise RuntimeError("secret internals at /srv/app.py line 12")
 
     monkeypatch.setattr(engine, "snapshot", broken)
-    client = TestClient(create_app(engine, api_token=""), raise_server_exceptions=False)
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
     response = client.get("/sessions/anything")
     error = error_of(response, 500)
     assert error == {"code": "internal_error", "message": "internal server error", "details": None}
@@ -437,10 +439,11 @@ def test_the_openapi_document_has_every_route_and_a_typed_operation_per_flow(cli
     assert "securitySchemes" not in document.get("components", {})
 
 
-def test_an_app_built_from_flows_owns_its_engine(tmp_path):
+def test_an_app_built_from_flows_owns_its_engine(tmp_path, monkeypatch):
     from serverflows import arithmetic
 
-    app = create_app_from_flows([arithmetic()], f"sqlite:///{tmp_path}/water.db", api_token="")
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    app = create_app_from_flows([arithmetic()], f"sqlite:///{tmp_path}/water.db")
     engine: Engine = app.state.engine
     with TestClient(app) as client:
         done = start(client, "arithmetic", {"value": 1}, wait="true")

@@ -49,7 +49,7 @@ def create_app(
     """An API over ``engine`` (which the caller keeps and shuts down).
 
     ``api_token``: require ``Authorization: Bearer <token>`` on every route but
-    ``/health`` (default: ``$WATER_API_TOKEN``; unset: no token).
+    ``/health`` (default: ``$WATER_API_TOKEN``; unset: no token; empty: ``ValueError``).
     ``max_body_bytes``: larger request bodies are answered 413.
     ``allowed_hosts``: the ``Host`` values answered, others get 400 (default: any,
     since the service the app is mounted in knows its names; ``water dev`` passes
