@@ -320,7 +320,31 @@ def test_cancel_with_a_reason(client, engine):
     events = client.get(f"/sessions/{started['execution_id']}/events").json()["events"]
     assert events[-1] == {**events[-1], "type": "cancelled", "reason": "changed my mind"}
     again = client.post(f"/sessions/{started['execution_id']}/cancel")
-    assert error_of(again, 409)["code"] == "conflict"
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    events_again = client.get(f"/sessions/{started['execution_id']}/events").json()["events"]
+    assert events_again == events  # nothing new was journaled
+
+
+def test_a_command_whose_effect_holds_answers_the_snapshot(client, engine, gate: Gate):
+    started = start(client, "gated", {"value": 1})
+    eid = started["execution_id"]
+    assert gate.started.wait(10)
+    assert client.post(f"/sessions/{eid}/pause").json()["status"] == "pausing"
+    assert client.post(f"/sessions/{eid}/pause").json()["status"] == "pausing"
+    gate.opened.set()
+    engine.ref(eid).wait_for_status("paused", timeout=10)
+    again = client.post(f"/sessions/{eid}/pause")
+    assert again.status_code == 200 and again.json()["status"] == "paused"
+    assert client.post(f"/sessions/{eid}/cancel").json()["status"] == "cancelled"
+    assert client.post(f"/sessions/{eid}/cancel").json()["status"] == "cancelled"
+
+
+def test_a_command_that_cannot_apply_is_a_conflict(client):
+    done = start(client, "arithmetic", {"value": 1}, wait="true")
+    eid = done["execution_id"]
+    for action in ("pause", "resume", "cancel", "signal/approve"):
+        error = error_of(client.post(f"/sessions/{eid}/{action}"), 409)
+        assert error["code"] == "conflict" and "completed" in error["message"], action
 
 
 def test_signal_delivers_its_payload(client, engine):
