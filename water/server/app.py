@@ -18,6 +18,7 @@ from water import __version__
 from water.engine import Engine
 from water.flow import Flow
 from water.server.auth import BearerAuthMiddleware, resolve_token
+from water.server.docs import install_docs
 from water.server.errors import documented, install_error_handlers
 from water.server.guard import JsonBodyGuard, OriginGuard
 from water.server.limits import BodyLimitMiddleware
@@ -119,6 +120,9 @@ def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
         version=__version__,
         description="Start, observe and steer durable workflow executions.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.engine = engine
     install_error_handlers(app)
@@ -130,6 +134,7 @@ def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
         app.include_router(router, dependencies=security, responses=protected)
     app.include_router(health_routes(engine), responses=documented(*guarded, 500))
     install_openapi(app, lambda: engine.flows)
+    install_docs(app)
     # the last added runs first: Host and Origin, then the token, then the body
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.add_middleware(JsonBodyGuard)
