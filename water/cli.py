@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -428,8 +428,13 @@ def _existing(db: str) -> Storage:
     return storage
 
 
-def _time(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _time(value: datetime | float | None) -> str:
+    """A time (a datetime, or unix seconds as events store them) in local ISO 8601."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone().isoformat(timespec="seconds")
 
 
 # -- inspect ----------------------------------------------------------------------------
@@ -536,6 +541,7 @@ def _print_execution(found: _Execution) -> None:
 
 
 _BULKY = frozenset({"seq", "ts", "type", "output", "input", "payload", "data", "variables"})
+_TIMES = frozenset({"retry_at", "fire_at"})
 
 
 def _event_detail(event: Event) -> str:
@@ -545,6 +551,8 @@ def _event_detail(event: Event) -> str:
             continue
         if isinstance(value, ErrorInfo):
             value = f"{value.type}: {value.message}"
+        elif name in _TIMES:
+            value = _time(value)
         parts.append(f"{name}={value}")
     return " ".join(parts)
 

@@ -1,4 +1,5 @@
-"""``list`` and ``inspect`` print whatever a database holds, markup-like text included."""
+"""``list`` and ``inspect`` print what a database holds as it is (markup-like text
+included), with times in local ISO 8601."""
 
 from __future__ import annotations
 
@@ -23,9 +24,13 @@ MESSAGE = "card [red]declined[/] [/]"
 OUTPUT = {"note": "[/][bold]"}
 
 
+NOW = datetime(2030, 5, 17, 9, 30, 15, tzinfo=UTC)
+FIRES = NOW.timestamp() + 5
+
+
 def seed(db: Path) -> None:
     """An execution written by any engine (ids come from users and nested flows)."""
-    now = datetime.now(UTC)
+    now = NOW
     ts = now.timestamp()
     error = ErrorInfo(type="FatalError", message=MESSAGE, step=STEP)
     snapshot = Snapshot(
@@ -41,7 +46,7 @@ def seed(db: Path) -> None:
     )
     events = [
         ExecutionStarted(flow_id=FLOW, fingerprint="f", parent_id=PARENT, ts=ts),
-        TimerArmed(timer=f"retry:{STEP}", fire_at=ts + 5, ts=ts),
+        TimerArmed(timer=f"retry:{STEP}", fire_at=FIRES, ts=ts),
         StepFailed(key=STEP, attempt=1, error=error, ts=ts + 1),
     ]
 
@@ -95,3 +100,14 @@ def test_inspect_prints_every_field_as_it_is(runner, db):
     for text in (EXECUTION, PARENT, FLOW, STEP, TASK, MESSAGE, '{"note": "[/][bold]"}'):
         assert text in out, text
     assert "Traceback" not in out
+
+
+def test_times_are_local_iso_8601(runner, db):
+    local = NOW.astimezone().isoformat(timespec="seconds")
+    fires = datetime.fromtimestamp(FIRES, UTC).astimezone().isoformat(timespec="seconds")
+    listed = runner.invoke(app, ["list", "--db", str(db)]).output
+    assert local in listed
+    inspected = runner.invoke(app, ["inspect", EXECUTION, "--db", str(db)]).output
+    assert f"created    {local}" in inspected
+    assert f"fire_at={fires}" in inspected
+    assert str(int(FIRES)) not in inspected  # no raw epoch seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from datetime import datetime
 
 import httpx
 import pytest
@@ -228,6 +229,11 @@ def test_session_events_in_order_and_after_a_sequence_number(client):
         "execution_completed",
     ]
     assert [e["seq"] for e in events["events"]] == [1, 2, 3, 4]
+    snapshot = client.get(f"/sessions/{done['execution_id']}").json()
+    for event in events["events"]:  # ISO 8601 in UTC, as the snapshot's times
+        assert event["ts"].endswith("Z"), event
+        at = datetime.fromisoformat(event["ts"])
+        assert at >= datetime.fromisoformat(snapshot["created_at"])
     later = client.get(f"/sessions/{done['execution_id']}/events?after_seq=2").json()
     assert [e["seq"] for e in later["events"]] == [3, 4]
     assert error_of(client.get("/sessions/nope/events"), 404)["code"] == "execution_not_found"
@@ -284,8 +290,11 @@ def test_resume_a_suspended_step_with_data(client, engine):
         f"/sessions/{started['execution_id']}/resume", json={"data": {"extra": 1}, "step": "9.x"}
     )
     assert error_of(wrong_step, 409)["code"] == "conflict"
-    bad_data = client.post(f"/sessions/{started['execution_id']}/resume", json={"data": {}})
-    assert error_of(bad_data, 422)["code"] == "invalid"
+    bad_data = error_of(
+        client.post(f"/sessions/{started['execution_id']}/resume", json={"data": {}}), 422
+    )
+    assert bad_data["code"] == "validation_error" and "Extra" in bad_data["message"]
+    assert bad_data["details"]["errors"][0]["loc"] == ["body", "data"]
     bad_body = client.post(f"/sessions/{started['execution_id']}/resume", json={"datum": 1})
     assert error_of(bad_body, 422)["details"]["errors"][0]["loc"] == ["body", "datum"]
 
@@ -352,9 +361,10 @@ def test_signal_delivers_its_payload(client, engine):
     eid = started["execution_id"]
     engine.ref(eid).wait_for_status("waiting", timeout=10)
     unknown = error_of(client.post(f"/sessions/{eid}/signal/reject", json={}), 422)
-    assert unknown["code"] == "invalid" and "reject" in unknown["message"]
+    assert unknown["code"] == "validation_error" and "reject" in unknown["message"]
     invalid = error_of(client.post(f"/sessions/{eid}/signal/approve", json={"approved": []}), 422)
-    assert "approved" in invalid["message"]
+    assert invalid["code"] == "validation_error" and "approved" in invalid["message"]
+    assert invalid["details"]["errors"][0]["message"] == invalid["message"]
 
     delivered = client.post(f"/sessions/{eid}/signal/approve", json={"approved": True})
     assert delivered.status_code == 200
@@ -416,7 +426,7 @@ def test_metrics_pass_promtool(client):
 
 def test_framework_errors_use_the_envelope(client):
     missing = error_of(client.get("/no/such/route"), 404)
-    assert missing["code"] == "not_found"
+    assert missing["code"] == "route_not_found"
     wrong_method = client.put("/sessions/abc")
     assert error_of(wrong_method, 405)["code"] == "method_not_allowed"
     assert wrong_method.headers["allow"] == "DELETE, GET"
@@ -458,6 +468,14 @@ def test_the_openapi_document_has_every_route_and_a_typed_operation_per_flow(cli
     assert typed["requestBody"]["required"] is True
     output = typed["responses"]["200"]["content"]["application/json"]["schema"]
     assert output["properties"]["output"]["title"] == "Num"
+    schemas = document["components"]["schemas"]
+    for event, field in [
+        ("ExecutionStarted", "ts"),
+        ("StepFailed", "retry_at"),
+        ("TimerArmed", "fire_at"),
+    ]:
+        time = schemas[event]["properties"][field]
+        assert "date-time" in str(time), (event, time)
     envelope = paths["/sessions/{execution_id}"]["get"]["responses"]["404"]
     assert envelope["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
     assert "securitySchemes" not in document.get("components", {})

@@ -14,10 +14,11 @@ from pydantic import ValidationError
 from actors.messages import Cancel, Pause, Resume, Signal
 from water import __version__
 from water.engine import Engine
+from water.errors import StateConflictError
 from water.flow import Flow
 from water.graph import describe
 from water.server.bodies import documented_body, json_body, model_body
-from water.server.errors import ApiError, documented, field_errors
+from water.server.errors import ApiError, documented, field_errors, invalid_request
 from water.server.models import (
     CancelRequest,
     EventList,
@@ -192,13 +193,19 @@ def session_routes(engine: Engine) -> APIRouter:
             events = engine.events(execution_id, after_seq)
             if not events:
                 engine.snapshot(execution_id, ASK_TIMEOUT)  # 404 for an unknown id
-            return EventList(execution_id=execution_id, events=events)
+            return EventList.of(execution_id, events)
 
         return await asyncio.to_thread(load)
 
-    async def steer(execution_id: str, message: Any) -> Snapshot:
+    async def steer(execution_id: str, message: Any, invalid_at: tuple[str, ...] = ()) -> Snapshot:
+        """Ask the execution; data it refuses is a 422 about the request part ``invalid_at``."""
         ref = engine.ref(execution_id)
-        return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
+        try:
+            return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
+        except StateConflictError as exc:
+            if exc.code != "invalid":
+                raise
+            raise invalid_request(str(exc), invalid_at) from None
 
     steering = documented(404, 409, 413, 415, 422, 504)
 
@@ -221,7 +228,7 @@ def session_routes(engine: Engine) -> APIRouter:
     )
     async def resume(request: Request, execution_id: ExecutionId) -> Snapshot:
         body = await model_body(request, ResumeRequest) or ResumeRequest()
-        return await steer(execution_id, Resume(data=body.data, step=body.step))
+        return await steer(execution_id, Resume(data=body.data, step=body.step), ("body", "data"))
 
     @router.post(
         "/sessions/{execution_id:path}/cancel",
