@@ -66,13 +66,42 @@ def test_a_foreign_origin_is_refused_and_the_own_origin_served(local):
     assert local.get("/flows").status_code == 200  # no Origin: not a browser
 
 
-def test_allowed_origins_are_served(engine):
+def test_allowed_origins_are_served(engine, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
     app = create_app(engine, allowed_origins=["http://localhost:3000"])
     client = TestClient(app)
     assert client.get("/flows", headers={"origin": "http://localhost:3000"}).status_code == 200
     assert client.get("/flows", headers={"origin": "http://localhost:3001"}).status_code == 403
     anyone = TestClient(create_app(engine, allowed_origins=["*"]))
     assert anyone.get("/flows", headers={"origin": "http://evil.example"}).status_code == 200
+
+
+def test_allowed_origins_get_the_cors_headers_a_browser_needs(engine):
+    app = create_app(engine, api_token="t0ken", allowed_origins=["http://localhost:3000"])
+    client = TestClient(app)
+    ui = "http://localhost:3000"
+    preflight = client.options(
+        "/flows/arithmetic/execute",
+        headers={
+            "origin": ui,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    assert preflight.status_code == 200, preflight.text  # a preflight bears no token
+    assert preflight.headers["access-control-allow-origin"] == ui
+    started = client.post(
+        "/flows/arithmetic/execute",
+        json={"value": 1},
+        headers={"origin": ui, "authorization": "Bearer t0ken"},
+    )
+    assert started.status_code == 202, started.text
+    assert started.headers["access-control-allow-origin"] == ui
+    foreign = client.options(
+        "/flows",
+        headers={"origin": "http://evil.example", "access-control-request-method": "GET"},
+    )
+    assert foreign.status_code == 403
 
 
 def test_the_host_must_be_one_the_server_answers_for(local):
@@ -91,7 +120,8 @@ def test_a_dns_rebinding_page_is_refused(local):
     assert local.get("/flows/arithmetic/sessions").json()["total"] == 0
 
 
-def test_host_lists_take_names_ports_and_wildcards(engine):
+def test_host_lists_take_names_ports_and_wildcards(engine, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
     app = create_app(engine, allowed_hosts=["api.example.com", "*.internal:8000", "::1"])
     client = TestClient(app)
     for host in ("api.example.com", "api.example.com:443", "a.b.internal:8000", "[::1]:1"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Security
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 
 from water import __version__
@@ -56,7 +57,8 @@ def create_app(
     since the service the app is mounted in knows its names; ``water dev`` passes
     its own address and the loopback names).
     ``allowed_origins``: origins other than the API's own whose browser requests
-    are accepted (e.g. ``"http://localhost:3000"``, or ``"*"``); others get 403.
+    are accepted, with the CORS headers a browser needs (e.g.
+    ``"http://localhost:3000"``, or ``"*"``); others get 403.
     Request bodies must be ``application/json`` (415 otherwise).
     """
     options = _options(api_token, max_body_bytes, allowed_hosts, allowed_origins)
@@ -135,10 +137,18 @@ def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
     app.include_router(health_routes(engine), responses=documented(*guarded, 500))
     install_openapi(app, lambda: engine.flows)
     install_docs(app)
-    # the last added runs first: Host and Origin, then the token, then the body
+    # the last added runs first: Host and Origin, CORS (a preflight bears no token),
+    # then the token, then the body
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)
     app.add_middleware(JsonBodyGuard)
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token)
+    if options.allowed_origins:  # pages of these origins may call the API from a browser
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(options.allowed_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type"],
+        )
     app.add_middleware(OriginGuard, hosts=options.allowed_hosts, origins=options.allowed_origins)
     return app
