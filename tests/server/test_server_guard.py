@@ -130,6 +130,13 @@ def test_host_lists_take_names_ports_and_wildcards(engine, monkeypatch):
         assert client.get("/health", headers={"host": host}).status_code == 400, host
 
 
+def test_one_name_is_a_list_of_one(engine, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    client = TestClient(create_app(engine, allowed_hosts="api.example.com"))
+    assert client.get("/health", headers={"host": "api.example.com"}).status_code == 200
+    assert client.get("/health", headers={"host": "a"}).status_code == 400
+
+
 def test_by_default_a_mounted_app_answers_any_host(client):
     assert client.get("/flows", headers={"host": "api.example.com"}).status_code == 200
 

@@ -101,9 +101,14 @@ def _options(
     return _Options(
         api_token=resolve_token(api_token),
         max_body_bytes=max_body_bytes,
-        allowed_hosts=None if allowed_hosts is None else tuple(allowed_hosts),
-        allowed_origins=tuple(allowed_origins),
+        allowed_hosts=None if allowed_hosts is None else _listed(allowed_hosts),
+        allowed_origins=_listed(allowed_origins),
     )
+
+
+def _listed(values: Iterable[str]) -> tuple[str, ...]:
+    """A list of names (one name alone is a list of one, not of its characters)."""
+    return (values,) if isinstance(values, str) else tuple(values)
 
 
 def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
