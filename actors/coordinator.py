@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors.effects import ArmTimer, Dispatch
+from actors.logsafe import describe, describe_error
 from actors.loop_actor import LoopActor
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
@@ -125,7 +126,7 @@ class Coordinator(LoopActor):
             if not self.decider.is_terminal(self.state):
                 self.system.perform(self.execution_id, self._prepare())
         except Exception as exc:
-            log.error("cannot rehydrate execution %s: %s", self.execution_id, exc)
+            log.error("cannot rehydrate execution %s: %s", self.execution_id, describe_error(exc))
             self.broken = exc
 
     # -- messages ----------------------------------------------------------------
@@ -152,7 +153,9 @@ class Coordinator(LoopActor):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
         elif self.broken is None:
-            log.exception("coordinator of %s crashed on %r", self.execution_id, msg, exc_info=exc)
+            log.exception(
+                "coordinator of %s crashed on %s", self.execution_id, describe(msg), exc_info=exc
+            )
             self._crash()
         return Failure(exc) if query else None
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import pykka
 
 from actors.jobs import StepJob, SupervisorSpec, SuspendStep
+from actors.logsafe import describe
 from actors.messages import StepFailed, StepSucceeded, StepSuspended
 from actors.reactor import Reactor
 from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
@@ -274,7 +275,9 @@ class TaskSupervisor(pykka.ThreadingActor):
             elif isinstance(message, CancelRuns):
                 self._cancel(message.execution_id)
         except Exception:  # a supervisor bug must not lose the supervisor
-            log.exception("task supervisor %r failed handling %r", self.spec.task_id, message)
+            log.exception(
+                "task supervisor %r failed handling %s", self.spec.task_id, describe(message)
+            )
         return None
 
     def _admit(self, job: StepJob) -> None:

@@ -21,6 +21,7 @@ from actors.coordinator import Coordinator, Failure, Query, Ready, StatusChanged
 from actors.effects import ArmTimer, Route
 from actors.jobs import StepJob, SupervisorSpec
 from actors.journal import Journal
+from actors.logsafe import describe
 from actors.messages import TimerFired
 from actors.observer import RuntimeObserver
 from actors.protocols import DeciderFactory, JournalStore
@@ -110,7 +111,7 @@ class ActorSystem:
                     return
                 except pykka.ActorDeadError:
                     self._forget(execution_id, ref)
-        log.error("could not deliver %r to execution %s", message, execution_id)
+        log.error("could not deliver %s to execution %s", describe(message), execution_id)
 
     def deliver(self, execution_id: str, message: Any) -> None:
         """Report an outcome to an execution (dropped quietly once shut down)."""
@@ -204,16 +205,40 @@ class ActorSystem:
 
     def finished(self, execution_id: str, ref: pykka.ActorRef[Any], view: Any) -> None:
         with self._lock:
-            self._recent[execution_id] = view
-            if len(self._recent) > RECENT_FINISHED:
-                self._recent.pop(next(iter(self._recent)))
+            # only the routed coordinator speaks for the execution: one that was
+            # forgotten (its execution deleted) must not leave its view behind
             if self._coordinators.get(execution_id) is ref:
                 del self._coordinators[execution_id]
+                self._recent[execution_id] = view
+                if len(self._recent) > RECENT_FINISHED:
+                    self._recent.pop(next(iter(self._recent)))
             waiters = self._waiters.pop(execution_id, [])
             self._crashes.pop(execution_id, None)
         for future in waiters:
             if not future.done():
                 future.set_result(view)
+
+    def forget(self, execution_id: str, error: BaseException | None = None) -> None:
+        """Drop every trace of an execution kept in memory (its rows were deleted).
+
+        Its coordinator, if any, is detached and stopped, so the next message for
+        the execution starts a new one, which finds nothing in storage; its final
+        view and its timers are dropped; waiters for its end get ``error`` (if given).
+        """
+        with self._lock:
+            ref = self._coordinators.pop(execution_id, None)
+            self._recent.pop(execution_id, None)
+            self._crashes.pop(execution_id, None)
+            waiters = self._waiters.pop(execution_id, []) if error is not None else []
+        self.timers.disarm(execution_id)
+        if ref is not None:
+            try:
+                ref.stop(block=False)
+            except pykka.ActorDeadError:
+                pass
+        for future in waiters:
+            if error is not None and not future.done():
+                future.set_exception(error)
 
     def waiter(self, execution_id: str) -> concurrent.futures.Future[Any]:
         """A future completed with the final view when the execution finishes.

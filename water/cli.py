@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -91,7 +91,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _styled(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
 
 
 def _load(path: Path) -> list[Flow]:
@@ -119,6 +119,21 @@ def dev(
     reload: Annotated[bool, typer.Option(help="Restart when a file changes.")] = False,
     db: Db = "water.db",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests for this Host (name, name:port, *.domain or *; "
+            "repeatable). Always answered: the --host address and localhost, 127.0.0.1 "
+            "and [::1], with the port."
+        ),
+    ] = None,
+    allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Accept browser requests from this origin, e.g. http://localhost:3000 "
+            "(repeatable; * for any). The API's own origin is always accepted."
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API for every flow defined in FLOWS_FILE.
 
@@ -127,26 +142,43 @@ def dev(
     import uvicorn
 
     from water.server import create_app_from_flows
-    from water.server.auth import TOKEN_ENV
-    from water.server.dev import DB_ENV, FLOWS_FILE_ENV
+    from water.server.auth import TOKEN_ENV, resolve_token
+    from water.server.dev import ALLOWED_HOSTS_ENV, ALLOWED_ORIGINS_ENV, DB_ENV, FLOWS_FILE_ENV
+    from water.server.guard import is_loopback, served_hosts
 
+    try:
+        token = resolve_token(None)
+    except ValueError as exc:
+        _fail(str(exc))
     flows = _load(flows_file)
     reports = check_flows(flows)
     if not all(r.ok for r in reports):
         _print_reports(reports)
         _fail(f"{flows_file} has invalid flows; fix them before serving")
+    hosts = [*served_hosts(host, port), *(allowed_host or [])]
+    origins = list(allowed_origin or [])
     _print_flows(flows)
     url = f"http://{host}:{port}"
     out = _out()
-    out.print(f"\nServing [bold]{url}[/]  (API docs: {url}/docs, metrics: {url}/metrics)")
+    out.print(
+        f"\nServing [bold]{escape(url)}[/]  (API docs: {escape(url)}/docs, "
+        f"metrics: {escape(url)}/metrics)"
+    )
     out.print(f"Database: {escape(db)}")
-    if os.environ.get(TOKEN_ENV):
+    out.print(f"Answering for hosts: {escape(', '.join(hosts))}")
+    if origins:
+        out.print(f"Accepting browser requests from: {escape(', '.join(origins))}")
+    if token is not None:
         out.print(f"API token required ({TOKEN_ENV} is set).")
+    elif not is_loopback(host):
+        _warn_open(host)
     if reload:
         os.environ[FLOWS_FILE_ENV] = str(flows_file.resolve())
         os.environ[DB_ENV] = (
             db if "://" in db or db.startswith("sqlite:") else str(Path(db).resolve())
         )
+        os.environ[ALLOWED_HOSTS_ENV] = ",".join(hosts)
+        os.environ[ALLOWED_ORIGINS_ENV] = ",".join(origins)
         uvicorn.run(
             "water.server:app_from_env",
             factory=True,
@@ -158,10 +190,30 @@ def dev(
         )
         return
     try:
-        api = create_app_from_flows(flows, _storage(db))
+        api = create_app_from_flows(
+            flows, _storage(db), allowed_hosts=hosts, allowed_origins=origins
+        )
     except (ValueError, OSError) as exc:
         _fail(f"cannot start the engine: {exc}")
     uvicorn.run(api, host=host, port=port, log_level=log_level)
+
+
+def _warn_open(host: str) -> None:
+    """Say loudly that a server reachable from other machines has no token."""
+    from rich.panel import Panel
+
+    from water.server.auth import TOKEN_ENV
+
+    _err().print(
+        Panel(
+            f"Serving on {escape(host)} without an API token: anyone who can reach this "
+            "address can start, steer, read and delete executions.\n"
+            f"Set {TOKEN_ENV} to require 'Authorization: Bearer <token>', or serve on "
+            "127.0.0.1.",
+            title="[bold]WARNING: no API token[/]",
+            border_style="bold red",
+        )
+    )
 
 
 def _print_flows(flows: list[Flow]) -> None:
@@ -281,7 +333,7 @@ def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:
 
     deadline = None if timeout is None else time.monotonic() + timeout
     err = _err()
-    label = f"{escape(flow_id)} [dim]{ref.execution_id}[/]"
+    label = f"{escape(flow_id)} [dim]{escape(ref.execution_id)}[/]"
     try:
         with err.status(f"{label}: starting") as line:
             while True:
@@ -308,19 +360,19 @@ def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:
 def _progress(snapshot: Snapshot) -> str:
     parts = [_styled(str(snapshot.status)), f"{len(snapshot.completed_steps)} steps done"]
     if snapshot.running_steps:
-        parts.append("running " + ", ".join(snapshot.running_steps))
+        parts.append("running " + escape(", ".join(snapshot.running_steps)))
     if snapshot.waiting_for:
-        parts.append("waiting for " + ", ".join(snapshot.waiting_for))
+        parts.append("waiting for " + escape(", ".join(snapshot.waiting_for)))
     if snapshot.suspended:
-        parts.append("suspended " + ", ".join(snapshot.suspended))
-    return escape(" · ").join(parts)
+        parts.append("suspended " + escape(", ".join(snapshot.suspended)))
+    return " · ".join(parts)
 
 
 def _report_outcome(final: Snapshot) -> None:
     err = _err()
     status = str(final.status)
     took = (final.updated_at - final.created_at).total_seconds()
-    summary = f"{final.execution_id} {_styled(status)} in {took:.3f}s"
+    summary = f"{escape(final.execution_id)} {_styled(status)} in {took:.3f}s"
     if final.status == ExecutionStatus.COMPLETED:
         err.print(f"[green]✓[/] {summary}")
         typer.echo(json.dumps(final.output, indent=2))
@@ -367,7 +419,7 @@ def list_executions(
     table.add_column("error")
     for r in rows:
         table.add_row(
-            r.execution_id,
+            escape(r.execution_id),
             escape(r.flow_id),
             _styled(str(r.status)),
             _time(r.created_at),
@@ -390,8 +442,13 @@ def _existing(db: str) -> Storage:
     return storage
 
 
-def _time(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _time(value: datetime | float | None) -> str:
+    """A time (a datetime, or unix seconds as events store them) in local ISO 8601."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone().isoformat(timespec="seconds")
 
 
 # -- inspect ----------------------------------------------------------------------------
@@ -438,13 +495,13 @@ def _print_execution(found: _Execution) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("execution", record.execution_id)
+    head.add_row("execution", escape(record.execution_id))
     head.add_row("flow", escape(record.flow_id))
     head.add_row("status", _styled(str(record.status)))
     head.add_row("created", _time(record.created_at))
     head.add_row("updated", _time(record.updated_at))
     if record.parent_id:
-        head.add_row("parent", record.parent_id)
+        head.add_row("parent", escape(record.parent_id))
     if snapshot is not None and snapshot.suspended:
         head.add_row("suspended", escape(", ".join(snapshot.suspended)))
     if snapshot is not None and snapshot.waiting_for:
@@ -491,13 +548,14 @@ def _print_execution(found: _Execution) -> None:
             timeline.add_row(
                 str(event.seq),
                 f"+{event.ts - start:.3f}s",
-                event.type,
+                escape(event.type),
                 escape(_event_detail(event)),
             )
         out.print(timeline)
 
 
 _BULKY = frozenset({"seq", "ts", "type", "output", "input", "payload", "data", "variables"})
+_TIMES = frozenset({"retry_at", "fire_at"})
 
 
 def _event_detail(event: Event) -> str:
@@ -507,6 +565,8 @@ def _event_detail(event: Event) -> str:
             continue
         if isinstance(value, ErrorInfo):
             value = f"{value.type}: {value.message}"
+        elif name in _TIMES:
+            value = _time(value)
         parts.append(f"{name}={value}")
     return " ".join(parts)
 

@@ -344,7 +344,12 @@ class Engine:
         return self._run(self.storage.count_executions(flow_id, status))
 
     def delete_execution(self, execution_id: str, *, force: bool = False) -> bool:
-        """Delete a finished execution (a live one only with ``force``, after cancelling it)."""
+        """Delete a finished execution (a live one only with ``force``, after cancelling it).
+
+        Its rows go first, then everything this engine keeps of it in memory (a
+        coordinator still answering, its final view, its timers): a message that
+        races the delete finds nothing to rehydrate and is answered "not found".
+        """
         record = self.get_execution(execution_id)
         if record is None:
             return False
@@ -357,7 +362,9 @@ class Engine:
                 self.ref(execution_id).ask(Cancel("deleted"), timeout=10)
             except Exception:
                 log.warning("could not cancel %s before deleting it", execution_id)
-        return self._run(self.storage.delete_execution(execution_id))
+        deleted = self._run(self.storage.delete_execution(execution_id))
+        self.system.forget(execution_id, ExecutionNotFoundError(execution_id))
+        return deleted
 
     # -- metrics ---------------------------------------------------------------------
     @property

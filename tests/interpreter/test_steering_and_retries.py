@@ -73,7 +73,15 @@ def test_cancel_stops_everything_and_is_final(sim_of):
     assert sim.state.status == "cancelled"
     assert sim.running == []
     assert sim.succeed("0.inc", {"value": 2}) == []
-    with pytest.raises(CommandRejected):
+    assert sim.send(Cancel()) == []  # idempotent, like a repeated pause
+
+
+def test_cancel_of_a_finished_execution_is_rejected(sim_of):
+    sim = sim_of(Flow("f").then(inc))
+    sim.start({"value": 1})
+    sim.succeed("0.inc", {"value": 2})
+    assert sim.state.status == "completed"
+    with pytest.raises(CommandRejected, match="already completed"):
         sim.send(Cancel())
 
 

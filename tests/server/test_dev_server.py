@@ -132,6 +132,23 @@ def test_dev_serves_the_flows_of_the_file(dev_server):
     assert dev_server.db.is_file()
 
 
+def test_dev_refuses_what_a_web_page_could_send(dev_server):
+    execute = f"{dev_server.url}/flows/arithmetic/execute"
+    with httpx.Client(timeout=30) as http:
+        form = http.post(execute, content=b'{"value": 1}', headers={"content-type": "text/plain"})
+        assert form.status_code == 415
+        foreign = http.post(execute, json={"value": 1}, headers={"origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        rebound = http.get(
+            f"{dev_server.url}/flows", headers={"host": f"evil.example:{dev_server.port}"}
+        )
+        assert rebound.status_code == 400
+        own = http.get(
+            f"{dev_server.url}/flows", headers={"origin": f"http://127.0.0.1:{dev_server.port}"}
+        )
+        assert own.status_code == 200
+
+
 @pytest.mark.skipif(not PROMETHEUS.exists(), reason=f"{PROMETHEUS} is not installed")
 def test_prometheus_scrapes_the_dev_server(dev_server, tmp_path):
     with httpx.Client(base_url=dev_server.url, timeout=30) as http:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -20,9 +21,10 @@ atexit.register(_engine.shutdown)
 
 # examples and fuzzing (positive and negative data) only, to stay at a few hundred calls
 CONFIG = schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
-schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(_engine, api_token=""), config=CONFIG
-)
+with pytest.MonkeyPatch.context() as env:
+    env.delenv("WATER_API_TOKEN", raising=False)
+    _app = create_app(_engine)
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app, config=CONFIG)
 
 # Left out: the generic execute body is "any JSON" since what fits depends on the flow
 # (the per-flow operations carry the real schemas), and the engine validates inputs in

@@ -6,10 +6,12 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
+from serverflows import arithmetic
 
-from water.server import create_app
+from water.server import create_app, create_app_from_flows
 
 TOKEN = "s3cret-token-\u00e9"  # not ASCII: compared as bytes
+JSON = {"content-type": "application/json"}
 
 
 def envelope_code(response) -> str:
@@ -83,8 +85,20 @@ def test_the_token_comes_from_the_environment_when_not_given(engine, monkeypatch
     client = TestClient(create_app(engine))
     assert client.get("/flows").status_code == 401
     assert client.get("/flows", headers=bearer("from-env")).status_code == 200
-    # an explicit empty token turns protection off
-    assert TestClient(create_app(engine, api_token="")).get("/flows").status_code == 200
+
+
+def test_an_empty_token_is_refused_not_taken_for_no_token(engine, monkeypatch, tmp_path):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    for empty in ("", "  "):
+        with pytest.raises(ValueError, match="api_token is empty"):
+            create_app(engine, api_token=empty)
+        monkeypatch.setenv("WATER_API_TOKEN", empty)
+        with pytest.raises(ValueError, match="WATER_API_TOKEN is set but empty"):
+            create_app(engine)
+        with pytest.raises(ValueError, match="WATER_API_TOKEN is set but empty"):
+            create_app_from_flows([arithmetic()], f"sqlite:///{tmp_path}/never.db")
+        monkeypatch.delenv("WATER_API_TOKEN")
+    assert not (tmp_path / "never.db").exists()  # refused before an engine was built
 
 
 def test_the_openapi_document_declares_the_bearer_scheme(secured):
@@ -125,14 +139,14 @@ def test_a_streamed_body_over_the_limit_is_refused_too(limited):
         yield b"x" * 100
         yield b'"}'
 
-    response = limited.post("/flows/arithmetic/execute", content=chunks())
+    response = limited.post("/flows/arithmetic/execute", content=chunks(), headers=JSON)
     assert response.status_code == 413
     assert envelope_code(response) == "payload_too_large"
 
 
 def test_a_body_at_the_limit_is_accepted(limited):
     body = b'{"value": 1}'.ljust(64)
-    response = limited.post("/flows/arithmetic/execute?wait=true", content=body)
+    response = limited.post("/flows/arithmetic/execute?wait=true", content=body, headers=JSON)
     assert response.status_code == 200, response.text
     assert response.json()["output"] == {"value": 4}
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from datetime import datetime
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from serverflows import Gate
+from serverflows import Gate, approval
 
-from water import Engine, ExecutionStatus
+from water import Engine, ExecutionStatus, Flow
 from water.server import create_app, create_app_from_flows
 
 
@@ -126,12 +127,11 @@ def test_execute_refuses_a_body_that_is_not_json(client):
         assert error["details"]["errors"][0]["type"] == "json_invalid"
 
 
-def test_execute_reads_json_whatever_the_content_type(client):
-    # curl -d sends application/x-www-form-urlencoded
+def test_execute_takes_json_with_a_charset(client):
     response = client.post(
         "/flows/arithmetic/execute?wait=true",
         content=b'{"value": 1}',
-        headers={"content-type": "application/x-www-form-urlencoded"},
+        headers={"content-type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 200 and response.json()["output"] == {"value": 4}
 
@@ -149,8 +149,9 @@ def test_execute_an_unknown_flow(client):
     assert error_of(client.post("/flows/nope/execute", json={}), 404)["code"] == "flow_not_found"
 
 
-def test_waiting_for_a_result_does_not_block_the_event_loop(engine, gate: Gate):
-    app = create_app(engine, api_token="")
+def test_waiting_for_a_result_does_not_block_the_event_loop(engine, gate: Gate, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    app = create_app(engine)
 
     async def scenario() -> tuple[int, int, dict]:
         transport = httpx.ASGITransport(app=app)
@@ -228,9 +229,38 @@ def test_session_events_in_order_and_after_a_sequence_number(client):
         "execution_completed",
     ]
     assert [e["seq"] for e in events["events"]] == [1, 2, 3, 4]
+    snapshot = client.get(f"/sessions/{done['execution_id']}").json()
+    for event in events["events"]:  # ISO 8601 in UTC, as the snapshot's times
+        assert event["ts"].endswith("Z"), event
+        at = datetime.fromisoformat(event["ts"])
+        assert at >= datetime.fromisoformat(snapshot["created_at"])
     later = client.get(f"/sessions/{done['execution_id']}/events?after_seq=2").json()
     assert [e["seq"] for e in later["events"]] == [3, 4]
     assert error_of(client.get("/sessions/nope/events"), 404)["code"] == "execution_not_found"
+
+
+def test_nested_executions_are_reachable_by_their_id_with_a_slash(client, engine):
+    parent = engine.start(Flow("wrapper").then(approval()), {"value": 1})
+    child = f"{parent.execution_id}/0.approval"
+    engine.ref(child).wait_for_status("waiting", timeout=10)
+    for path in (child, child.replace("/", "%2F")):
+        snapshot = client.get(f"/sessions/{path}")
+        assert snapshot.status_code == 200, snapshot.text
+        assert snapshot.json()["execution_id"] == child
+        events = client.get(f"/sessions/{path}/events")
+        assert events.status_code == 200, events.text
+        assert events.json()["execution_id"] == child
+        assert events.json()["events"][0]["type"] == "execution_started"
+    refused = client.post(f"/sessions/{child}/signal/nope", json={})
+    assert error_of(refused, 422)["message"] == "flow 'approval' never waits for signal 'nope'"
+    signalled = client.post(
+        f"/sessions/{child.replace('/', '%2F')}/signal/approve", json={"approved": True}
+    )
+    assert signalled.status_code == 200, signalled.text
+    assert parent.result(timeout=10).approved is True
+    assert client.delete(f"/sessions/{child.replace('/', '%2F')}").status_code == 204
+    assert error_of(client.get(f"/sessions/{child}"), 404)["details"] == {"execution_id": child}
+    assert error_of(client.delete(f"/sessions/{child}"), 404)["code"] == "execution_not_found"
 
 
 # -- steering --------------------------------------------------------------------------
@@ -260,8 +290,11 @@ def test_resume_a_suspended_step_with_data(client, engine):
         f"/sessions/{started['execution_id']}/resume", json={"data": {"extra": 1}, "step": "9.x"}
     )
     assert error_of(wrong_step, 409)["code"] == "conflict"
-    bad_data = client.post(f"/sessions/{started['execution_id']}/resume", json={"data": {}})
-    assert error_of(bad_data, 422)["code"] == "invalid"
+    bad_data = error_of(
+        client.post(f"/sessions/{started['execution_id']}/resume", json={"data": {}}), 422
+    )
+    assert bad_data["code"] == "validation_error" and "Extra" in bad_data["message"]
+    assert bad_data["details"]["errors"][0]["loc"] == ["body", "data"]
     bad_body = client.post(f"/sessions/{started['execution_id']}/resume", json={"datum": 1})
     assert error_of(bad_body, 422)["details"]["errors"][0]["loc"] == ["body", "datum"]
 
@@ -296,7 +329,31 @@ def test_cancel_with_a_reason(client, engine):
     events = client.get(f"/sessions/{started['execution_id']}/events").json()["events"]
     assert events[-1] == {**events[-1], "type": "cancelled", "reason": "changed my mind"}
     again = client.post(f"/sessions/{started['execution_id']}/cancel")
-    assert error_of(again, 409)["code"] == "conflict"
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    events_again = client.get(f"/sessions/{started['execution_id']}/events").json()["events"]
+    assert events_again == events  # nothing new was journaled
+
+
+def test_a_command_whose_effect_holds_answers_the_snapshot(client, engine, gate: Gate):
+    started = start(client, "gated", {"value": 1})
+    eid = started["execution_id"]
+    assert gate.started.wait(10)
+    assert client.post(f"/sessions/{eid}/pause").json()["status"] == "pausing"
+    assert client.post(f"/sessions/{eid}/pause").json()["status"] == "pausing"
+    gate.opened.set()
+    engine.ref(eid).wait_for_status("paused", timeout=10)
+    again = client.post(f"/sessions/{eid}/pause")
+    assert again.status_code == 200 and again.json()["status"] == "paused"
+    assert client.post(f"/sessions/{eid}/cancel").json()["status"] == "cancelled"
+    assert client.post(f"/sessions/{eid}/cancel").json()["status"] == "cancelled"
+
+
+def test_a_command_that_cannot_apply_is_a_conflict(client):
+    done = start(client, "arithmetic", {"value": 1}, wait="true")
+    eid = done["execution_id"]
+    for action in ("pause", "resume", "cancel", "signal/approve"):
+        error = error_of(client.post(f"/sessions/{eid}/{action}"), 409)
+        assert error["code"] == "conflict" and "completed" in error["message"], action
 
 
 def test_signal_delivers_its_payload(client, engine):
@@ -304,9 +361,10 @@ def test_signal_delivers_its_payload(client, engine):
     eid = started["execution_id"]
     engine.ref(eid).wait_for_status("waiting", timeout=10)
     unknown = error_of(client.post(f"/sessions/{eid}/signal/reject", json={}), 422)
-    assert unknown["code"] == "invalid" and "reject" in unknown["message"]
+    assert unknown["code"] == "validation_error" and "reject" in unknown["message"]
     invalid = error_of(client.post(f"/sessions/{eid}/signal/approve", json={"approved": []}), 422)
-    assert "approved" in invalid["message"]
+    assert invalid["code"] == "validation_error" and "approved" in invalid["message"]
+    assert invalid["details"]["errors"][0]["message"] == invalid["message"]
 
     delivered = client.post(f"/sessions/{eid}/signal/approve", json={"approved": True})
     assert delivered.status_code == 200
@@ -331,6 +389,16 @@ def test_delete_a_finished_execution_and_an_unknown_one(client):
     assert client.delete(f"/sessions/{done['execution_id']}").status_code == 204
     assert client.get("/flows/arithmetic/sessions").json()["total"] == 0
     assert error_of(client.delete("/sessions/nope"), 404)["code"] == "execution_not_found"
+
+
+def test_a_deleted_session_is_404_even_if_a_request_just_reached_it(client):
+    done = start(client, "arithmetic", {"value": 1}, wait="true")
+    eid = done["execution_id"]
+    error_of(client.post(f"/sessions/{eid}/resume"), 409)  # brings it into memory
+    assert client.delete(f"/sessions/{eid}").status_code == 204
+    assert error_of(client.get(f"/sessions/{eid}"), 404)["code"] == "execution_not_found"
+    assert error_of(client.post(f"/sessions/{eid}/pause"), 404)["code"] == "execution_not_found"
+    assert error_of(client.get(f"/sessions/{eid}/events"), 404)["code"] == "execution_not_found"
 
 
 # -- service ---------------------------------------------------------------------------
@@ -358,7 +426,7 @@ def test_metrics_pass_promtool(client):
 
 def test_framework_errors_use_the_envelope(client):
     missing = error_of(client.get("/no/such/route"), 404)
-    assert missing["code"] == "not_found"
+    assert missing["code"] == "route_not_found"
     wrong_method = client.put("/sessions/abc")
     assert error_of(wrong_method, 405)["code"] == "method_not_allowed"
     assert wrong_method.headers["allow"] == "DELETE, GET"
@@ -369,7 +437,8 @@ def test_unexpected_errors_are_a_500_envelope_without_details(engine, monkeypatc
         raise RuntimeError("secret internals at /srv/app.py line 12")
 
     monkeypatch.setattr(engine, "snapshot", broken)
-    client = TestClient(create_app(engine, api_token=""), raise_server_exceptions=False)
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    client = TestClient(create_app(engine), raise_server_exceptions=False)
     response = client.get("/sessions/anything")
     error = error_of(response, 500)
     assert error == {"code": "internal_error", "message": "internal server error", "details": None}
@@ -399,15 +468,24 @@ def test_the_openapi_document_has_every_route_and_a_typed_operation_per_flow(cli
     assert typed["requestBody"]["required"] is True
     output = typed["responses"]["200"]["content"]["application/json"]["schema"]
     assert output["properties"]["output"]["title"] == "Num"
+    schemas = document["components"]["schemas"]
+    for event, field in [
+        ("ExecutionStarted", "ts"),
+        ("StepFailed", "retry_at"),
+        ("TimerArmed", "fire_at"),
+    ]:
+        time = schemas[event]["properties"][field]
+        assert "date-time" in str(time), (event, time)
     envelope = paths["/sessions/{execution_id}"]["get"]["responses"]["404"]
     assert envelope["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
     assert "securitySchemes" not in document.get("components", {})
 
 
-def test_an_app_built_from_flows_owns_its_engine(tmp_path):
+def test_an_app_built_from_flows_owns_its_engine(tmp_path, monkeypatch):
     from serverflows import arithmetic
 
-    app = create_app_from_flows([arithmetic()], f"sqlite:///{tmp_path}/water.db", api_token="")
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    app = create_app_from_flows([arithmetic()], f"sqlite:///{tmp_path}/water.db")
     engine: Engine = app.state.engine
     with TestClient(app) as client:
         done = start(client, "arithmetic", {"value": 1}, wait="true")

@@ -154,6 +154,8 @@ class Decider:
         if isinstance(msg, Resume):
             return self._resume(state, msg, now)
         if isinstance(msg, Cancel):
+            if state.status == "cancelled":
+                return []  # already holds: answered with the snapshot, as a repeated pause
             if state.status in TERMINAL:
                 raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
             return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]

@@ -18,9 +18,25 @@ OPEN_PATHS = frozenset({"/health"})
 
 
 def resolve_token(api_token: str | None) -> str | None:
-    """The token to require: the argument, else ``$WATER_API_TOKEN``; empty means none."""
-    token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
-    return token or None
+    """The token to require: the argument, else ``$WATER_API_TOKEN``; neither: None.
+
+    An empty token is refused (``ValueError``) rather than taken to mean "no
+    authentication": a variable set to an empty string is a mistake, not a choice.
+    """
+    if api_token is not None:
+        if not api_token.strip():
+            raise ValueError(
+                "api_token is empty; pass the token to require, or None to serve without one "
+                f"(unless {TOKEN_ENV} is set)"
+            )
+        return api_token
+    token = os.environ.get(TOKEN_ENV)
+    if token is not None and not token.strip():
+        raise ValueError(
+            f"{TOKEN_ENV} is set but empty; set it to the token to require, or unset it "
+            "to serve without a token"
+        )
+    return token
 
 
 def token_matches(authorization: bytes | None, expected: bytes) -> bool:

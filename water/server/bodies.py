@@ -1,11 +1,11 @@
 """Reading JSON request bodies.
 
-Bodies are parsed as JSON whatever their declared content type (``curl -d`` sends
-``application/x-www-form-urlencoded``); an empty body is ``null``. ``NaN`` and
-``Infinity``, and numbers too large for a float (``1e400``), are refused: they are
-not JSON numbers and could not be stored. A body that is a value to journal (a
-flow's input, a signal's payload) must pass the journal's check too
-(``water.types.to_json``): no lone surrogates, no nesting deeper than ``MAX_DEPTH``.
+Bodies are JSON (``JsonBodyGuard`` refuses any other declared content type); an
+empty body is ``null``. ``NaN`` and ``Infinity``, and numbers too large for a float
+(``1e400``), are refused: they are not JSON numbers and could not be stored. A body
+that is a value to journal (a flow's input, a signal's payload) must pass the
+journal's check too (``water.types.to_json``): no lone surrogates, no nesting deeper
+than ``MAX_DEPTH``.
 """
 
 from __future__ import annotations

@@ -67,6 +67,12 @@ def field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> dict[st
     return {"errors": [f.model_dump() for f in fields]}
 
 
+def invalid_request(message: str, loc: tuple[str, ...] = ()) -> ApiError:
+    """A 422 ``validation_error`` about the request part at ``loc`` (empty: the whole)."""
+    details = field_errors([{"loc": (), "msg": message, "type": "value_error"}], loc)
+    return ApiError(422, "validation_error", message, details)
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path (for a 405's ``Allow``)."""
     methods: set[str] = set()
@@ -93,7 +99,7 @@ _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
-    404: "not_found",
+    404: "route_not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
     413: "payload_too_large",
@@ -109,7 +115,7 @@ def translate(exc: Exception) -> ApiError | None:
         return ApiError(404, "execution_not_found", str(exc), {"execution_id": exc.execution_id})
     if isinstance(exc, StateConflictError):
         if exc.code == "invalid":
-            return ApiError(422, "invalid", str(exc))
+            return invalid_request(str(exc))
         if exc.code == "not_found":
             return ApiError(404, "step_not_found", str(exc))
         return ApiError(409, "conflict", str(exc))
@@ -129,10 +135,13 @@ def translate(exc: Exception) -> ApiError | None:
 
 
 _DOCUMENTED = {
+    400: "The `Host` header is not one this server answers for.",
     401: "Missing or invalid API token (only when a token is configured).",
+    403: "The request comes from a web page of another origin.",
     404: "Unknown flow, execution or step.",
     409: "The execution's state does not allow this.",
     413: "The request body is too large.",
+    415: "The request body is not `application/json`.",
     422: "Invalid request (field errors in `details.errors`), or the execution failed.",
     500: "Unexpected server error.",
     504: "The engine did not answer in time.",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from water.events import Event
 from water.status import ExecutionStatus
@@ -156,9 +156,47 @@ class SessionPage(BaseModel):
     offset: int
 
 
+_TIME_FIELDS = {
+    "ts": "When the event was recorded (ISO 8601, UTC).",
+    "retry_at": "When the next attempt is due (ISO 8601, UTC).",
+    "fire_at": "When the timer fires (ISO 8601, UTC).",
+}
+
+
+def _with_iso_times(event: type[BaseModel]) -> type[BaseModel]:
+    """The API form of an event type: its times (unix seconds when stored) as datetimes."""
+    fields: dict[str, Any] = {}
+    for name, description in _TIME_FIELDS.items():
+        field = event.model_fields.get(name)
+        if field is None:
+            continue
+        if field.default is None:
+            fields[name] = (datetime | None, Field(default=None, description=description))
+        else:
+            fields[name] = (datetime, Field(description=description))
+    return create_model(event.__name__, __base__=event, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    ApiEvent = Event
+else:
+    ApiEvent = Annotated[
+        Union[tuple(_with_iso_times(t) for t in get_args(get_args(Event)[0]))],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
+
+
 class EventList(BaseModel):
+    """An execution's journal; times are ISO 8601 in UTC, as everywhere in the API."""
+
     execution_id: str
-    events: list[Event]
+    events: list[ApiEvent]
+
+    @classmethod
+    def of(cls, execution_id: str, events: list[Event]) -> EventList:
+        return cls.model_validate(
+            {"execution_id": execution_id, "events": [e.model_dump() for e in events]}
+        )
 
 
 class ResumeRequest(BaseModel):

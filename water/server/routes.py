@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from actors.messages import Cancel, Pause, Resume, Signal
 from water import __version__
 from water.engine import Engine
-from water.errors import UnstorableValueError
+from water.errors import StateConflictError, UnstorableValueError
 from water.flow import Flow
 from water.graph import describe
 from water.ids import MAX_LENGTH, PATTERN
 from water.server.bodies import documented_body, json_body, model_body, unstorable
-from water.server.errors import ApiError, documented, field_errors
+from water.server.errors import ApiError, documented, field_errors, invalid_request
 from water.server.models import (
     CancelRequest,
     EventList,
@@ -39,7 +39,14 @@ from water.types import to_json
 ASK_TIMEOUT = 30.0
 """Seconds a request waits for an execution's answer."""
 
-ExecutionId = Annotated[str, Path(description="Id of an execution.")]
+ExecutionId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        description="Id of an execution; ids of nested executions contain `/` "
+        "(sent as is or as `%2F`).",
+    ),
+]
 
 
 def health_routes(engine: Engine) -> APIRouter:
@@ -91,7 +98,7 @@ def flow_routes(engine: Engine) -> APIRouter:
         ),
         responses={
             200: {"model": ExecutionResult, "description": "Completed (with `wait=true`)."},
-            **documented(404, 409, 413, 422, 504),
+            **documented(404, 409, 413, 415, 422, 504),
         },
         openapi_extra=documented_body("The flow's input (JSON)."),
     )
@@ -170,19 +177,16 @@ def flow_routes(engine: Engine) -> APIRouter:
 
 
 def session_routes(engine: Engine) -> APIRouter:
-    """``/sessions/{execution_id}``: observe, steer and delete one execution."""
+    """``/sessions/{execution_id}``: observe, steer and delete one execution.
+
+    Ids of nested executions contain ``/`` (``<parent>/1.inner``), so the id is a
+    ``path`` parameter, sent as is or as ``%2F``; the routes with a suffix
+    (``/events``, ``/pause``, ...) are declared first so that they match first.
+    """
     router = APIRouter(tags=["sessions"])
 
     @router.get(
-        "/sessions/{execution_id}",
-        summary="An execution's snapshot",
-        responses=documented(404, 504),
-    )
-    async def get_session(execution_id: ExecutionId) -> Snapshot:
-        return await asyncio.to_thread(engine.snapshot, execution_id, ASK_TIMEOUT)
-
-    @router.get(
-        "/sessions/{execution_id}/events",
+        "/sessions/{execution_id:path}/events",
         summary="An execution's event journal",
         responses=documented(404, 504),
     )
@@ -196,18 +200,24 @@ def session_routes(engine: Engine) -> APIRouter:
             events = engine.events(execution_id, after_seq)
             if not events:
                 engine.snapshot(execution_id, ASK_TIMEOUT)  # 404 for an unknown id
-            return EventList(execution_id=execution_id, events=events)
+            return EventList.of(execution_id, events)
 
         return await asyncio.to_thread(load)
 
-    async def steer(execution_id: str, message: Any) -> Snapshot:
+    async def steer(execution_id: str, message: Any, invalid_at: tuple[str, ...] = ()) -> Snapshot:
+        """Ask the execution; data it refuses is a 422 about the request part ``invalid_at``."""
         ref = engine.ref(execution_id)
-        return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
+        try:
+            return await asyncio.to_thread(ref.ask, message, ASK_TIMEOUT)
+        except StateConflictError as exc:
+            if exc.code != "invalid":
+                raise
+            raise invalid_request(str(exc), invalid_at) from None
 
-    steering = documented(404, 409, 413, 422, 504)
+    steering = documented(404, 409, 413, 415, 422, 504)
 
     @router.post(
-        "/sessions/{execution_id}/pause",
+        "/sessions/{execution_id:path}/pause",
         summary="Pause: running steps finish, no new step starts",
         responses=steering,
     )
@@ -215,7 +225,7 @@ def session_routes(engine: Engine) -> APIRouter:
         return await steer(execution_id, Pause())
 
     @router.post(
-        "/sessions/{execution_id}/resume",
+        "/sessions/{execution_id:path}/resume",
         summary="Resume a paused execution, or a suspended step with data",
         responses=steering,
         openapi_extra=documented_body(
@@ -225,10 +235,10 @@ def session_routes(engine: Engine) -> APIRouter:
     )
     async def resume(request: Request, execution_id: ExecutionId) -> Snapshot:
         body = await model_body(request, ResumeRequest) or ResumeRequest()
-        return await steer(execution_id, Resume(data=body.data, step=body.step))
+        return await steer(execution_id, Resume(data=body.data, step=body.step), ("body", "data"))
 
     @router.post(
-        "/sessions/{execution_id}/cancel",
+        "/sessions/{execution_id:path}/cancel",
         summary="Cancel for good",
         responses=steering,
         openapi_extra=documented_body(
@@ -240,7 +250,7 @@ def session_routes(engine: Engine) -> APIRouter:
         return await steer(execution_id, Cancel(reason=body.reason if body else None))
 
     @router.post(
-        "/sessions/{execution_id}/signal/{name}",
+        "/sessions/{execution_id:path}/signal/{name}",
         summary="Deliver a named signal; the body is its payload",
         responses=steering,
         openapi_extra=documented_body("The signal's payload (JSON)."),
@@ -253,8 +263,16 @@ def session_routes(engine: Engine) -> APIRouter:
         payload = await json_body(request)
         return await steer(execution_id, Signal(name, payload))
 
+    @router.get(
+        "/sessions/{execution_id:path}",
+        summary="An execution's snapshot",
+        responses=documented(404, 504),
+    )
+    async def get_session(execution_id: ExecutionId) -> Snapshot:
+        return await asyncio.to_thread(engine.snapshot, execution_id, ASK_TIMEOUT)
+
     @router.delete(
-        "/sessions/{execution_id}",
+        "/sessions/{execution_id:path}",
         summary="Delete an execution and its journal",
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
