@@ -33,7 +33,7 @@ from water.flow import Flow, FlowValidationError
 from water.ref import ExecutionRef
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
-from water.storage import MemoryStorage, SQLiteStorage, Storage
+from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 from water.task import Task, task
 
 __version__ = "0.1.0"
@@ -57,6 +57,7 @@ __all__ = [
     "GetStatus",
     "MemoryStorage",
     "Pause",
+    "PostgresStorage",
     "Resume",
     "RetryPolicy",
     "RetryableError",
