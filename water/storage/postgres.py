@@ -138,32 +138,33 @@ _CHECKPOINT_COLUMNS = "execution_id, seq, state, view, created_at"
 _TASK_COLUMNS = "key, task_id, status, attempts, output, error, started_at, finished_at"
 
 # The statements of a group commit, each over ``unnest`` of one array parameter per column.
+# The arrays are sent in binary (%b): no quoting of the JSON text, many times faster.
 _INSERT_EVENTS = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) "
     "SELECT v.execution_id, CASE WHEN v.expected IS NULL OR EXISTS ("
     "SELECT 1 FROM events AS e WHERE e.execution_id = v.execution_id AND e.seq = v.expected"
     ") THEN v.seq END, v.type, v.ts, v.data "
-    "FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], %s::bigint[]) "
+    "FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::float8[], %b::text[], %b::bigint[]) "
     "AS v(execution_id, seq, type, ts, data, expected)"
 )
 _UPSERT_EXECUTIONS = (
     f"INSERT INTO executions ({_RECORD_COLUMNS}) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::float8[], %s::float8[], %s::float8[], %s::text[]) "
+    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
+    "%b::float8[], %b::float8[], %b::float8[], %b::text[]) "
     "ON CONFLICT (execution_id) DO UPDATE SET flow_id = excluded.flow_id, "
     "status = excluded.status, parent_id = excluded.parent_id, "
     "updated_at = excluded.updated_at, wake_at = excluded.wake_at, error = excluded.error"
 )
 _SAVE_CHECKPOINTS = (
     f"INSERT INTO flow_snapshots ({_CHECKPOINT_COLUMNS}) "
-    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::float8[]) "
+    "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::float8[]) "
     "ON CONFLICT (execution_id, seq) DO UPDATE SET state = excluded.state, "
     "view = excluded.view, created_at = excluded.created_at"
 )
 _SAVE_TASK_RESULTS = (
     f"INSERT INTO task_results (execution_id, {_TASK_COLUMNS}) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], "
-    "%s::text[], %s::text[], %s::float8[], %s::float8[]) "
+    "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::integer[], "
+    "%b::text[], %b::text[], %b::float8[], %b::float8[]) "
     "ON CONFLICT (execution_id, key) DO UPDATE SET task_id = excluded.task_id, "
     "status = excluded.status, attempts = excluded.attempts, output = excluded.output, "
     "error = excluded.error, started_at = excluded.started_at, "
