@@ -17,7 +17,8 @@ def main() -> None:
     db, execution_id, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     flow_name = sys.argv[4] if len(sys.argv) > 4 else "crashy"
     flow = FLOWS[flow_name]()
-    engine = Engine(f"sqlite:///{db}", flows=[flow])
+    url = db if "://" in db else f"sqlite:///{db}"  # a storage URL, or a SQLite file
+    engine = Engine(url, flows=[flow])
     ref = engine.start(flow, Num(value=size), execution_id=execution_id)
     print("STARTED", flush=True)
     if flow_name == "backoff":
