@@ -60,7 +60,8 @@ def pg_admin() -> Iterator[Any]:
     try:
         admin = psycopg.connect(server, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
-        _no_server(f"no PostgreSQL server answers at {server} (set ${PG_ENV}): {exc}".strip())
+        reason = " ".join(str(exc).split())
+        _no_server(f"no PostgreSQL server answers at {server} (set ${PG_ENV}): {reason}")
     name = f"water_test_{os.getpid()}_{secrets.token_hex(4)}"
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
