@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,11 @@ _unavailable: list[str] = []
 
 def _pg_server() -> str:
     return os.environ.get(PG_ENV) or PG_DEFAULT
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _with_database(url: str, database: str) -> str:
@@ -61,10 +67,14 @@ def pg_admin() -> Iterator[Any]:
         admin = psycopg.connect(server, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
-        _no_server(f"no PostgreSQL server answers at {server} (set ${PG_ENV}): {reason}")
+        _no_server(f"no PostgreSQL server answers at {_shown(server)} (set ${PG_ENV}): {reason}")
     name = f"water_test_{os.getpid()}_{secrets.token_hex(4)}"
     with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            _no_server(f"{_shown(server)} cannot create a test database: {reason}")
     url = _with_database(server, name)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
