@@ -478,3 +478,13 @@ def test_psycopg_is_imported_only_by_the_storage() -> None:
     code = "import sys, water, water.storage; print('psycopg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from water import Engine
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'water\[postgres\]'"):
+        Engine("postgresql://localhost/water")

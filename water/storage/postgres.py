@@ -539,7 +539,11 @@ class PostgresStorage(Storage):
                 open=False,
                 name="water",
             )
-            await pool.open(wait=True)
+            try:
+                await pool.open(wait=True)
+            except BaseException:
+                await pool.close()
+                raise
         except psycopg.Error as exc:
             raise _storage_error(exc) from exc
         if self._pool is not None or self._closed:  # opened or closed meanwhile
