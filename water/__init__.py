@@ -35,7 +35,7 @@ from water.flow import Flow, FlowValidationError
 from water.ref import ExecutionRef
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
-from water.storage import MemoryStorage, SQLiteStorage, Storage
+from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 from water.task import Task, task
 
 __version__ = "0.1.0"
@@ -60,6 +60,7 @@ __all__ = [
     "InvalidExecutionIdError",
     "MemoryStorage",
     "Pause",
+    "PostgresStorage",
     "Resume",
     "RetryPolicy",
     "RetryableError",

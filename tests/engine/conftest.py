@@ -7,9 +7,13 @@ import pytest
 from water import Engine
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def engine(request, tmp_path) -> Iterator[Engine]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/water.db"
+    url = {
+        "memory": lambda: "memory://",
+        "sqlite": lambda: f"sqlite:///{tmp_path}/water.db",
+        "postgres": lambda: request.getfixturevalue("pg_url"),
+    }[request.param]()
     with Engine(url) as e:
         yield e
 

@@ -17,7 +17,8 @@ def main() -> None:
     db, execution_id, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     flow_name = sys.argv[4] if len(sys.argv) > 4 else "crashy"
     flow = FLOWS[flow_name]()
-    engine = Engine(f"sqlite:///{db}", flows=[flow])
+    url = db if "://" in db else f"sqlite:///{db}"  # a storage URL, or a SQLite file
+    engine = Engine(url, flows=[flow])
     value = deep_value() if flow_name == "deep" else Num(value=size)
     ref = engine.start(flow, value, execution_id=execution_id)
     print("STARTED", flush=True)

@@ -1,4 +1,4 @@
-"""Fixtures for the storage tests: every contract test runs on both storages."""
+"""Fixtures for the storage tests: every contract test runs on every storage."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Any
 
 import pytest
 
-from water.storage import MemoryStorage, SQLiteStorage, Storage
+from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 
 Body = Callable[[Storage], Awaitable[Any]]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storage]:
-    """A factory of storages; SQLite ones all open the same file."""
+    """A factory of storages; SQLite ones all open the same file, PostgreSQL ones one schema."""
     if request.param == "memory":
         return MemoryStorage
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return lambda: PostgresStorage(url)
     return lambda: SQLiteStorage(tmp_path / "water.db")
 
 

@@ -228,6 +228,42 @@ def test_group_commit_applies_requests_of_one_stream_in_order(run: Any) -> None:
     run(body)
 
 
+def test_rows_written_twice_in_one_commit_end_as_if_written_in_turn(run: Any) -> None:
+    async def body(s: Storage) -> None:
+        later = T0 + timedelta(hours=1)
+        first = AppendRequest(
+            execution_id="e",
+            events=[started()],
+            expected_seq=0,
+            record=record("e"),
+            checkpoint=checkpoint("e", 1),
+            task_results=[task("a", status="running")],
+        )
+        second = AppendRequest(
+            execution_id="e",
+            events=[step("a")],
+            expected_seq=1,
+            record=record("e", status=ExecutionStatus.COMPLETED, created=later),
+            checkpoint=checkpoint("e", 1, again=True),
+            task_results=[task("a", attempts=2)],
+        )
+        assert await s.commit([first, second]) == [None, None]
+        got = await s.get_execution("e")
+        assert got is not None
+        assert (got.status, got.created_at, got.updated_at) == (
+            ExecutionStatus.COMPLETED,
+            T0,  # the first write's: an existing row keeps its creation time
+            later,
+        )
+        loaded = await s.load_checkpoint("e")
+        assert loaded is not None
+        assert loaded.state == {"again": True}
+        (row,) = await s.load_task_results("e")
+        assert (row.status, row.attempts) == ("completed", 2)
+
+    run(body)
+
+
 def test_commit_writes_records_checkpoints_and_task_results(run: Any) -> None:
     async def body(s: Storage) -> None:
         assert await s.commit([]) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from water.storage import MemoryStorage, SQLiteStorage, storage_from_url
+from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, storage_from_url
 
 
 def test_none_is_the_default_sqlite_file() -> None:
@@ -59,8 +59,9 @@ def test_in_memory_sqlite_is_refused(url: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "postgres://localhost/water",
+        "mysql://localhost/water",
         "redis://localhost",
+        "postgresql:/localhost/water",
         "water.db",
         "",
         "memory://somewhere",
@@ -69,7 +70,9 @@ def test_in_memory_sqlite_is_refused(url: str) -> None:
     ],
 )
 def test_unsupported_urls_list_the_supported_forms(url: str) -> None:
-    with pytest.raises(ValueError, match=r"memory://.*sqlite:///relative.*sqlite:////absolute"):
+    with pytest.raises(
+        ValueError, match=r"memory://.*sqlite:///relative.*sqlite:////absolute.*postgresql://"
+    ):
         storage_from_url(url)
 
 
@@ -86,6 +89,37 @@ def test_unsupported_urls_list_the_supported_forms(url: str) -> None:
 def test_invalid_sqlite_urls(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         storage_from_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "pool_max"),
+    [
+        ("postgresql://water@db.example.com/water", "postgresql://water@db.example.com/water", 10),
+        (
+            "postgres://localhost:5433/runs?pool_max=3",
+            "postgres://localhost:5433/runs?pool_max=3",
+            3,
+        ),
+        (
+            "postgresql://water:s3cret@db/water?sslmode=require&pool_max=20",
+            "postgresql://water:***@db/water?sslmode=require&pool_max=20",
+            20,
+        ),
+        ("POSTGRESQL://h/d?password=s3cret", "POSTGRESQL://h/d?password=***", 10),
+    ],
+)
+def test_postgresql(url: str, shown: str, pool_max: int) -> None:
+    storage = storage_from_url(url)
+    assert isinstance(storage, PostgresStorage)
+    assert storage.url == shown  # no password: safe to print
+    assert storage.pool_max == pool_max
+    assert "s3cret" not in repr(storage)
+
+
+@pytest.mark.parametrize("query", ["pool_max=0", "pool_max=-1", "pool_max=many", "pool_max="])
+def test_invalid_pool_max(query: str) -> None:
+    with pytest.raises(ValueError, match="pool_max"):
+        storage_from_url(f"postgresql://localhost/water?{query}")
 
 
 def test_wrong_types_are_refused() -> None:

@@ -9,6 +9,7 @@ from water.storage.base import (
     TaskResult,
 )
 from water.storage.memory import MemoryStorage
+from water.storage.postgres import PostgresStorage
 from water.storage.sqlite import SQLiteStorage
 from water.storage.url import storage_from_url
 
@@ -18,6 +19,7 @@ __all__ = [
     "ConcurrencyError",
     "ExecutionRecord",
     "MemoryStorage",
+    "PostgresStorage",
     "SQLiteStorage",
     "Storage",
     "TaskResult",

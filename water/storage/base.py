@@ -114,7 +114,7 @@ class AppendRequest:
 
 
 class Storage(abc.ABC):
-    """Asynchronous storage for executions. Use ``SQLiteStorage`` or ``MemoryStorage``."""
+    """Asynchronous storage: ``SQLiteStorage``, ``PostgresStorage`` or ``MemoryStorage``."""
 
     url: str = ""
 

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, unquote
 
 from water.storage.base import Storage
 from water.storage.memory import MemoryStorage
+from water.storage.postgres import PostgresStorage
 from water.storage.sqlite import SQLiteStorage
 
 __all__ = ["DEFAULT_PATH", "storage_from_url"]
@@ -15,7 +16,9 @@ DEFAULT_PATH = "water.db"
 _FORMS = (
     "supported storage URLs: 'memory://' (in this process only), "
     "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db', "
-    "optionally followed by '?durability=full'"
+    "optionally followed by '?durability=full', and "
+    "'postgresql://user:password@host:port/database' (or 'postgres://...'), "
+    "optionally followed by '?pool_max=N' and libpq options"
 )
 
 
@@ -27,6 +30,9 @@ def storage_from_url(url: str | Storage | None) -> Storage:
     * ``"memory://"``: a new ``MemoryStorage``
     * ``"sqlite:///relative/path.db"`` (three slashes) or ``"sqlite:////abs/path.db"``
       (four), optionally with ``?durability=full`` (or ``normal``, the default)
+    * ``"postgresql://user:password@host:port/database"`` (or ``"postgres://..."``):
+      a ``PostgresStorage``; ``?pool_max=N`` caps its connection pool, and the rest
+      of the URL is handed to libpq as it is (``?sslmode=require``, ...)
     """
     if url is None:
         return SQLiteStorage(DEFAULT_PATH)
@@ -39,6 +45,8 @@ def storage_from_url(url: str | Storage | None) -> Storage:
         return MemoryStorage()
     if text.lower().startswith("sqlite:"):
         return _sqlite(text)
+    if text.lower().startswith(("postgresql://", "postgres://")):
+        return PostgresStorage(text)
     raise ValueError(f"unsupported storage URL {url!r}; {_FORMS}")
 
 
