@@ -26,6 +26,7 @@ from water.errors import (
     StepError,
     StepInputError,
     StepOutputError,
+    StorageError,
     WaterError,
 )
 from water.events import ErrorInfo
@@ -69,6 +70,7 @@ __all__ = [
     "StepOutputError",
     "StepTimeoutError",
     "Storage",
+    "StorageError",
     "Task",
     "TaskContext",
     "WaterError",

@@ -19,12 +19,27 @@ __all__ = [
     "StepInputError",
     "StepOutputError",
     "StepTimeoutError",
+    "StorageError",
     "WaterError",
 ]
 
 
 class WaterError(Exception):
     """Base class of the engine's own errors."""
+
+
+class StorageError(WaterError):
+    """The storage failed to read or write (HTTP answers 503).
+
+    ``transient`` marks a fault that passes by itself (a locked, full, read-only or
+    failing disk, a lost connection): the engine holds the journal's writes and
+    retries them with back-off, and a caller may retry later. Other storage errors
+    (a stream conflict, a newer schema, a deleted database file) do not pass.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class StepInputError(FatalError):
