@@ -268,12 +268,17 @@ class Coordinator(LoopActor):
         self._inflight += 1
 
         def then() -> None:
-            decider.committed(state, events)
-            system.perform(execution_id, actions)
-            self._unborn = False
-            self._landed()
-            if done is not None and not done.done():
-                done.set_result(None)
+            try:
+                decider.committed(state, events)  # observers: they must not stop the execution
+            except Exception:
+                log.exception("observing the committed events of %s failed", execution_id)
+            try:
+                system.perform(execution_id, actions)
+            finally:
+                self._unborn = False
+                self._landed()
+                if done is not None and not done.done():
+                    done.set_result(None)
 
         def failed(exc: BaseException) -> None:
             self._landed()
