@@ -182,7 +182,9 @@ class Coordinator(LoopActor):
             return self._error(exc, msg, query)
 
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
-        if isinstance(exc, CommandRejected):
+        if self.system.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now
+            pass
+        elif isinstance(exc, CommandRejected):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
         elif self.broken is None and self._unborn and query and isinstance(msg, Start):

@@ -47,6 +47,13 @@ class StreamPoisoned(RuntimeError):
         )
 
 
+class JournalClosed(RuntimeError):
+    """The engine shut down while a storage fault held this write: it was never durable."""
+
+    def __init__(self) -> None:
+        super().__init__("the engine shut down before this write was durable")
+
+
 @dataclass(slots=True)
 class _Entry:
     request: Any
@@ -79,6 +86,7 @@ class Journal:
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
         self.health = StorageHealth(on_health)
+        self._stopping = asyncio.Event()  # set on the loop: stop retrying (shutdown)
         self.commits = 0
         self.appends = 0
 
@@ -112,7 +120,7 @@ class Journal:
         entry = _Entry(request, future, writer, then, failed, refusable)
         fault = self.health.fault
         with self._lock:
-            if refusable and fault is not None and not self.health.available:
+            if refusable and fault is not None:
                 self._poison(entry)
                 schedule = False
             else:
@@ -135,6 +143,14 @@ class Journal:
             self._flusher = self._reactor.loop.create_task(self._run())
         self._wakeup.set()
 
+    def stop_retrying(self) -> None:
+        """At shutdown: fail what a storage fault holds instead of retrying it.
+
+        Such writes were never acknowledged; the next start resumes from what is
+        durable. Writes that the storage takes are still written.
+        """
+        self._reactor.call_soon(self._stopping.set)
+
     async def drain(self) -> None:
         """Wait until every queued request has been written (for a clean shutdown).
 
@@ -144,7 +160,7 @@ class Journal:
         while True:
             with self._lock:
                 idle = not self._pending and not self._scheduled and not self._flushing
-            if idle or not self.health.available:
+            if idle or self.health.fault is not None:
                 return
             await asyncio.sleep(0.001)
 
@@ -177,11 +193,27 @@ class Journal:
             attempt = 0
             while batch:
                 batch, fault = await self._write(batch)
-                if fault is not None:  # a transient fault: hold, back off, write again
-                    attempt += 1
-                    self.health.failed(fault)
-                    self._refuse_pending(fault)
-                    await asyncio.sleep(storage_delay(attempt, fault))
+                if fault is None:
+                    continue
+                # a transient fault: hold, back off, write again (in order)
+                attempt += 1
+                self.health.failed(fault, transient=True)
+                self._refuse_pending(fault)
+                if not await self._back_off(attempt, fault):
+                    for entry in batch:
+                        self._poison(entry)
+                        self._settle(entry, JournalClosed())
+                    batch = []
+
+    async def _back_off(self, attempt: int, fault: BaseException) -> bool:
+        """Wait before the next attempt; False if the journal stops retrying."""
+        if self._stopping.is_set():
+            return False
+        try:
+            await asyncio.wait_for(self._stopping.wait(), storage_delay(attempt, fault))
+        except TimeoutError:
+            return True
+        return False
 
     async def _write(self, batch: list[_Entry]) -> tuple[list[_Entry], BaseException | None]:
         """Commit a batch; settle what is done, return what a transient fault holds.
@@ -190,11 +222,13 @@ class Journal:
         too (whatever the store said of them), so they are written in order.
         """
         started = time.perf_counter()
+        whole: BaseException | None = None  # the store failed the batch as a whole
         try:
             results = await self._store.commit([e.request for e in batch])
         except Exception as exc:
             if not self._store.is_transient(exc):
                 log.exception("journal commit of %d requests failed", len(batch))
+                whole = exc
             results = [exc] * len(batch)
         elapsed = time.perf_counter() - started
         self.commits += 1
@@ -218,7 +252,9 @@ class Journal:
             if result is not None:
                 self._poison(entry)
             self._settle(entry, result)
-        if fault is None:
+        if whole is not None:
+            self.health.failed(whole, transient=False)
+        elif fault is None:
             self.health.succeeded()
         return held, fault
 

@@ -34,42 +34,49 @@ def storage_delay(attempt: int, error: BaseException, policy: RetryPolicy = STOR
 class StorageHealth:
     """Whether the store takes the journal's writes; changes are logged and reported.
 
-    Written on the reactor loop only (by the journal); read from any thread.
+    ``available`` is False after a write the store failed as a whole, until it
+    takes one again. ``fault`` is the transient error the journal is riding out
+    (holding and retrying its writes), None otherwise. Written on the reactor
+    loop only (by the journal); read from any thread.
     """
 
     def __init__(self, on_change: Callable[[bool], None] | None = None) -> None:
         self._on_change = on_change
         self.available = True
         self.fault: BaseException | None = None
-        """The last transient error while unavailable."""
         self._since = 0.0
         self._failures = 0
 
-    def failed(self, error: BaseException) -> None:
-        """A write failed with a transient fault (it is held and retried)."""
-        self.fault = error
+    def failed(self, error: BaseException, *, transient: bool) -> None:
+        """A write failed as a whole (if ``transient``, it is held and retried).
+
+        A transient outage is logged here; other failures by the journal, which has
+        the traceback.
+        """
         self._failures += 1
-        if not self.available:
+        riding_out = self.fault is not None
+        self.fault = error if transient else None
+        if transient and riding_out:
             log.debug("storage still unavailable (attempt %d): %s", self._failures, error)
             return
-        self.available = False
-        self._since = time.monotonic()
-        log.error(
-            "storage unavailable: %s; the journal holds its writes and retries them with "
-            "back-off, and new executions are refused until the storage answers again",
-            error,
-        )
-        self._changed(False)
+        if transient:
+            log.error(
+                "storage unavailable: %s; the journal holds its writes and retries them "
+                "with back-off, and new executions are refused until it answers again",
+                error,
+            )
+        if self.available:
+            self.available = False
+            self._since = time.monotonic()
+            self._changed(False)
 
     def succeeded(self) -> None:
-        """The store answered a write."""
+        """The store took a write."""
         if self.available:
             return
         seconds = time.monotonic() - self._since
         log.warning(
-            "storage available again after %.1fs (%d failed attempts); held writes committed",
-            seconds,
-            self._failures,
+            "storage available again after %.1fs (%d failed attempts)", seconds, self._failures
         )
         self.available = True
         self.fault = None

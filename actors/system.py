@@ -306,6 +306,8 @@ class ActorSystem:
     def coordinator_crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
         """Rehydrate a crashed coordinator from its events, within a restart intensity."""
         self._forget(execution_id, ref)
+        if self._closed:
+            return
         self.observer.actor_restarted("coordinator")
         with self._lock:
             intensity = self._crashes.setdefault(
@@ -462,6 +464,7 @@ class ActorSystem:
                 return
             self._closed = True
             self.reactor.call_soon(self._closing.set)
+            self.journal.stop_retrying()  # what a storage fault holds would block the stops
             coordinators = list(self._coordinators.values())
             supervisors = list(self._supervisors.values())
             self._coordinators.clear()

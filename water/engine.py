@@ -67,13 +67,14 @@ class _Store:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.name = f"storage {storage.url or type(storage).__name__!r}"
 
     async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
         try:
             results = await self.storage.commit(batch)
         except DRIVER_ERRORS as exc:
-            raise storage_error(exc) from exc
-        return [None if r is None else storage_error(r) for r in results]
+            raise storage_error(exc, self.name) from exc
+        return [None if r is None else storage_error(r, self.name) for r in results]
 
     async def load_stream(self, execution_id: str) -> StoredStream | None:
         try:
@@ -81,7 +82,7 @@ class _Store:
             after = checkpoint.seq if checkpoint is not None else 0
             events = await self.storage.load_events(execution_id, after)
         except DRIVER_ERRORS as exc:
-            raise storage_error(exc) from exc
+            raise storage_error(exc, self.name) from exc
         if checkpoint is None and not events:
             return None
         return StoredStream(checkpoint, events)

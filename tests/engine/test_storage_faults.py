@@ -120,6 +120,40 @@ def test_an_execution_that_cannot_be_loaded_during_an_outage_is_loaded_later(
         assert ref.result(timeout=10) == "HELLO"
 
 
+def test_work_held_by_an_outage_at_shutdown_resumes_at_the_next_start(tmp_path: Path) -> None:
+    storage = FaultySQLite(tmp_path / "water.db")
+    runs: collections.Counter[str] = collections.Counter()
+    gate = threading.Event()
+    arrived = threading.Event()
+
+    @task
+    def first(n: Num) -> Num:
+        runs["first"] += 1
+        return Num(value=n.value + 1)
+
+    @task
+    def second(n: Num) -> Num:
+        runs["second"] += 1
+        arrived.set()
+        assert gate.wait(10), "the test never opened the gate"
+        return Num(value=n.value * 2)
+
+    flow = Flow("interrupted").then(first).then(second)
+    with Engine(storage, flows=[flow]) as engine:
+        try:
+            ref = engine.start(flow, {"value": 1})
+            assert arrived.wait(10)
+            storage.fail(sqlite3.OperationalError("database or disk is full"))
+            gate.set()  # second's result is held: it was never durable
+            assert storage.failed.wait(10)
+        finally:
+            gate.set()
+    storage.heal()
+    with Engine(storage, flows=[flow]) as engine:
+        assert engine.ref(ref.execution_id).result(timeout=10) == Num(value=4)
+    assert runs == {"first": 1, "second": 2}  # at least once; the acknowledged start kept
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -180,6 +214,7 @@ def test_a_deleted_database_file_refuses_new_work(
             with pytest.raises(StorageError, match="deleted or replaced while open") as info:
                 engine.start(flow, {"value": 2})
             assert not info.value.transient
+            assert engine.registry.get_sample_value("water_storage_available") == 0
         finally:
             gate.set()
         with pytest.raises(StorageError, match="deleted or replaced"):
