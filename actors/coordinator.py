@@ -19,6 +19,7 @@ checkpoints and stops; any message for it starts a new one that rehydrates.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 from collections.abc import Awaitable
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors.effects import ArmTimer, Dispatch
-from actors.loop_actor import LoopActor
+from actors.loop_actor import LoopActor, LoopInbox
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
 
@@ -141,7 +142,8 @@ class Coordinator(LoopActor):
     async def _load(self) -> Any:
         """The stored stream; through a transient storage fault, tried again with back-off.
 
-        Messages wait in the mailbox meanwhile. Raises the fault if the engine
+        Meanwhile tells wait in the mailbox, and asks are answered with the fault
+        (nothing was done: the caller may retry). Raises the fault if the engine
         shuts down first.
         """
         store = self.system.store
@@ -159,8 +161,18 @@ class Coordinator(LoopActor):
                         self.execution_id,
                         exc,
                     )
+                self._refuse_asks(exc)
                 if not await self.system.storage_backoff(attempt, exc):
                     raise
+
+    def _refuse_asks(self, fault: BaseException) -> None:
+        """Answer the queued asks with ``fault`` (a copy each: they raise in other threads)."""
+
+        def answer(message: Any) -> Any:
+            return Failure(copy.copy(fault)) if isinstance(message, Query) else None
+
+        inbox: LoopInbox = self.actor_inbox  # type: ignore[assignment]
+        inbox.refuse(answer)
 
     # -- messages ----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:

@@ -113,8 +113,10 @@ def test_an_execution_that_cannot_be_loaded_during_an_outage_is_loaded_later(
         ref = engine.ref(ref.execution_id)  # not in memory: a message must load it
         storage.fail(sqlite3.OperationalError("database is locked"), reads=True)
         try:
-            ref.tell(Signal("go", "hello"))
+            ref.tell(Signal("go", "hello"))  # kept until the execution can be loaded
             assert storage.failed.wait(10)
+            with pytest.raises(StorageError, match="database is locked"):  # answered at once
+                engine.start(flow, None, execution_id=ref.execution_id, timeout=5)
         finally:
             storage.heal()
         assert ref.result(timeout=10) == "HELLO"
