@@ -113,6 +113,8 @@ class Journal:
         Through a transient storage fault a request is held and retried until it
         is written, unless it is ``refusable`` (new work nobody was told about
         yet): that one fails with the fault, at once while the storage is down.
+        Its writer must make no other request until it is settled (a caller's
+        start waits for its commit), so refusing it leaves no gap to guard.
         """
         future: concurrent.futures.Future[None] | None = (
             concurrent.futures.Future() if wait else None
@@ -121,7 +123,6 @@ class Journal:
         fault = self.health.fault
         with self._lock:
             if refusable and fault is not None:
-                self._poison(entry)
                 schedule = False
             else:
                 fault = None
@@ -241,7 +242,6 @@ class Journal:
         for entry, result in zip(batch, results, strict=True):
             if result is not None and (entry.writer in stalled or self._store.is_transient(result)):
                 if entry.refusable:
-                    self._poison(entry)
                     self._settle(entry, copy.copy(result))
                     continue
                 held.append(entry)
@@ -269,8 +269,6 @@ class Journal:
             if not refused:
                 return
             self._pending = deque(e for e in self._pending if not e.refusable)
-            for entry in refused:
-                self._poison(entry)
         for entry in refused:
             self._settle(entry, copy.copy(fault))
 
