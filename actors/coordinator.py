@@ -4,8 +4,10 @@ On each message: ask the decider for the events (it folds them into the state),
 append them to the journal, and perform the effects of the new state (dispatch
 steps, arm timers, message other executions) once the events are durable.
 Nothing is performed before the events that justify it are committed; if the
-journal fails, the in-memory state is discarded and the execution is
-rehydrated from what is durable.
+journal fails for good, the in-memory state is discarded and the execution is
+rehydrated from what is durable. Through a transient storage fault the journal
+holds the appends and retries them, so the coordinator only waits; a new
+execution whose start cannot be written is refused and forgotten instead.
 
 Coordinators are ``LoopActor``s: they live on the engine's reactor loop, next
 to the journal and the async step bodies, so a step's round trip needs no
@@ -17,15 +19,17 @@ checkpoints and stops; any message for it starts a new one that rehydrates.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
+import traceback
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors.effects import ArmTimer, Dispatch
 from actors.logsafe import describe, describe_error
-from actors.loop_actor import LoopActor
+from actors.loop_actor import LoopActor, LoopInbox
 from actors.messages import CommandRejected, Start
 from actors.protocols import Decider
 
@@ -111,6 +115,7 @@ class Coordinator(LoopActor):
         self._brief = False
         self._inflight = 0  # pipelined appends not yet durable
         self._on_durable: list[asyncio.Future[None]] = []
+        self._unborn = False  # a new execution whose first append is not durable yet
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> Any:
@@ -118,16 +123,63 @@ class Coordinator(LoopActor):
 
     async def _rehydrate(self) -> None:
         try:
-            stored = await self.system.store.load_stream(self.execution_id)
-            if stored is None:
-                return
+            stored = await self._load()
+        except Exception as exc:  # the store cannot give the execution back
+            self.broken = exc
+            if not self.system.closed:
+                log.error("cannot load execution %s: %s", self.execution_id, exc, exc_info=exc)
+                self.system.unloadable(self.execution_id, exc)
+            return
+        if stored is None:
+            return
+        try:
             self.decider = self.system.factory.decider_for(self.system.factory.flow_of(stored))
             self.state = self.decider.recover(self.execution_id, stored)
             if not self.decider.is_terminal(self.state):
                 self.system.perform(self.execution_id, self._prepare())
         except Exception as exc:
-            log.error("cannot rehydrate execution %s: %s", self.execution_id, describe_error(exc))
+            log.error(
+                "cannot rehydrate execution %s: %s\n%s",
+                self.execution_id,
+                describe_error(exc),
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
             self.broken = exc
+
+    async def _load(self) -> Any:
+        """The stored stream; through a transient storage fault, tried again with back-off.
+
+        Meanwhile tells wait in the mailbox, and asks are answered with the fault
+        (nothing was done: the caller may retry). Raises the fault if the engine
+        shuts down first.
+        """
+        store = self.system.store
+        attempt = 0
+        while True:
+            try:
+                return await store.load_stream(self.execution_id)
+            except Exception as exc:
+                if not store.is_transient(exc):
+                    raise
+                attempt += 1
+                if attempt == 1:
+                    log.warning(
+                        "cannot load execution %s yet (%s); retrying with back-off",
+                        self.execution_id,
+                        exc,
+                    )
+                self._refuse_asks(exc)
+                if not await self.system.storage_backoff(attempt, exc):
+                    raise
+
+    def _refuse_asks(self, fault: BaseException) -> None:
+        """Answer the queued asks with ``fault`` (a copy each: they raise in other threads)."""
+
+        def answer(message: Any) -> Any:
+            return Failure(copy.copy(fault)) if isinstance(message, Query) else None
+
+        inbox: LoopInbox = self.actor_inbox  # type: ignore[assignment]
+        inbox.refuse(answer)
 
     # -- messages ----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -149,9 +201,15 @@ class Coordinator(LoopActor):
             return self._error(exc, msg, query)
 
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
-        if isinstance(exc, CommandRejected):
+        if self.system.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now
+            pass
+        elif isinstance(exc, CommandRejected):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
+        elif self.broken is None and self._unborn and query and isinstance(msg, Start):
+            # a caller's start that was not written: forget it (the caller gets the error)
+            log.warning("execution %s was not started: %s", self.execution_id, exc)
+            self._discard(exc)
         elif self.broken is None:
             log.exception(
                 "coordinator of %s crashed on %s", self.execution_id, describe(msg), exc_info=exc
@@ -176,6 +234,7 @@ class Coordinator(LoopActor):
                 raise ExecutionNotFound(self.execution_id)
             self.decider = system.factory.decider_for(msg.flow_id)
             self.state = self.decider.initial(self.execution_id)
+            self._unborn = True
         elif isinstance(msg, Start):
             # a repeated start (idempotent): report again to a parent that asks
             self.performed = {i for i in self.performed if not (i and i[0] == "notify")}
@@ -194,7 +253,8 @@ class Coordinator(LoopActor):
                 # answer only with what is durable: wait for the appends in flight
                 return self._settle_after(self._durable(), query)
             return self._settle(query)
-        pending = self._commit(events, previous, wait=query)
+        # a caller's start of a new execution may be refused while storage is down
+        pending = self._commit(events, previous, wait=query, refusable=query and self._unborn)
         if pending is None:
             return self._settle(query)
         return self._settle_after(pending, query)
@@ -204,7 +264,7 @@ class Coordinator(LoopActor):
         return self._settle(query)
 
     def _commit(
-        self, events: list[Any], previous: str | None, *, wait: bool
+        self, events: list[Any], previous: str | None, *, wait: bool, refusable: bool = False
     ) -> Awaitable[None] | None:
         """Append the events; their effects are performed once they are durable.
 
@@ -231,11 +291,17 @@ class Coordinator(LoopActor):
         self._inflight += 1
 
         def then() -> None:
-            decider.committed(state, events)
-            system.perform(execution_id, actions)
-            self._landed()
-            if done is not None and not done.done():
-                done.set_result(None)
+            try:
+                decider.committed(state, events)  # observers: they must not stop the execution
+            except Exception:
+                log.exception("observing the committed events of %s failed", execution_id)
+            try:
+                system.perform(execution_id, actions)
+            finally:
+                self._unborn = False
+                self._landed()
+                if done is not None and not done.done():
+                    done.set_result(None)
 
         def failed(exc: BaseException) -> None:
             self._landed()
@@ -244,7 +310,9 @@ class Coordinator(LoopActor):
             else:
                 system.deliver(execution_id, JournalFailed(incarnation, exc))
 
-        system.journal.append(request, writer=self.writer, then=then, failed=failed, wait=False)
+        system.journal.append(
+            request, writer=self.writer, then=then, failed=failed, wait=False, refusable=refusable
+        )
         return done
 
     def _landed(self) -> None:
@@ -313,6 +381,14 @@ class Coordinator(LoopActor):
         self.decider = None
         self.broken = RuntimeError(f"coordinator of {self.execution_id!r} crashed")
         self.system.coordinator_crashed(self.execution_id, self.actor_ref)
+        self.stop()
+
+    def _discard(self, error: BaseException) -> None:
+        """Forget a new execution whose start was not written (nothing to rehydrate)."""
+        self.state = None
+        self.decider = None
+        self.broken = error
+        self.system.detach(self.execution_id, self.actor_ref)
         self.stop()
 
     def _stop_if_gone(self) -> None:

@@ -70,6 +70,26 @@ class LoopInbox:
             self._armed = False
             return None
 
+    def refuse(self, answer_for: Callable[[Any], Any]) -> None:
+        """Answer now, and take out, the queued asks ``answer_for`` has an answer for.
+
+        ``answer_for(message)`` returns the answer, or None to leave the ask queued;
+        tells always stay, in order.
+        """
+        answered = []
+        with self._lock:
+            kept: deque[Envelope[Any]] = deque()
+            for envelope in self._queue:
+                answer = None if envelope.reply_to is None else answer_for(envelope.message)
+                if answer is None:
+                    kept.append(envelope)
+                else:
+                    answered.append((envelope, answer))
+            self._queue = kept
+        for envelope, answer in answered:
+            assert envelope.reply_to is not None
+            envelope.reply_to.set(answer)
+
     def get(self) -> Envelope[Any]:
         return self._queue.popleft()
 

@@ -14,3 +14,6 @@ class RuntimeObserver:
 
     def breaker_changed(self, name: str, old: str, new: str) -> None:
         """A circuit breaker moved from state ``old`` to ``new``."""
+
+    def storage_changed(self, available: bool) -> None:
+        """The storage stopped taking the journal's writes, or took them again."""

@@ -71,3 +71,7 @@ class JournalStore(Protocol):
 
     async def load_stream(self, execution_id: str) -> Any | None:
         """Checkpoint plus later events of an execution, or None if it does not exist."""
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether an error of ``commit`` or ``load_stream`` is a storage fault that
+        passes by itself (the runtime then retries with back-off instead of failing)."""

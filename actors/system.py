@@ -10,6 +10,7 @@ which rehydrates from storage before it handles the message.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -24,6 +25,7 @@ from actors.journal import Journal
 from actors.logsafe import describe
 from actors.messages import TimerFired
 from actors.observer import RuntimeObserver
+from actors.outage import storage_delay
 from actors.protocols import DeciderFactory, JournalStore
 from actors.reactor import Reactor
 from actors.supervisor import AsyncRunner, CancelRuns, RunJob, TaskSupervisor
@@ -59,7 +61,12 @@ class ActorSystem:
         self.clock: Clock = clock or SystemClock()
         self.observer = observer or RuntimeObserver()
         self.reactor = Reactor().start()
-        self.journal = Journal(self.reactor, store, on_commit=self.observer.journal_committed)
+        self.journal = Journal(
+            self.reactor,
+            store,
+            on_commit=self.observer.journal_committed,
+            on_health=self.observer.storage_changed,
+        )
         self.timers = Timers(self.reactor, self._timer_fired)
         self._lock = threading.RLock()
         self._coordinators: dict[str, pykka.ActorRef[Any]] = {}
@@ -73,6 +80,7 @@ class ActorSystem:
         self._crashes: dict[str, RestartIntensity] = {}
         self._recent: dict[str, Any] = {}  # final views of recently finished executions
         self._closed = False
+        self._closing = asyncio.Event()  # set on the loop when shutting down
 
     # -- routing -------------------------------------------------------------------
     def _coordinator(self, execution_id: str, fresh: bool = False) -> pykka.ActorRef[Any]:
@@ -95,6 +103,14 @@ class ActorSystem:
         with self._lock:
             if self._coordinators.get(execution_id) is ref:
                 del self._coordinators[execution_id]
+
+    def detach(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
+        """A coordinator that stops for good: route later messages to a new one."""
+        self._forget(execution_id, ref)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def tell(self, execution_id: str, message: Any) -> None:
         """Send a message to an execution (rehydrating its coordinator if needed).
@@ -293,9 +309,30 @@ class ActorSystem:
                 if not waiters:
                     del self._waiters[execution_id]
 
+    def unloadable(self, execution_id: str, error: BaseException) -> None:
+        """The store cannot give an execution back: its result waiters get the error."""
+        with self._lock:
+            waiters = self._waiters.pop(execution_id, [])
+        for future in waiters:
+            if not future.done():
+                future.set_exception(error)
+
+    async def storage_backoff(self, attempt: int, error: BaseException) -> bool:
+        """On the loop: wait out the back-off after failed ``attempt`` of a storage call.
+
+        Returns False at once if the system shuts down meanwhile.
+        """
+        try:
+            await asyncio.wait_for(self._closing.wait(), storage_delay(attempt, error))
+        except TimeoutError:
+            return True
+        return False
+
     def coordinator_crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
         """Rehydrate a crashed coordinator from its events, within a restart intensity."""
         self._forget(execution_id, ref)
+        if self._closed:
+            return
         self.observer.actor_restarted("coordinator")
         with self._lock:
             intensity = self._crashes.setdefault(
@@ -451,6 +488,8 @@ class ActorSystem:
             if self._closed:
                 return
             self._closed = True
+            self.reactor.call_soon(self._closing.set)
+            self.journal.stop_retrying()  # what a storage fault holds would block the stops
             coordinators = list(self._coordinators.values())
             supervisors = list(self._supervisors.values())
             self._coordinators.clear()

@@ -27,6 +27,7 @@ from water.errors import (
     StepError,
     StepInputError,
     StepOutputError,
+    StorageError,
     UnstorableValueError,
     WaterError,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "StepOutputError",
     "StepTimeoutError",
     "Storage",
+    "StorageError",
     "Task",
     "TaskContext",
     "UnstorableValueError",

@@ -41,6 +41,7 @@ from water.ref import ExecutionRef, translate
 from water.snapshot import Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
+from water.storage.faults import DRIVER_ERRORS, is_transient, storage_error
 from water.task import Task
 from water.types import to_json, validate
 
@@ -63,21 +64,32 @@ def _shutdown_all() -> None:
 
 
 class _Store:
-    """The storage as the runtime's journal store."""
+    """The storage as the runtime's journal store (driver errors as ``StorageError``)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.name = f"storage {storage.url or type(storage).__name__!r}"
 
     async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
-        return await self.storage.commit(batch)
+        try:
+            results = await self.storage.commit(batch)
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc, self.name) from exc
+        return [None if r is None else storage_error(r, self.name) for r in results]
 
     async def load_stream(self, execution_id: str) -> StoredStream | None:
-        checkpoint = await self.storage.load_checkpoint(execution_id)
-        after = checkpoint.seq if checkpoint is not None else 0
-        events = await self.storage.load_events(execution_id, after)
+        try:
+            checkpoint = await self.storage.load_checkpoint(execution_id)
+            after = checkpoint.seq if checkpoint is not None else 0
+            events = await self.storage.load_events(execution_id, after)
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc, self.name) from exc
         if checkpoint is None and not events:
             return None
         return StoredStream(checkpoint, events)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return is_transient(error)
 
 
 class Engine:

@@ -20,6 +20,7 @@ __all__ = [
     "StepInputError",
     "StepOutputError",
     "StepTimeoutError",
+    "StorageError",
     "UnstorableValueError",
     "WaterError",
 ]
@@ -63,6 +64,20 @@ class InvalidExecutionIdError(WaterError, ValueError):
             shown = f"{shown[:40]}... ({len(str(execution_id))} characters)"
         super().__init__(f"execution id {shown} is invalid: {problem}")
         self.execution_id = execution_id
+
+
+class StorageError(WaterError):
+    """The storage failed to read or write (HTTP answers 503).
+
+    ``transient`` marks a fault that passes by itself (a locked, full, read-only or
+    failing disk, a lost connection): the engine holds the journal's writes and
+    retries them with back-off, and a caller may retry later. Other storage errors
+    (a stream conflict, a newer schema, a deleted database file) do not pass.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class StepInputError(FatalError):

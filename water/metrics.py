@@ -88,6 +88,13 @@ class EngineMetrics(RuntimeObserver):
             ["kind"],
             registry=r,
         )
+        self.storage_available = Gauge(
+            "water_storage_available",
+            "1 while the storage takes the journal's writes; 0 during an outage (writes "
+            "held and retried, new executions refused).",
+            registry=r,
+        )
+        self.storage_available.set(1)
         self.breaker_transitions = Counter(
             "water_circuit_breaker_transitions_total",
             "Circuit breaker state changes.",
@@ -117,6 +124,9 @@ class EngineMetrics(RuntimeObserver):
 
     def breaker_changed(self, name: str, old: str, new: str) -> None:
         self.breaker_transitions.labels(name, new).inc()
+
+    def storage_changed(self, available: bool) -> None:
+        self.storage_available.set(1 if available else 0)
 
     # -- events ------------------------------------------------------------------------
     def events_committed(self, state: ExecState, events: list[Any]) -> None:

@@ -22,8 +22,10 @@ from water.errors import (
     ExecutionNotFoundError,
     FlowNotFoundError,
     StateConflictError,
+    StorageError,
 )
 from water.server.models import ErrorBody, ErrorEnvelope, FieldError
+from water.storage import ConcurrencyError
 
 log = logging.getLogger("water.server")
 
@@ -32,13 +34,19 @@ class ApiError(Exception):
     """An error answered as the envelope with ``status``."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 def error_response(
@@ -107,6 +115,10 @@ _HTTP_CODES = {
 }
 
 
+STORAGE_RETRY_AFTER = "1"
+"""Seconds a client should wait before retrying after a transient storage fault."""
+
+
 def translate(exc: Exception) -> ApiError | None:
     """The API error for an engine error, or None if ``exc`` is not one."""
     if isinstance(exc, FlowNotFoundError):
@@ -131,6 +143,16 @@ def translate(exc: Exception) -> ApiError | None:
         )
     if isinstance(exc, TimeoutError):
         return ApiError(504, "timeout", str(exc) or "the engine did not answer in time")
+    if isinstance(exc, ConcurrencyError):
+        return ApiError(409, "conflict", str(exc), {"execution_id": exc.execution_id})
+    if isinstance(exc, StorageError):
+        return ApiError(
+            503,
+            "storage_unavailable",
+            str(exc),
+            {"transient": exc.transient},
+            headers={"Retry-After": STORAGE_RETRY_AFTER} if exc.transient else None,
+        )
     return None
 
 
@@ -144,6 +166,7 @@ _DOCUMENTED = {
     415: "The request body is not `application/json`.",
     422: "Invalid request (field errors in `details.errors`), or the execution failed.",
     500: "Unexpected server error.",
+    503: "The storage is unavailable (`Retry-After` says when to retry a passing fault).",
     504: "The engine did not answer in time.",
 }
 
@@ -158,7 +181,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -178,7 +201,9 @@ def install_error_handlers(app: FastAPI) -> None:
         mapped = translate(exc)
         if mapped is None:
             return await unexpected(request, exc)
-        return error_response(mapped.status, mapped.code, mapped.message, mapped.details)
+        return error_response(
+            mapped.status, mapped.code, mapped.message, mapped.details, mapped.headers
+        )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # the server logs the traceback (Starlette re-raises after this answer)
@@ -194,6 +219,7 @@ def install_error_handlers(app: FastAPI) -> None:
         StateConflictError,
         ExecutionFailedError,
         TimeoutError,
+        StorageError,
     ):
         app.add_exception_handler(kind, engine_error)
     app.add_exception_handler(Exception, unexpected)

@@ -9,6 +9,9 @@ Rows and what they are for:
   ``seq`` starts at 1 and has no gaps. Appending with an ``expected_seq`` that is
   not the stream's last sequence number is a conflict (a second owner or a bug),
   raised as ``ConcurrencyError`` and never silently merged.
+
+Storages raise ``StorageError`` (``water.errors``) for every failure of their own,
+never a raw driver error; ``water.storage.faults`` says which faults are transient.
 * executions: an index for listing and recovery (status, flow, parent, wake time).
 * snapshots: immutable checkpoints ``(execution_id, seq, state, view)`` that make
   rehydration and status reads fast. Never the source of truth.
@@ -25,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from water.errors import StorageError
 from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
@@ -41,8 +45,8 @@ def check_page(limit: int, offset: int) -> None:
         raise ValueError(f"offset must be >= 0, got {offset}")
 
 
-class ConcurrencyError(RuntimeError):
-    """An append's expected sequence number did not match the stream."""
+class ConcurrencyError(StorageError):
+    """An append's expected sequence number did not match the stream (never transient)."""
 
     def __init__(self, execution_id: str, expected_seq: int, actual_seq: int | None = None) -> None:
         self.execution_id = execution_id

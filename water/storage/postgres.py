@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import pydantic_core
 
-from water.errors import WaterError
+from water.errors import StorageError
 from water.events import ErrorInfo, Event, decode_event, encode_event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
@@ -192,10 +192,10 @@ _TaskRow: TypeAlias = tuple[
 ]
 
 
-class PostgresStorageError(WaterError):
+class PostgresStorageError(StorageError):
     """A PostgreSQL error, raised or reported by ``PostgresStorage``.
 
-    It plays the part of ``StorageError`` for this store. ``transient`` is true for
+    ``transient`` is true for
     errors a retry on another connection may cure: the connection was lost or could
     not be made (psycopg's ``OperationalError``) or no pooled connection came free in
     time; every other error (a bad statement, a refused value) is permanent.
@@ -203,8 +203,7 @@ class PostgresStorageError(WaterError):
     """
 
     def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
+        super().__init__(message, transient=transient)
 
 
 def _storage_error(exc: Exception) -> PostgresStorageError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -33,6 +34,7 @@ from urllib.parse import quote
 import aiosqlite
 import pydantic_core
 
+from water.errors import StorageError
 from water.events import ErrorInfo, Event, decode_event, encode_event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
@@ -45,8 +47,17 @@ from water.storage.base import (
     TaskResult,
     check_page,
 )
+from water.storage.faults import storage_error
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStorage", "SchemaVersionError"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SQLiteStorage",
+    "SchemaVersionError",
+    "StorageClosedError",
+]
+
+log = logging.getLogger("water.storage")
 
 Durability: TypeAlias = Literal["normal", "full"]
 StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
@@ -142,7 +153,7 @@ _TaskRow: TypeAlias = tuple[
 ]
 
 
-class SchemaVersionError(RuntimeError):
+class SchemaVersionError(StorageError):
     """The database was written by a newer version of Water than this one."""
 
 
@@ -319,7 +330,7 @@ def _prepare(index: int, req: AppendRequest) -> _Prepared:
     )
 
 
-class StorageClosedError(RuntimeError):
+class StorageClosedError(StorageError):
     """The storage was closed (the engine shut down)."""
 
 
@@ -342,6 +353,9 @@ class SQLiteStorage(Storage):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._file: str | None = None  # the absolute path of the open database file
+        self._identity: tuple[int, int] | None = None  # its (st_dev, st_ino) at open
+        self._lost: StorageError | None = None  # set once the path names another file
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.path!r}, durability={self.durability!r})"
@@ -351,7 +365,10 @@ class SQLiteStorage(Storage):
         async with self._lock:
             self._closed = False
             if self._db is None:
-                await self._open()
+                try:
+                    await self._open()
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from exc
 
     async def close(self) -> None:
         """Close the connection; later calls fail (``initialize()`` opens it again)."""
@@ -363,7 +380,8 @@ class SQLiteStorage(Storage):
 
     async def _open(self) -> aiosqlite.Connection:
         """Connect, set the pragmas and migrate the schema (the lock is held)."""
-        if self.path != ":memory:" and not self.path.startswith("file:"):
+        on_disk = self.path not in ("", ":memory:") and not self.path.startswith("file:")
+        if on_disk:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)
         try:
@@ -379,6 +397,11 @@ class SQLiteStorage(Storage):
             await db.close()
             raise
         self._db = db
+        self._lost = None
+        self._file = os.path.abspath(self.path) if on_disk else None
+        if self._file is not None:
+            info = os.stat(self._file)
+            self._identity = (info.st_dev, info.st_ino)
         return db
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
@@ -407,11 +430,55 @@ class SQLiteStorage(Storage):
 
     async def _conn(self) -> aiosqlite.Connection:
         """The open connection, opening it on first use (the lock is held)."""
+        if self._lost is not None:
+            raise self._lost
         if self._db is not None:
+            self._check_file()
             return self._db
         if self._closed:
             raise StorageClosedError(f"{self!r} is closed")
         return await self._open()
+
+    def _check_file(self) -> None:
+        """Refuse to go on once the path no longer names the file that was opened.
+
+        A database file deleted (or replaced) under an open connection still takes
+        writes, into an unlinked inode that is gone at the next start: everything
+        acknowledged from then on would be lost. One ``stat`` per call (~1 us).
+        """
+        if self._file is None or self._identity is None:
+            return
+        try:
+            info = os.stat(self._file)
+            same = (info.st_dev, info.st_ino) == self._identity
+        except FileNotFoundError:
+            same = False
+        except OSError as exc:  # e.g. a directory made unreadable for a while
+            raise StorageError(
+                f"the database file {self._file!r} cannot be checked: {exc}", transient=True
+            ) from exc
+        if same:
+            return
+        self._lost = StorageError(
+            f"the database file {self._file!r} was deleted or replaced while open; "
+            "nothing more is read from or written to it, since whatever is written to a "
+            "file that is no longer at its path is lost at the next start. Restore the "
+            "file and restart the engine (or restart it to begin a new database)."
+        )
+        log.error("%s", self._lost)
+        raise self._lost
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, under the lock; SQLite's errors come out as ``StorageError``."""
+        async with self._lock:
+            try:
+                yield await self._conn()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, error: BaseException) -> BaseException:
+        return storage_error(error, f"SQLite database {self.path!r}")
 
     # -- the journal -----------------------------------------------------------
     async def append_events(
@@ -423,10 +490,10 @@ class SQLiteStorage(Storage):
             0, execution_id, expected_seq, _event_rows(execution_id, events, expected_seq)
         )
         results: list[BaseException | None] = [None]
-        async with self._lock:
-            await self._write_batch(await self._conn(), [item], results)
+        async with self._connection() as db:
+            await self._write_batch(db, [item], results)
         if results[0] is not None:
-            raise results[0]
+            raise self._error(results[0])
         return expected_seq + len(events)
 
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
@@ -455,9 +522,9 @@ class SQLiteStorage(Storage):
                 last[item.execution_id] = item.expected_seq + len(item.events)
             items.append(item)
         if items:
-            async with self._lock:
-                await self._write_batch(await self._conn(), items, results)
-        return results
+            async with self._connection() as db:
+                await self._write_batch(db, items, results)
+        return [None if r is None else self._error(r) for r in results]
 
     async def apply(self, req: AppendRequest) -> None:
         result = (await self.commit([req]))[0]
@@ -537,8 +604,7 @@ class SQLiteStorage(Storage):
         return None
 
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = await db.execute_fetchall(
                 "SELECT seq, data FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq",
                 (execution_id, after_seq),
@@ -548,13 +614,11 @@ class SQLiteStorage(Storage):
     # -- snapshots -------------------------------------------------------------
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         row = _checkpoint_row(checkpoint)
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             await db.execute(_SAVE_CHECKPOINT, row)
 
     async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = list(
                 await db.execute_fetchall(
                     "SELECT seq, state, view FROM flow_snapshots WHERE execution_id = ? "
@@ -573,8 +637,7 @@ class SQLiteStorage(Storage):
         )
 
     async def load_snapshot(self, execution_id: str) -> Snapshot | None:
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = list(
                 await db.execute_fetchall(
                     "SELECT view FROM flow_snapshots WHERE execution_id = ? "
@@ -587,13 +650,11 @@ class SQLiteStorage(Storage):
     # -- step results ----------------------------------------------------------
     async def save_task_result(self, execution_id: str, task_id: str, result: TaskResult) -> None:
         row = _task_row(execution_id, task_id, result)
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             await db.execute(_SAVE_TASK_RESULT, row)
 
     async def load_task_results(self, execution_id: str) -> list[TaskResult]:
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = await db.execute_fetchall(
                 f"SELECT {_TASK_COLUMNS} FROM task_results WHERE execution_id = ? "
                 "ORDER BY started_at, key",
@@ -604,13 +665,11 @@ class SQLiteStorage(Storage):
     # -- the executions index --------------------------------------------------
     async def upsert_execution(self, record: ExecutionRecord) -> None:
         row = _record_row(record)
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             await db.execute(_UPSERT_EXECUTION, row)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = list(
                 await db.execute_fetchall(
                     f"SELECT {_RECORD_COLUMNS} FROM executions WHERE execution_id = ?",
@@ -630,8 +689,7 @@ class SQLiteStorage(Storage):
     ) -> list[ExecutionRecord]:
         check_page(limit, offset)
         where, params = _where(flow_id, status, parent_id)
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = await db.execute_fetchall(
                 f"SELECT {_RECORD_COLUMNS} FROM executions{where} "
                 "ORDER BY created_at DESC, execution_id DESC LIMIT ? OFFSET ?",
@@ -647,8 +705,7 @@ class SQLiteStorage(Storage):
         parent_id: str | None = None,
     ) -> int:
         where, params = _where(flow_id, status, parent_id)
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = list(
                 await db.execute_fetchall(f"SELECT COUNT(*) FROM executions{where}", params)
             )
@@ -660,8 +717,7 @@ class SQLiteStorage(Storage):
         Those pending, running or pausing, plus those waiting on an armed timer.
         """
         marks = ",".join("?" * len(_RECOVERABLE))
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             rows = await db.execute_fetchall(
                 f"SELECT {_RECORD_COLUMNS} FROM executions WHERE status IN ({marks}) "
                 "OR (status = ? AND wake_at IS NOT NULL) "
@@ -672,8 +728,7 @@ class SQLiteStorage(Storage):
 
     async def delete_execution(self, execution_id: str) -> bool:
         deleted = 0
-        async with self._lock:
-            db = await self._conn()
+        async with self._connection() as db:
             async with _transaction(db):
                 for table in ("events", "flow_snapshots", "task_results", "executions"):
                     cursor = await db.execute(
