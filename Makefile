@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint check bench clean
+.PHONY: demo test lint check bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ check: lint test
 
 bench: $(RUNTIME)
 	$(BIN)/python bench/bench.py
+
+chaos: $(RUNTIME)  ## 100 SIGKILLs of a busy process; prints what was lost, redone or stuck
+	$(BIN)/python tests/soak/chaos.py --kills 100
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
