@@ -1,25 +1,36 @@
 # Water: the two commands a newcomer needs are `make demo` and `make test`.
-# Each bootstraps a local virtual environment (.venv) on first use.
+# Each bootstraps a local virtual environment (.venv) on first use: `make demo`
+# installs Water and its runtime dependencies only; `make test` (and `make lint`)
+# add the test and lint tools.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint check bench clean
+.PHONY: demo test lint check bench chaos clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-demo: $(BIN)/.installed  ## install, then run the main example
+# '.[dev]' includes the runtime, so it stamps both
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME)
+
+demo: $(RUNTIME)  ## install Water, then run the main example
 	$(BIN)/python examples/quickstart.py
 
-test: $(BIN)/.installed  ## install what the tests need, then run them
+test: $(DEV)  ## install what the tests need, then run them
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed  ## ruff, mypy and the import-layer contract
+lint: $(DEV)  ## ruff, mypy and the import-layer contract
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -27,8 +38,11 @@ lint: $(BIN)/.installed  ## ruff, mypy and the import-layer contract
 
 check: lint test
 
-bench: $(BIN)/.installed
+bench: $(RUNTIME)
 	$(BIN)/python bench/bench.py
+
+chaos: $(RUNTIME)  ## 100 SIGKILLs of a busy process; prints what was lost, redone or stuck
+	$(BIN)/python tests/soak/chaos.py --kills 100
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from actors.jobs import SuspendStep
+from water.errors import OutputNotFoundError
+
+if TYPE_CHECKING:
+    from water.flow import Flow
+    from water.task import Task
+
+Out = TypeVar("Out")
 
 _logger = logging.getLogger("water.task")
 
@@ -48,9 +55,10 @@ class TaskContext:
 
     Attributes: ``flow_id``, ``execution_id``, ``task_id``, ``step`` (stable key of
     this step in the execution), ``attempt`` (1-based), ``outputs`` (outputs of
-    earlier steps by task id), ``variables``, ``metadata``, ``idempotency_key``
-    (the same for every attempt of this step: use it to deduplicate side effects),
-    ``logger`` and ``resume_data`` (set when a suspended step is resumed).
+    earlier steps by task id; ``output_of(task)`` is the typed way to read one),
+    ``variables``, ``metadata``, ``idempotency_key`` (the same for every attempt of
+    this step: use it to deduplicate side effects), ``logger`` and ``resume_data``
+    (set when a suspended step is resumed).
     """
 
     __slots__ = (
@@ -87,6 +95,21 @@ class TaskContext:
         self.variables: Mapping[str, Any] = variables if variables is not None else {}
         self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
         self.resume_data = resume_data
+
+    @overload
+    def output_of(self, task: Task[Any, Out]) -> Out: ...
+    @overload
+    def output_of(self, task: Flow) -> Any: ...
+    def output_of(self, task: Task[Any, Any] | Flow) -> Any:
+        """The output of an earlier step of ``task`` (a Task or a nested Flow), typed.
+
+        It is the output of the task's latest completed step in this execution, as
+        an instance of its output model. Raises ``OutputNotFoundError`` (a
+        ``KeyError``) naming the task when no step of it has completed.
+        """
+        if task.id not in self.outputs:
+            raise OutputNotFoundError(task.id, self.execution_id, list(self.outputs))
+        return self.outputs[task.id]
 
     @property
     def idempotency_key(self) -> str:

@@ -137,6 +137,7 @@ class Engine:
             self, _Store(self.storage), clock=clock, observer=observer or self.metrics
         )
         self._closed = False
+        self._metrics_servers: list[tuple[Any, Any]] = []  # (server, its thread)
         try:
             self.system.reactor.run(self.storage.initialize())
         except BaseException:
@@ -399,10 +400,10 @@ class Engine:
         return make_asgi_app(self.registry)
 
     def serve_metrics(self, port: int, addr: str = "127.0.0.1") -> None:
-        """Serve this engine's metrics over HTTP on ``addr:port`` (a daemon thread)."""
+        """Serve this engine's metrics over HTTP on ``addr:port`` (until ``shutdown``)."""
         from prometheus_client import start_http_server
 
-        start_http_server(port, addr=addr, registry=self.registry)
+        self._metrics_servers.append(start_http_server(port, addr=addr, registry=self.registry))
 
     def circuit_breakers(self) -> dict[str, dict[str, object]]:
         """State of every circuit breaker in use, by name."""
@@ -482,6 +483,10 @@ class Engine:
             return
         self._closed = True
         _ENGINES.discard(self)
+        for server, thread in self._metrics_servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
         reactor = self.system.reactor
         self.system.shutdown_actors()
         try:

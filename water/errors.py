@@ -14,6 +14,7 @@ __all__ = [
     "FlowChangedError",
     "FlowNotFoundError",
     "InvalidExecutionIdError",
+    "OutputNotFoundError",
     "RetryableError",
     "StateConflictError",
     "StepError",
@@ -132,6 +133,22 @@ class FlowNotFoundError(WaterError, KeyError):
         hint = f"; registered flows: {sorted(known)}" if known is not None else ""
         super().__init__(f"no flow {flow_id!r} is registered{hint}")
         self.flow_id = flow_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class OutputNotFoundError(WaterError, KeyError):
+    """``TaskContext.output_of(task)`` when no step of that task has completed."""
+
+    def __init__(self, task_id: str, execution_id: str, completed: list[str]) -> None:
+        super().__init__(
+            f"task {task_id!r} has no completed step in execution {execution_id!r} "
+            f"(tasks completed so far: {sorted(completed)}): it has not run yet, or it is not "
+            "a step of this flow"
+        )
+        self.task_id = task_id
+        self.execution_id = execution_id
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -9,7 +9,7 @@ import sys
 import typing
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
 from water.context import TaskContext
@@ -132,7 +132,7 @@ class Task(Generic[In, Out]):
         return f"{type(self).__name__}(id={self.id!r})"
 
 
-class FunctionTask(Task[Any, Any]):
+class FunctionTask(Task[In, Out]):
     """A task made from a function by ``@task``; still callable as the function."""
 
     def __init__(
@@ -141,7 +141,15 @@ class FunctionTask(Task[Any, Any]):
         id: str | None = None,
         *,
         localns: dict[str, Any] | None = None,
-        **options: Any,
+        description: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | timedelta | str | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        compensate: Compensate | None = None,
+        resume_model: Any = None,
+        max_workers: int | None = None,
+        input_model: Any = None,
+        output_model: Any = None,
     ) -> None:
         try:
             hints = typing.get_type_hints(fn, localns=localns)
@@ -158,17 +166,22 @@ class FunctionTask(Task[Any, Any]):
             )
         self._fn = fn
         self._takes_context = len(params) == 2
-        input_model = options.pop("input_model", None) or hints.get(params[0].name)
-        output_model = options.pop("output_model", None)
+        if input_model is None:
+            input_model = hints.get(params[0].name)
         if output_model is None:
             ret = hints.get("return")
             output_model = None if ret is type(None) else ret
         super().__init__(
             id or fn.__name__,
-            options.pop("description", None) or inspect.getdoc(fn) or "",
+            description or inspect.getdoc(fn) or "",
             input_model,
             output_model,
-            **options,
+            retry=retry,
+            timeout=timeout,
+            circuit_breaker=circuit_breaker,
+            compensate=compensate,
+            resume_model=resume_model,
+            max_workers=max_workers,
         )
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
@@ -178,7 +191,7 @@ class FunctionTask(Task[Any, Any]):
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self._fn)
 
-    def execute(self, input_data: Any, context: TaskContext) -> Any:
+    def execute(self, input_data: In, context: TaskContext) -> Any:
         if self._takes_context:
             return self._fn(input_data, context)
         return self._fn(input_data)
@@ -187,8 +200,32 @@ class FunctionTask(Task[Any, Any]):
         return self._fn(*args, **kwargs)
 
 
+class TaskDecorator(Protocol):
+    """What ``@task(...)`` with options returns: apply it to a function."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[[In, TaskContext], Awaitable[Out]], /
+    ) -> FunctionTask[In, Out]: ...
+    @overload
+    def __call__(self, fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
+    @overload
+    def __call__(self, fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
+    @overload
+    def __call__(self, fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
+
+
+# The overloads tell type checkers the task's input and output types (so that
+# ``context.output_of(a_task)`` is typed); the implementation's own signature lists
+# every option, for ``help(task)`` and ``inspect.signature(task)``.
 @overload
-def task(fn: Callable[..., Any], /) -> FunctionTask: ...
+def task(fn: Callable[[In, TaskContext], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
+@overload
+def task(fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
+@overload
+def task(fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
+@overload
+def task(fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
 @overload
 def task(
     *,
@@ -202,20 +239,57 @@ def task(
     max_workers: int | None = None,
     input_model: Any = None,
     output_model: Any = None,
-) -> Callable[[Callable[..., Any]], FunctionTask]: ...
+) -> TaskDecorator: ...
 def task(
-    fn: Callable[..., Any] | None = None, /, **options: Any
-) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    id: str | None = None,
+    description: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | timedelta | str | None = None,
+    circuit_breaker: CircuitBreaker | None = None,
+    compensate: Compensate | None = None,
+    resume_model: Any = None,
+    max_workers: int | None = None,
+    input_model: Any = None,
+    output_model: Any = None,
+) -> FunctionTask[Any, Any] | TaskDecorator:
     """Turn ``def f(data: In, context) -> Out`` (or ``(data)``, sync or async) into a Task.
 
-    Models come from the annotations; the id defaults to the function's name.
+    Use it bare (``@task``) or with options (``@task(id="charge", retry=...)``).
+    Models come from the annotations (``input_model``/``output_model`` override
+    them); the result is still callable as the plain function.
+
+    Options (all keyword-only):
+
+    - ``id``: the task's id (default: the function's name).
+    - ``description``: default: the function's docstring.
+    - ``retry``: a ``RetryPolicy`` (default: the flow's, then the engine's).
+    - ``timeout``: seconds, a ``timedelta`` or a string such as ``"30s"``.
+    - ``circuit_breaker``: a ``CircuitBreaker``, possibly shared with other tasks.
+    - ``compensate``: ``compensate(input, output, context)`` undoes a completed step.
+    - ``resume_model``: validates the data of ``Resume`` for a suspended step.
+    - ``max_workers``: how many bodies of this task may run at once.
+    - ``input_model``, ``output_model``: the models, when not annotated.
     """
     # annotations may name classes local to the caller (postponed evaluation)
-    caller = sys._getframe(1).f_locals
+    options: dict[str, Any] = {
+        "id": id,
+        "description": description,
+        "retry": retry,
+        "timeout": timeout,
+        "circuit_breaker": circuit_breaker,
+        "compensate": compensate,
+        "resume_model": resume_model,
+        "max_workers": max_workers,
+        "input_model": input_model,
+        "output_model": output_model,
+    }
     if fn is not None:
-        return FunctionTask(fn, localns=dict(caller))
+        return FunctionTask(fn, localns=dict(sys._getframe(1).f_locals), **options)
 
-    def wrap(f: Callable[..., Any]) -> FunctionTask:
+    def wrap(f: Callable[..., Any]) -> FunctionTask[Any, Any]:
         return FunctionTask(f, localns=dict(sys._getframe(1).f_locals), **options)
 
-    return wrap
+    return cast(TaskDecorator, wrap)

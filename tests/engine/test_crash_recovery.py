@@ -24,6 +24,15 @@ from crashflows import Num, crash_flow  # noqa: E402
 SIZE = 24
 
 
+def reap(child: subprocess.Popen) -> None:
+    """Kill the child if it still runs (a failed or hung test leaves no process behind)."""
+    if child.poll() is None:
+        child.kill()
+    child.wait(timeout=30)
+    if child.stdout is not None:
+        child.stdout.close()
+
+
 def completed_steps(db: Path, execution_id: str) -> set[str]:
     async def read() -> set[str]:
         storage = SQLiteStorage(db)
@@ -64,7 +73,7 @@ def test_sigkill_at_a_random_step_then_resume_in_a_new_process(tmp_path, monkeyp
                     break
         os.kill(child.pid, signal.SIGKILL)
     finally:
-        child.wait(timeout=30)
+        reap(child)
     assert child.returncode == -signal.SIGKILL
 
     durable_before = completed_steps(db, "ex-crash")
@@ -101,7 +110,7 @@ def run_child(db: Path, run_log: Path, flow: str, until: str, extra_env: dict[st
             raise AssertionError(f"child exited before printing {until!r}")
         os.kill(child.pid, signal.SIGKILL)
     finally:
-        child.wait(timeout=30)
+        reap(child)
     assert child.returncode == -signal.SIGKILL
 
 

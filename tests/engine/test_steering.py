@@ -66,12 +66,12 @@ def test_pause_lets_the_running_step_finish_then_holds(engine):
 def test_status_works_whether_or_not_the_coordinator_is_in_memory(engine):
     slow, started, gate, _ = gated()
     ref = engine.start(Flow("p2").then(slow).then(inc), {"value": 1})
-    started.wait(10)
+    assert started.wait(10)
     ref.ask(Pause())
     gate.set()
     ref.wait_for_status("paused", timeout=10)
     # a paused execution holds no coordinator; asking rehydrates it
-    assert engine.system.active_coordinators() == 0
+    assert b'water_actors{kind="coordinator"} 0.0' in engine.metrics_text()
     assert ref.ask(GetStatus()).status == ExecutionStatus.PAUSED
     assert engine.ref(ref.execution_id).ask(Resume()).status != ExecutionStatus.PAUSED
     assert ref.result(timeout=10) == Num(value=3)
@@ -80,7 +80,7 @@ def test_status_works_whether_or_not_the_coordinator_is_in_memory(engine):
 def test_cancel_stops_a_running_execution(engine):
     slow, started, gate, _ = gated()
     ref = engine.start(Flow("c").then(slow).then(inc), {"value": 1})
-    started.wait(10)
+    assert started.wait(10)
     ref.tell(Cancel("changed my mind"))
     ref.wait_for_status("cancelled", timeout=10)
     gate.set()
@@ -106,7 +106,7 @@ def test_pause_and_resume_survive_an_engine_restart(sqlite_url):
     flow = Flow("restartable").then(slow).then(inc)
     with Engine(sqlite_url, flows=[flow]) as engine:
         ref = engine.start(flow, {"value": 1})
-        started.wait(10)
+        assert started.wait(10)
         ref.ask(Pause())
         gate.set()
         ref.wait_for_status("paused", timeout=10)

@@ -1,6 +1,7 @@
 import json
 import random
 import threading
+import time
 
 import pytest
 
@@ -340,8 +341,10 @@ def test_concurrent_use_keeps_invariants():
                     with guard:
                         in_trial[0] += 1
                         peak[0] = max(peak[0], in_trial[0])
+                    # the trial is in flight: let the other threads run and try to get in
+                    time.sleep(0)
                     with guard:
-                        in_trial[0] -= 1
+                        in_trial[0] -= 1  # before its slot is given back below
                 roll = rng.random()
                 if roll < 0.1:
                     machine.release(admission.trial)
@@ -359,7 +362,7 @@ def test_concurrent_use_keeps_invariants():
         thread.join()
 
     assert errors == []
-    assert 1 <= peak[0] <= max_trials
+    assert peak[0] == max_trials  # trials did overlap, and never more than allowed
     info = machine.info()
     assert info["state"] in {"closed", "open", "half_open"}
     assert info["half_open_calls"] == 0
