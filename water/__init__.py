@@ -37,6 +37,19 @@ from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import MemoryStorage, SQLiteStorage, Storage
 from water.task import Task, task
+from water.workflow import (
+    NonDeterminismError,
+    Workflow,
+    WorkflowContext,
+    now,
+    patched,
+    random,
+    sleep,
+    step,
+    uuid4,
+    wait_for_signal,
+    workflow,
+)
 
 __version__ = "0.1.0"
 
@@ -59,6 +72,7 @@ __all__ = [
     "GetStatus",
     "InvalidExecutionIdError",
     "MemoryStorage",
+    "NonDeterminismError",
     "Pause",
     "Resume",
     "RetryPolicy",
@@ -76,5 +90,15 @@ __all__ = [
     "TaskContext",
     "UnstorableValueError",
     "WaterError",
+    "Workflow",
+    "WorkflowContext",
+    "now",
+    "patched",
+    "random",
+    "sleep",
+    "step",
     "task",
+    "uuid4",
+    "wait_for_signal",
+    "workflow",
 ]
