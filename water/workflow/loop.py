@@ -131,6 +131,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[T]:
         if self._closed:
+            coro.close()
             raise NotDurableError("this workflow's code was stopped; it starts no more tasks")
         task: asyncio.Task[T] = asyncio.Task(coro, loop=self, name=name, context=context)
         self.tasks.append(task)

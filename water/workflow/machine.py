@@ -181,7 +181,8 @@ class WorkflowMachine:
         loop.set_time(state.updated_at)
         context = contextvars.copy_context()
         run = Run(loop, context)
-        context.run(current_workflow.set, Scope(self, state, run))
+        run.scope = Scope(self, state, run)
+        context.run(current_workflow.set, run.scope)
         state.run = run
         definition = self.definition
         try:
@@ -228,9 +229,8 @@ class WorkflowMachine:
                 self._check_return(state, history)
                 if state.failure is None and not history.at_head:
                     # the original run did not end here: its history goes on
-                    scope = current_workflow.get(run.context) if run is not None else None
-                    assert isinstance(scope, Scope)
-                    scope.diverged(
+                    assert run is not None
+                    run.scope.diverged(
                         "end", "more calls after this point", "returns from the workflow"
                     )
             elif history is None:
@@ -253,10 +253,8 @@ class WorkflowMachine:
         assert run is not None
         last = history.last_in.get("")
         if last is not None and last >= run.counters.get("", 0) and not self.definition.steps:
-            scope = current_workflow.get(run.context)
-            assert isinstance(scope, Scope)
             position = str(last)
-            scope.diverged(
+            run.scope.diverged(
                 position, describe_record(*history.records[position]), "returns before it"
             )
 
@@ -413,9 +411,9 @@ class WorkflowMachine:
     def _unasked(self, state: WfState, event: Any) -> None:
         """The journal holds a decision the replayed code never asked for: it diverged."""
         run = state.run
-        scope = None if run is None else current_workflow.get(run.context)
-        if not isinstance(scope, Scope):
+        if run is None:
             return
+        scope = run.scope
         if event.type == "state_recorded":
             position, recorded = event.step, f"the end of step {event.step!r}"
         elif event.type == "value_recorded":

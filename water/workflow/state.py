@@ -73,6 +73,7 @@ class Run:
 
     loop: WorkflowLoop
     context: contextvars.Context
+    scope: Any = None  # the Scope its durable calls go through
     main: asyncio.Task[Any] | None = None
     futures: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     namespace: str = ""
