@@ -205,29 +205,30 @@ def test_code_that_ends_before_its_recorded_calls_fails_the_execution(sim_of):
     assert "a call of 'double'" in error.message
 
 
-def test_a_step_scheduled_but_never_completed_just_runs_again(sim_of):
+def test_a_new_durable_call_where_the_run_made_none_fails_even_if_nothing_is_recorded(sim_of):
     sim = sim_of(chain)
     sim.start(Num(value=1))
-    sim.run("0.add_one")  # 1.double is in flight, not recorded
-    new = sim.restarted_with(chain_with_a_clock)  # at the head, new calls are fine
-    assert new.state.status == "running"
-    assert new.keys == ["2.double"]
-    assert new.types()[len(sim.events) :] == ["value_recorded"]
+    sim.run("0.add_one")  # 1.double is in flight: nothing is recorded at position 1
+    error = _failure(sim.restarted_with(chain_with_a_clock))
+    assert "position 1" in error.message
+    assert "recorded nothing" in error.message and "now()" in error.message
 
 
 # -- patched ---------------------------------------------------------------------------
 @workflow(id="taxes")
 async def taxes_v1(n: Num) -> Num:
     a = await add_one(n)
-    return await double(a)
+    b = await double(a)
+    await water.wait_for_signal("go")
+    return b
 
 
 @workflow(id="taxes")
 async def taxes_v2(n: Num) -> Num:
     a = await add_one(n)
-    if water.patched("tax-2027"):
-        return await square(a)
-    return await double(a)
+    b = await square(a) if water.patched("tax-2027") else await double(a)
+    await water.wait_for_signal("go")
+    return b
 
 
 def test_patched_is_true_for_new_executions_and_stays_true_on_replay(sim_of):
@@ -240,29 +241,29 @@ def test_patched_is_true_for_new_executions_and_stays_true_on_replay(sim_of):
     new = sim.crash()
     assert new.keys == ["1.square"]
     new.run_all()
+    new.signal("go")
     assert new.state.output == {"value": 9}
-    assert [e.type for e in new.events].count("patch_marked") == 1
+    assert new.types().count("patch_marked") == 1
 
 
 def test_patched_is_false_where_the_journal_went_past_it_without_the_marker(sim_of):
     old = sim_of(taxes_v1)
     old.start(Num(value=2))
-    old.run("0.add_one")
-    old.succeed("1.double", {"value": 6})  # recorded under the old code...
-    old.events.pop()  # ...but the end was not (the crash came first)
-    old.events = [e for e in old.events if e.type != "execution_completed"]
+    old.run_all()  # waits for "go", past the point where the new code asks
     new = old.restarted_with(taxes_v2)
-    assert new.state.status == "completed" and new.state.output == {"value": 6}
+    assert new.keys == []
+    new.signal("go")
+    assert new.state.output == {"value": 6}  # the old branch
     assert "patch_marked" not in new.types()
 
 
-def test_patched_is_false_mid_replay_and_true_at_the_head(sim_of):
+def test_patched_is_false_for_a_run_that_passed_the_point_with_nothing_recorded(sim_of):
     old = sim_of(taxes_v1)
     old.start(Num(value=2))
-    old.run("0.add_one")  # 1.double in flight: nothing recorded past position 0
+    old.run("0.add_one")  # 1.double in flight: the journal holds nothing past position 0
     new = old.restarted_with(taxes_v2)
-    assert new.keys == ["1.square"]  # at the head, the new code is taken
-    assert new.types()[len(old.events) :] == ["patch_marked"]
+    assert new.keys == ["1.double"]  # the old code's call, run again
+    assert "patch_marked" not in new.types()
 
 
 # -- retries and failures ----------------------------------------------------------------

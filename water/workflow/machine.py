@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from actors.effects import ArmTimer, Dispatch, Effect, Route
 from actors.jobs import SupervisorSpec
-from actors.messages import Cancel, ChildUpdate, Pause, Resume, Start
+from actors.messages import Cancel, ChildUpdate, CommandRejected, Pause, Resume, Start
 from supervision import RetryPolicy
 from water import events as ev
 from water.context import current_workflow
@@ -70,18 +70,6 @@ from water.workflow.view import build_view, index_record, task_results
 REPLAY_CHECKPOINT = "replay"
 """Key of a checkpoint state that holds no interpreter state: load every event."""
 
-# events the code or the machine decides (the rest come from messages)
-_DECISIONS = frozenset(
-    {
-        "timer_armed",
-        "value_recorded",
-        "state_recorded",
-        "patch_marked",
-        "paused",
-        "execution_completed",
-        "execution_failed",
-    }
-)
 _ASKED_FOR = frozenset({"timer_armed", "value_recorded", "state_recorded"})
 _ENDS = frozenset({"execution_completed", "execution_failed", "cancelled"})
 _PENDING_WORK = (RUNNING, HELD, BACKOFF, READY, SUSPENDED)
@@ -108,12 +96,6 @@ class WorkflowMachine:
         self._order = {name: i for i, name in enumerate(definition.steps)}
         self._on_commit = getattr(observer, "events_committed", None)
 
-    # -- positions -------------------------------------------------------------------
-    def order(self, position: str) -> tuple[int, float]:
-        """Where a position stands in the code's order (method, then number)."""
-        ns, _, number = position.rpartition(".")
-        return (self._order.get(ns, 0), float(number))
-
     # -- state -------------------------------------------------------------------------
     def initial(self, execution_id: str) -> WfState:
         return WfState(execution_id)
@@ -126,7 +108,14 @@ class WorkflowMachine:
 
     def handle(self, state: WfState, message: Any, now: float) -> list[Any]:
         pending, state.unjournaled = state.unjournaled, []
-        events = self.decide(state, message, now)
+        try:
+            events = self.decide(state, message, now)
+        except CommandRejected:
+            if not pending:
+                raise
+            # what the recovery decided (the end, after a divergence?) is journaled first;
+            # the message did not apply to the state it was decided against
+            events = []
         if events and state.run is None and state.status not in ("pending", *TERMINAL):
             self._revive(state)
             pending.extend(state.unjournaled)
@@ -226,12 +215,12 @@ class WorkflowMachine:
                 if history is None:
                     self.record(state, self._outcome(state, main))
                     return
+                # the history of a run that ended holds its end (and is not replayed)
                 self._check_return(state, history)
-                if state.failure is None and not history.at_head:
-                    # the original run did not end here: its history goes on
+                if state.failure is None:
                     assert run is not None
                     run.scope.diverged(
-                        "end", "more calls after this point", "returns from the workflow"
+                        "end", "a run that went on waiting", "returns from the workflow"
                     )
             elif history is None:
                 if state.status == "pausing" and not has_active_work(state):
@@ -331,9 +320,6 @@ class WorkflowMachine:
 
         def note(position: str, kind: str, detail: str) -> None:
             history.records[position] = (kind, detail)
-            order = self.order(position)
-            if history.last is None or order > history.last:
-                history.last = order
             ns, _, number = position.rpartition(".")
             if int(number) > history.last_in.get(ns, -1):
                 history.last_in[ns] = int(number)
@@ -353,9 +339,6 @@ class WorkflowMachine:
                 history.decisions[e.position] = e
             elif kind == "state_recorded":
                 history.states[e.step] = e
-                order = (self._order.get(e.step, 0), float("inf"))
-                if history.last is None or order > history.last:
-                    history.last = order
             elif kind == "patch_marked":
                 history.markers.add(e.name)
         return history
@@ -376,12 +359,10 @@ class WorkflowMachine:
             state.replay = None
             return
         restart = max((i for i, e in enumerate(events) if e.type == "state_recorded"), default=0)
-        last_input = max((i for i, e in enumerate(events) if e.type not in _DECISIONS), default=0)
         for i, e in enumerate(events):
             if state.terminal:
                 break
             state.seq, state.updated_at = e.seq, e.ts
-            history.at_head = i >= last_input
             kind = e.type
             if i < restart:
                 apply(state, e)  # a completed step of a class: bookkeeping only
@@ -399,13 +380,13 @@ class WorkflowMachine:
                     self._start_code(state)
                 self._advance(state)
         state.seq = events[-1].seq
-        # number what this replay decided anew, after the recorded history
+        # number what this replay decided (a failure), after the recorded history
         for e in state.out:
             e.seq = state.seq + 1
             state.seq = e.seq
             state.history.append(e)
         state.replay = None
-        self._settle(state)  # at the head: the end, a pause, ...
+        self._settle(state)
         state.unjournaled, state.out = state.out, []
 
     def _unasked(self, state: WfState, event: Any) -> None:

@@ -7,8 +7,9 @@ positions prefixed with the method's name). While the journal is replayed, each
 call is checked against what the journal recorded at its position: the same
 task (or kind of call) goes on, anything else is a ``NonDeterminismError``.
 Decisions the journal holds (a timer's wake time, a drawn value) are answered
-from it; new ones are recorded, and only where the original run could have
-made them (at the head of the history).
+from it. Replayed code re-does what the original run did, so it makes no new
+decision: one the journal lacks is a divergence too. New decisions are made,
+and recorded, only when new events arrive.
 """
 
 from __future__ import annotations
@@ -139,10 +140,8 @@ class Scope:
             return None
         event = history.decisions.get(position)
         if event is None:
-            if not history.at_head:
-                # the original run made no such decision here, and went on past this point
-                raise self.diverged(position, "nothing", called)
-            return None
+            # replayed code does what the original run did: that run made no such decision
+            raise self.diverged(position, "nothing", called)
         history.consumed.add(event.seq)
         apply(self.state, event)
         return event
@@ -241,14 +240,11 @@ class Scope:
         state = self.state
         if name in state.patches:
             return True
-        history = state.replay
-        position = self._peek()
-        if history is not None:
-            if not history.at_head:
-                return False  # the original run went on past this point without the marker
-            if history.last is not None and history.last >= self.machine.order(position):
-                return False  # the journal already recorded calls from here on
-        self._record(ev.PatchMarked(name=name, position=position))
+        if state.replay is not None:
+            # replayed code re-does what the original run did: it passed here without the
+            # marker (a run waiting right after this point, on a signal, records nothing)
+            return False
+        self._record(ev.PatchMarked(name=name, position=self._peek()))
         return True
 
     def step_done(self, name: str, value: Any) -> Any:
@@ -265,11 +261,10 @@ class Scope:
                     where, describe_record(*history.records[where]), f"finishes step {name!r}"
                 )
             event = history.states.get(name)
-            if event is not None:
-                history.consumed.add(event.seq)
-                return validate(definition.state_type, event.state)
-            if not history.at_head:
+            if event is None:
                 raise self.diverged(name, "nothing", f"finishes step {name!r}")
+            history.consumed.add(event.seq)
+            return validate(definition.state_type, event.state)
         self._record(
             ev.StateRecorded(
                 step=name,

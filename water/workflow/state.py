@@ -93,15 +93,11 @@ class History:
     states: dict[str, Any] = field(default_factory=dict)
     """@step method -> its StateRecorded event."""
     markers: set[str] = field(default_factory=set)
-    last: tuple[int, float] | None = None
-    """The latest position (in order) the history recorded anything at."""
     last_in: dict[str, int] = field(default_factory=dict)
     """Per namespace (``""`` for a function, a method's name for a class), the highest
     position number recorded in it."""
     consumed: set[int] = field(default_factory=set)
     """Sequence numbers of decision events the replayed code asked for."""
-    at_head: bool = False
-    """True while folding the last event that code reacted to: new decisions may be made."""
 
 
 class WfState:
