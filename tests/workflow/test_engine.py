@@ -247,8 +247,6 @@ def test_a_class_workflow_through_the_engine(engine):
         account: str = ""
         plan: str = "free"
 
-    global open_account  # the task must be visible to the annotations resolver
-
     @task
     def open_account(email: str) -> str:
         return f"acct-{email}"
@@ -268,3 +266,22 @@ def test_a_class_workflow_through_the_engine(engine):
     ref.wait_for_status("waiting", timeout=10)
     ref.ask(Signal("plan", "pro"))
     assert ref.result(timeout=10) == Progress(account="acct-ana", plan="pro")
+
+
+def test_a_step_that_suspends_is_resumed_with_data(engine):
+    @task(resume_model=Approval)
+    async def review(order_id: str, ctx: TaskContext) -> bool:
+        decision = await ctx.suspend({"question": f"ship {order_id}?"})
+        return decision.ok
+
+    @workflow(id="reviewed")
+    async def reviewed(order_id: str) -> str:
+        return "ship" if await review(order_id) else "hold"
+
+    ref = engine.start(reviewed, "A-7")
+    snap = ref.wait_for_status("waiting", timeout=10)
+    assert snap.suspended == {"0.review": {"question": "ship A-7?"}}
+    with pytest.raises(StateConflictError):
+        ref.ask(Resume({"ok": "maybe"}))
+    ref.ask(Resume({"ok": True}))
+    assert ref.result(timeout=10) == "ship"
