@@ -134,6 +134,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             coro.close()
             raise NotDurableError("this workflow's code was stopped; it starts no more tasks")
         task: asyncio.Task[T] = asyncio.Task(coro, loop=self, name=name, context=context)
+        if len(self.tasks) >= 64:
+            self.tasks = [t for t in self.tasks if not t.done()]
         self.tasks.append(task)
         return task
 

@@ -249,10 +249,13 @@ class WorkflowMachine:
 
     @staticmethod
     def _blocked(state: WfState) -> bool:
+        """The code waits, but for nothing durable (a step it called, a timer, a signal)."""
         return (
             not state.timers
             and not state.waits
-            and not any(s.status in _PENDING_WORK for s in state.steps.values())
+            and not any(
+                s.status in _PENDING_WORK and s.key in state.targets for s in state.steps.values()
+            )
         )
 
     def _outcome(self, state: WfState, main: Any) -> Any:
