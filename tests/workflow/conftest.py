@@ -120,7 +120,7 @@ class Sim:
 
     def fire(self, timer: str) -> list[Any]:
         self.now = max(self.now, self.timers[timer])
-        return self.send(TimerFired(timer))
+        return self.send(TimerFired(timer, self.timers[timer]))
 
     def signal(self, name: str, payload: Any = None) -> list[Any]:
         return self.send(Signal(name, payload))

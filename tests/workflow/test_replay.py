@@ -7,6 +7,7 @@ import asyncio
 from pydantic import BaseModel
 
 import water
+from actors.messages import TimerFired
 from water import task, workflow
 
 
@@ -313,3 +314,23 @@ def test_code_waiting_on_something_no_event_can_complete_fails_clearly(sim_of):
     sim.start(Num(value=1))
     assert sim.state.status == "failed"
     assert sim.state.error.type == "WorkflowBlocked"
+
+
+def test_a_late_firing_of_an_earlier_retry_timer_is_dropped(sim_of):
+    @task(retry=water.RetryPolicy(max_attempts=3, backoff="fixed", delay="5s"))
+    def stubborn(n: Num) -> Num:
+        raise ConnectionError("down")
+
+    @workflow(id="stubborn")
+    async def uses(n: Num) -> Num:
+        return await stubborn(n)
+
+    sim = sim_of(uses)
+    sim.start(Num(value=1))
+    sim.run("0.stubborn")
+    first = sim.timers["retry:0.stubborn"]
+    sim.fire("retry:0.stubborn")
+    sim.run("0.stubborn")  # attempt 2 fails: the timer is armed again, later
+    assert sim.timers["retry:0.stubborn"] == first + 5
+    assert sim.send(TimerFired("retry:0.stubborn", first)) == []  # the first arming's, late
+    assert sim.state.steps["0.stubborn"].attempt == 2

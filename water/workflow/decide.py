@@ -30,9 +30,9 @@ from actors.messages import (
 from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
-from water.interpreter.decide import error_info
+from water.interpreter.decide import error_info, storable
 from water.task import Task
-from water.types import describe_validation_error, to_json, validate
+from water.types import describe_validation_error, validate
 from water.workflow.definition import WorkflowDefinition
 from water.workflow.state import RUNNING, TERMINAL, WfState, WfStep
 
@@ -53,7 +53,8 @@ class Decide:
         if isinstance(msg, StepFailed):
             return self._failed(state, msg, now)
         if isinstance(msg, TimerFired):
-            if msg.timer not in state.timers or state.status in TERMINAL:
+            # only the arming in force: a late firing of an earlier arming has another deadline
+            if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
         if isinstance(msg, StepSuspended):
@@ -77,7 +78,7 @@ class Decide:
         if isinstance(msg, Cancel):
             if state.status in TERMINAL:
                 raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
-            return [ev.Cancelled(reason=msg.reason, ts=now)]
+            return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]
         if isinstance(msg, Signal):
             return self._signal(state, msg, now)
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
@@ -181,7 +182,8 @@ class Decide:
                         f"{describe_validation_error(exc)}",
                         code="invalid",
                     ) from None
-            out.append(ev.StepResumed(key=key, data=to_json(data), ts=now))
+            stored = storable(data, f"resume data for step {key!r}")
+            out.append(ev.StepResumed(key=key, data=stored, ts=now))
         elif not out:
             raise CommandRejected(f"execution is {state.status}, not paused or suspended")
         return out
@@ -218,4 +220,5 @@ class Decide:
                     f"signal {msg.name!r} payload is invalid: {describe_validation_error(exc)}",
                     code="invalid",
                 ) from None
-        return [ev.SignalReceived(name=msg.name, payload=to_json(payload), ts=now)]
+        stored = storable(payload, f"payload of signal {msg.name!r}")
+        return [ev.SignalReceived(name=msg.name, payload=stored, ts=now)]

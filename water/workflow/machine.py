@@ -33,13 +33,13 @@ from actors.messages import Cancel, ChildUpdate, CommandRejected, Pause, Resume,
 from supervision import RetryPolicy
 from water import events as ev
 from water.context import current_workflow
-from water.errors import StepError
+from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info
 from water.snapshot import Snapshot
 from water.storage.base import AppendRequest, Checkpoint, ExecutionRecord
 from water.task import Task
-from water.types import SerializationError, describe_validation_error, to_json, type_name, validate
+from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
 from water.workflow.definition import WorkflowDefinition, as_definition
 from water.workflow.errors import WorkflowCodeStopped
@@ -271,16 +271,17 @@ class WorkflowMachine:
         exc = main.exception()
         if exc is None:
             try:
-                output = to_json(validate(definition.output_type, main.result()))
-            except (ValidationError, SerializationError) as err:
-                detail = describe_validation_error(err) if isinstance(err, ValidationError) else err
-                return ev.ExecutionFailed(
-                    error=ErrorInfo(
-                        type="WorkflowOutputError",
-                        message=f"output of workflow {definition.id!r} does not fit "
-                        f"{type_name(definition.output_type)}: {detail}",
-                        retryable=False,
+                typed = validate(definition.output_type, main.result())
+                output = to_json(typed, f"output of workflow {definition.id!r}")
+            except (ValidationError, UnstorableValueError) as err:
+                message = str(err)
+                if isinstance(err, ValidationError):
+                    message = (
+                        f"output of workflow {definition.id!r} does not fit "
+                        f"{type_name(definition.output_type)}: {describe_validation_error(err)}"
                     )
+                return ev.ExecutionFailed(
+                    error=ErrorInfo(type="WorkflowOutputError", message=message, retryable=False)
                 )
             return ev.ExecutionCompleted(output=output)
         if isinstance(exc, StepError):

@@ -174,10 +174,8 @@ class Scope:
         definition = as_definition(target)
         what = f"workflow {target.id!r}" if definition is not None else f"task {target.id!r}"
         self._expect(position, "call", target.id, f"calls {what}")
-        if definition is not None:
-            data = to_json(validate(definition.input_type, arg))
-        else:
-            data = to_json(arg)
+        typed = arg if definition is None else validate(definition.input_type, arg)
+        data = to_json(typed, f"input of {what}")
         future = self.machine.schedule(self.state, self.run, position, target, data)
         return await future
 
@@ -268,7 +266,7 @@ class Scope:
         self._record(
             ev.StateRecorded(
                 step=name,
-                state=to_json(value),
+                state=to_json(value, f"state of workflow {definition.id!r}"),
                 signals={k: list(v) for k, v in self.state.signals.items()},
             )
         )

@@ -75,6 +75,7 @@ def task_results(state: WfState) -> list[TaskResult]:
             error=s.error,
             started_at=_dt(s.started_at),
             finished_at=_dt(s.finished_at) if s.status != RUNNING else None,
+            child_execution_id=s.child_id,
         )
         for s in changed
     ]
