@@ -159,3 +159,12 @@ def test_outside_a_workflow_tasks_are_functions_and_durable_calls_refuse():
         water.now()
     with pytest.raises(NotDurableError):
         water.patched("x")
+
+
+def test_a_signal_payload_the_journal_cannot_store_is_refused(sim_of):
+    sim = sim_of(patient)
+    sim.start(None)
+    with pytest.raises(CommandRejected, match="payload of signal 'a'") as refused:
+        sim.signal("a", float("nan"))
+    assert refused.value.code == "invalid"
+    assert sim.types() == ["execution_started", "timer_armed"]
