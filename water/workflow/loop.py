@@ -98,7 +98,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
                     try:
                         context.run(coro.close)
                     except BaseException as exc:  # a finally block that insists on awaiting
-                        log.debug("closing workflow code raised %r", exc)
+                        log.debug("closing workflow code raised %s", type(exc).__name__)
         finally:
             self._stepping = False
             asyncio.events._set_running_loop(previous)
@@ -158,8 +158,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self.default_exception_handler(context)
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        log.debug("workflow loop: %s (%r)", context.get("message"), exc)
+        exc = context.get("exception")  # its text may quote data: only its type is logged
+        log.debug("workflow loop: %s (%s)", context.get("message"), type(exc).__name__)
 
     def get_exception_handler(
         self,
