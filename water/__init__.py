@@ -39,6 +39,19 @@ from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 from water.task import Task, task
+from water.workflow import (
+    NonDeterminismError,
+    Workflow,
+    WorkflowContext,
+    now,
+    patched,
+    random,
+    sleep,
+    step,
+    uuid4,
+    wait_for_signal,
+    workflow,
+)
 
 __version__ = "0.1.0"
 
@@ -61,6 +74,7 @@ __all__ = [
     "GetStatus",
     "InvalidExecutionIdError",
     "MemoryStorage",
+    "NonDeterminismError",
     "OutputNotFoundError",
     "Pause",
     "PostgresStorage",
@@ -81,5 +95,15 @@ __all__ = [
     "TaskContext",
     "UnstorableValueError",
     "WaterError",
+    "Workflow",
+    "WorkflowContext",
+    "now",
+    "patched",
+    "random",
+    "sleep",
+    "step",
     "task",
+    "uuid4",
+    "wait_for_signal",
+    "workflow",
 ]

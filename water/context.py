@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from actors.jobs import SuspendStep
 from water.errors import OutputNotFoundError
@@ -165,3 +166,15 @@ class _Resumed:
     def __await__(self) -> Any:
         return self.data
         yield  # pragma: no cover - makes this a generator
+
+
+class WorkflowScope(Protocol):
+    """What a task call needs from the code-first workflow it is made in."""
+
+    def call_task(
+        self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Awaitable[Any]: ...
+
+
+current_workflow: ContextVar[WorkflowScope | None] = ContextVar("water_workflow", default=None)
+"""Set in the context of code-first workflow code (only ever stepped by its interpreter)."""

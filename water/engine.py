@@ -44,12 +44,16 @@ from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.storage.faults import DRIVER_ERRORS, is_transient, storage_error
 from water.task import Task
 from water.types import to_json, validate
+from water.workflow import REPLAY_CHECKPOINT, WorkflowDefinition, WorkflowMachine, as_definition
 
 if TYPE_CHECKING:
     from water.metrics import EngineMetrics
 
 log = logging.getLogger("water.engine")
 T = TypeVar("T")
+
+Runnable = Flow | WorkflowDefinition | type[Any]
+"""A Flow, a ``@workflow`` function or a ``Workflow`` class."""
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -81,6 +85,8 @@ class _Store:
         try:
             checkpoint = await self.storage.load_checkpoint(execution_id)
             after = checkpoint.seq if checkpoint is not None else 0
+            if checkpoint is not None and checkpoint.state.get(REPLAY_CHECKPOINT):
+                after = 0  # a code-first execution: its state is rebuilt by replaying everything
             events = await self.storage.load_events(execution_id, after)
         except DRIVER_ERRORS as exc:
             raise storage_error(exc, self.name) from exc
@@ -109,7 +115,7 @@ class Engine:
         self,
         storage: Storage | str | None = None,
         *,
-        flows: Iterable[Flow] = (),
+        flows: Iterable[Runnable] = (),
         retry: RetryPolicy | None = None,
         max_workers: int = 8,
         max_restarts: int = 3,
@@ -128,7 +134,8 @@ class Engine:
         self.restart_period = restart_period
         self.allow_flow_changes = allow_flow_changes
         self._flows: dict[str, Flow] = {}
-        self._machines: dict[str, FlowMachine] = {}
+        self._machines: dict[str, FlowMachine | WorkflowMachine] = {}
+        self._workflows: dict[str, WorkflowDefinition] = {}
         self._specs: dict[str, SupervisorSpec] = {}
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
@@ -152,13 +159,38 @@ class Engine:
             self.recover()
 
     # -- flows -------------------------------------------------------------------
-    def register(self, flow: Flow) -> Flow:
-        """Register a flow (and the flows nested in it) so it can run and resume."""
+    def register(self, flow: Runnable) -> Runnable:
+        """Register a flow (and the flows nested in it) so it can run and resume.
+
+        A code-first workflow (``@workflow`` function or ``Workflow`` class) is
+        registered with the workflows its code names, its children.
+        """
+        definition = as_definition(flow)
+        if definition is not None:
+            self._register_workflow(definition)
+            return flow
+        if not isinstance(flow, Flow):
+            raise TypeError(f"expected a Flow or a workflow, got {type(flow).__name__}")
         flow.validate()
         self._register(flow)
         return flow
 
+    def _register_workflow(self, definition: WorkflowDefinition) -> None:
+        known = self._workflows.get(definition.id)
+        if known is definition:
+            return
+        if definition.id in self._flows or (
+            known is not None and known.version != definition.version
+        ):
+            raise ValueError(f"another flow or workflow with id {definition.id!r} is registered")
+        self._workflows[definition.id] = definition
+        self._machines.pop(definition.id, None)
+        for child in definition.children():
+            self._register_workflow(child)
+
     def _register(self, flow: Flow) -> None:
+        if flow.id in self._workflows:
+            raise ValueError(f"a workflow with id {flow.id!r} is already registered")
         known = self._flows.get(flow.id)
         if known is not None and known is not flow:
             if known.fingerprint != flow.fingerprint:
@@ -184,8 +216,17 @@ class Engine:
             raise FlowNotFoundError(flow_id, list(self._flows)) from None
 
     # DeciderFactory
-    def decider_for(self, flow_id: str) -> FlowMachine:
+    def decider_for(self, flow_id: str) -> FlowMachine | WorkflowMachine:
         machine = self._machines.get(flow_id)
+        if machine is None and flow_id in self._workflows:
+            machine = WorkflowMachine(
+                self._workflows[flow_id],
+                default_retry=self.default_retry,
+                spec_for=self._spec_for,
+                on_child=self._register_workflow,
+                observer=self.metrics,
+            )
+            self._machines[flow_id] = machine
         if machine is None:
             machine = FlowMachine(
                 self.flow(flow_id),
@@ -214,21 +255,31 @@ class Engine:
         return spec
 
     # -- executions ----------------------------------------------------------------
-    def _resolve(self, flow: Flow | str) -> Flow:
+    def _resolve(self, flow: Runnable | str) -> Flow | WorkflowDefinition:
         if isinstance(flow, Flow):
             if self._flows.get(flow.id) is not flow:
                 self.register(flow)
             return flow
-        return self.flow(flow)
+        if isinstance(flow, str):
+            if flow in self._workflows:
+                return self._workflows[flow]
+            return self.flow(flow)
+        definition = as_definition(flow)
+        if definition is None:
+            raise TypeError(f"expected a Flow, a workflow or an id, got {type(flow).__name__}")
+        self._register_workflow(definition)
+        return definition
 
-    def _start_message(self, flow: Flow | str, input: Any) -> tuple[Flow, Start]:
+    def _start_message(
+        self, flow: Runnable | str, input: Any
+    ) -> tuple[Flow | WorkflowDefinition, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
         return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
 
     def start(
         self,
-        flow: Flow | str,
+        flow: Runnable | str,
         input: Any = None,
         *,
         execution_id: str | None = None,
@@ -257,7 +308,7 @@ class Engine:
 
     def start_many(
         self,
-        flow: Flow | str,
+        flow: Runnable | str,
         inputs: Iterable[Any],
         *,
         timeout: float | None = 60.0,
@@ -276,7 +327,7 @@ class Engine:
 
     async def start_async(
         self,
-        flow: Flow | str,
+        flow: Runnable | str,
         input: Any = None,
         *,
         execution_id: str | None = None,
@@ -440,7 +491,9 @@ class Engine:
                 future.set_exception(exc)
 
     def _typed_output(self, view: Snapshot) -> Any:
-        flow = self._flows.get(view.flow_id)
+        flow: Flow | WorkflowDefinition | None = self._flows.get(view.flow_id)
+        if flow is None:
+            flow = self._workflows.get(view.flow_id)
         if flow is None:
             return view.output
         return validate(flow.output_type, view.output)
@@ -451,7 +504,7 @@ class Engine:
         records = self._run(self.storage.executions_to_recover())
         resumed = 0
         for record in records:
-            if record.flow_id not in self._flows:
+            if record.flow_id not in self._flows and record.flow_id not in self._workflows:
                 log.warning(
                     "execution %s of unregistered flow %r is not resumed",
                     record.execution_id,

@@ -181,6 +181,39 @@ class ExecutionFailed(_Event):
     error: ErrorInfo
 
 
+class ValueRecorded(_Event):
+    """A code-first workflow drew a value of the world (``now``, ``uuid4``, ``random``).
+
+    Replays answer the call at ``position`` with this value instead of drawing again.
+    """
+
+    type: Literal["value_recorded"] = "value_recorded"
+    position: str
+    kind: str
+    value: Any = None
+
+
+class PatchMarked(_Event):
+    """A code-first workflow took the new side of ``patched(name)`` (at ``position``)."""
+
+    type: Literal["patch_marked"] = "patch_marked"
+    name: str
+    position: str
+
+
+class StateRecorded(_Event):
+    """A class workflow finished its ``@step`` method ``step``; ``state`` is its state then.
+
+    ``signals`` are the signals received and not yet consumed at that point, so a
+    replay that starts after this step finds them again.
+    """
+
+    type: Literal["state_recorded"] = "state_recorded"
+    step: str
+    state: Any = None
+    signals: dict[str, list[Any]] = Field(default_factory=dict)
+
+
 Event = Annotated[
     ExecutionStarted
     | StepCompleted
@@ -202,7 +235,10 @@ Event = Annotated[
     | CompensationCompleted
     | CompensationFailed
     | ExecutionCompleted
-    | ExecutionFailed,
+    | ExecutionFailed
+    | ValueRecorded
+    | PatchMarked
+    | StateRecorded,
     Field(discriminator="type"),
 ]
 

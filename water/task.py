@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
-from water.context import TaskContext
+from water.context import TaskContext, current_workflow
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -197,6 +197,10 @@ class FunctionTask(Task[In, Out]):
         return self._fn(input_data)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The plain function; inside a code-first workflow, an awaitable durable step."""
+        scope = current_workflow.get()
+        if scope is not None:
+            return scope.call_task(self, args, kwargs)
         return self._fn(*args, **kwargs)
 
 

@@ -1,0 +1,224 @@
+"""Which events a message causes in a code-first execution (pure: reads the state only).
+
+The same rules as a flow's: late or duplicate outcomes are dropped, retries are
+decided here with the task's ``RetryPolicy`` (a ``StepFailed`` with ``retry_at``),
+steering messages are checked against the status.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import ValidationError
+
+from actors.coordinator import Wake
+from actors.messages import (
+    Cancel,
+    ChildUpdate,
+    CommandRejected,
+    GetStatus,
+    Pause,
+    Resume,
+    Signal,
+    Start,
+    StepFailed,
+    StepSucceeded,
+    StepSuspended,
+    TimerFired,
+)
+from supervision import CircuitOpenError, FatalError, RetryPolicy
+from water import events as ev
+from water.events import ErrorInfo
+from water.interpreter.decide import error_info, storable
+from water.task import Task
+from water.types import describe_validation_error, validate
+from water.workflow.definition import WorkflowDefinition
+from water.workflow.state import RUNNING, TERMINAL, WfState, WfStep
+
+
+class Decide:
+    def __init__(
+        self, definition: WorkflowDefinition, default_retry: RetryPolicy, rng: random.Random
+    ) -> None:
+        self.definition = definition
+        self.default_retry = default_retry
+        self.rng = rng
+
+    def __call__(self, state: WfState, msg: Any, now: float) -> list[Any]:
+        if isinstance(msg, StepSucceeded):
+            if msg.compensation or self._running(state, msg.key, msg.attempt) is None:
+                return []
+            return [ev.StepCompleted(key=msg.key, attempt=msg.attempt, output=msg.output, ts=now)]
+        if isinstance(msg, StepFailed):
+            return self._failed(state, msg, now)
+        if isinstance(msg, TimerFired):
+            # only the arming in force: a late firing of an earlier arming has another deadline
+            if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
+                return []
+            return [ev.TimerFired(timer=msg.timer, ts=now)]
+        if isinstance(msg, StepSuspended):
+            if self._running(state, msg.key, msg.attempt) is None:
+                return []
+            return [ev.StepSuspended(key=msg.key, attempt=msg.attempt, payload=msg.payload, ts=now)]
+        if isinstance(msg, ChildUpdate):
+            return self._child(state, msg, now)
+        if isinstance(msg, Start):
+            return self._start(state, msg, now)
+        if isinstance(msg, (GetStatus, Wake)):
+            return []
+        if isinstance(msg, Pause):
+            if state.status in ("pausing", "paused"):
+                return []
+            if state.status in ("running", "waiting"):
+                return [ev.PauseRequested(ts=now)]
+            raise CommandRejected(f"cannot pause an execution that is {state.status}")
+        if isinstance(msg, Resume):
+            return self._resume(state, msg, now)
+        if isinstance(msg, Cancel):
+            if state.status in TERMINAL:
+                raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
+            return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]
+        if isinstance(msg, Signal):
+            return self._signal(state, msg, now)
+        raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
+
+    def _start(self, state: WfState, msg: Start, now: float) -> list[Any]:
+        if state.status != "pending":
+            return []  # idempotent start: the execution exists
+        definition = self.definition
+        return [
+            ev.ExecutionStarted(
+                flow_id=definition.id,
+                fingerprint=definition.version,
+                input=msg.input,
+                metadata={"version": definition.version},
+                parent_id=msg.parent_id,
+                parent_step=msg.parent_step,
+                ts=now,
+            )
+        ]
+
+    @staticmethod
+    def _running(state: WfState, key: str, attempt: int) -> WfStep | None:
+        step = state.steps.get(key)
+        if step is None or step.status != RUNNING or step.attempt != attempt:
+            return None
+        return step
+
+    def _failed(self, state: WfState, msg: StepFailed, now: float) -> list[Any]:
+        if msg.compensation:
+            return []
+        step = self._running(state, msg.key, msg.attempt)
+        if step is None:
+            return []
+        delay = None
+        target = state.targets.get(msg.key)
+        if isinstance(target, Task) and state.status not in TERMINAL:
+            delay = self._delay(target, msg.attempt, msg.error)
+        info = error_info(msg.error, step=msg.key, retryable=delay is not None, details=msg.details)
+        return [
+            ev.StepFailed(
+                key=msg.key,
+                attempt=msg.attempt,
+                error=info,
+                retry_at=None if delay is None else now + delay,
+                ts=now,
+            )
+        ]
+
+    def _delay(self, task: Task[Any, Any], attempt: int, error: BaseException) -> float | None:
+        if isinstance(error, FatalError):
+            return None
+        policy = task.retry if task.retry is not None else self.default_retry
+        delay = policy.next_delay(attempt, error, self.rng)
+        if delay is not None and isinstance(error, CircuitOpenError) and error.retry_after:
+            delay = max(delay, error.retry_after)  # wait the open breaker out
+        return delay
+
+    def _child(self, state: WfState, msg: ChildUpdate, now: float) -> list[Any]:
+        step = state.steps.get(msg.key)
+        if step is None or step.kind != "workflow" or step.status != RUNNING:
+            return []
+        if msg.status == "completed":
+            return [ev.StepCompleted(key=msg.key, attempt=step.attempt, output=msg.output, ts=now)]
+        if msg.status in ("failed", "cancelled"):
+            if isinstance(msg.error, ErrorInfo):
+                info = msg.error.model_copy(update={"retryable": False})
+            else:
+                info = ErrorInfo(
+                    type="ChildExecutionCancelled" if msg.status == "cancelled" else "ChildFailed",
+                    message=f"child execution {msg.child_id!r} {msg.status}"
+                    + (f": {msg.error}" if msg.error else ""),
+                    step=msg.key,
+                    retryable=False,
+                )
+            return [ev.StepFailed(key=msg.key, attempt=step.attempt, error=info, ts=now)]
+        if msg.status == step.child_status and msg.suspended == step.child_suspended:
+            return []
+        return [ev.ChildUpdated(key=msg.key, status=msg.status, suspended=msg.suspended, ts=now)]
+
+    def _resume(self, state: WfState, msg: Resume, now: float) -> list[Any]:
+        if state.status in TERMINAL or state.status == "pending":
+            raise CommandRejected(f"cannot resume an execution that is {state.status}")
+        out: list[Any] = []
+        if state.status in ("pausing", "paused"):
+            out.append(ev.Resumed(ts=now))
+        if msg.step is not None or msg.data is not None or (not out and state.suspended):
+            key = self._resume_target(state, msg.step)
+            if key is None:
+                if not out:
+                    raise CommandRejected("nothing to resume: no step is suspended")
+                return out
+            target = state.targets.get(key)
+            model = target.resume_model if isinstance(target, Task) else None
+            data = msg.data
+            if model is not None:
+                try:
+                    data = validate(model, data)
+                except ValidationError as exc:
+                    raise CommandRejected(
+                        f"resume data for step {key!r} does not fit {model.__name__}: "
+                        f"{describe_validation_error(exc)}",
+                        code="invalid",
+                    ) from None
+            stored = storable(data, f"resume data for step {key!r}")
+            out.append(ev.StepResumed(key=key, data=stored, ts=now))
+        elif not out:
+            raise CommandRejected(f"execution is {state.status}, not paused or suspended")
+        return out
+
+    @staticmethod
+    def _resume_target(state: WfState, step: str | None) -> str | None:
+        own = [k for k in state.suspended if "/" not in k]
+        if step is not None:
+            if step in own:
+                return step
+            raise CommandRejected(
+                f"step {step!r} is not suspended; suspended steps: {sorted(state.suspended)}",
+                code="not_found" if not state.suspended else "conflict",
+            )
+        if not state.suspended:
+            return None
+        if len(state.suspended) > 1:
+            raise CommandRejected(
+                "several steps are suspended; say which with Resume(step=...): "
+                f"{sorted(state.suspended)}"
+            )
+        return own[0] if own else None
+
+    def _signal(self, state: WfState, msg: Signal, now: float) -> list[Any]:
+        if state.status in TERMINAL or state.status == "pending":
+            raise CommandRejected(f"execution is {state.status}; it takes no signals")
+        payload = msg.payload
+        wait = next((w for w in state.waits.values() if w.name == msg.name), None)
+        if wait is not None and wait.model is not None:
+            try:
+                payload = validate(wait.model, payload)
+            except ValidationError as exc:
+                raise CommandRejected(
+                    f"signal {msg.name!r} payload is invalid: {describe_validation_error(exc)}",
+                    code="invalid",
+                ) from None
+        stored = storable(payload, f"payload of signal {msg.name!r}")
+        return [ev.SignalReceived(name=msg.name, payload=stored, ts=now)]
