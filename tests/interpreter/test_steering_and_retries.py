@@ -59,11 +59,14 @@ def test_pause_with_nothing_in_flight_is_paused_at_once(sim_of):
     assert sim.send(Pause()) == []  # idempotent
 
 
-def test_resume_of_a_running_execution_is_rejected(sim_of):
+def test_resume_of_a_running_execution_changes_nothing(sim_of):
+    # a command whose effect already holds is answered, like a repeated pause
     sim = sim_of(Flow("f").then(inc))
     sim.start({"value": 1})
-    with pytest.raises(CommandRejected):
-        sim.send(Resume())
+    assert sim.send(Resume()) == []
+    assert sim.state.status == "running"
+    with pytest.raises(CommandRejected):  # naming a step that is not suspended still fails
+        sim.send(Resume(step="0.inc", data={"x": 1}))
 
 
 def test_cancel_stops_everything_and_is_final(sim_of):

@@ -287,6 +287,7 @@ class Decider:
         out: list[Any] = []
         if state.status in ("pausing", "paused"):
             out.append(ev.Resumed(ts=now))
+        # not paused and nothing named to resume: its effect already holds (no events)
         if msg.step is not None or msg.data is not None or (not out and state.suspended):
             key = self._resume_target(state, msg.step)
             if key is None:
@@ -308,17 +309,6 @@ class Decider:
                     ) from None
             stored = storable(data, f"resume data for step {key!r}")
             out.append(ev.StepResumed(key=key, data=stored, ts=now))
-        elif not out:
-            waiting = (
-                "a timer"
-                if state.timers
-                else (f"signal {state.waiting_signal!r}" if state.waiting_signal else "nothing")
-            )
-            raise CommandRejected(
-                f"execution is {state.status} and not paused; it waits for {waiting}"
-                if state.status == "waiting"
-                else f"execution is {state.status}, not paused or suspended"
-            )
         return out
 
     def _resume_target(self, state: ExecState, step: str | None) -> str | None:
