@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
+from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError, WaterError
 from water.events import ErrorInfo
 
 __all__ = [
@@ -25,10 +25,6 @@ __all__ = [
     "UnstorableValueError",
     "WaterError",
 ]
-
-
-class WaterError(Exception):
-    """Base class of the engine's own errors."""
 
 
 class UnstorableValueError(WaterError, ValueError):

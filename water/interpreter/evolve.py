@@ -39,7 +39,6 @@ def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
     """Apply ``event`` to ``state`` in place and return it."""
     state.seq = event.seq if event.seq else state.seq + 1
     state.updated_at = event.ts
-    state.events_since_checkpoint += 1
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(flow, state, event)

@@ -125,8 +125,6 @@ class ExecState:
     compensation: CompensationState | None = None
     output: Any = None
     error: ErrorInfo | None = None
-    events_since_checkpoint: int = 0
-    saved_results: int = 0  # completed steps already written to task_results
 
 
 STATE_ADAPTER: TypeAdapter[ExecState] = TypeAdapter(ExecState)

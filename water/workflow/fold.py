@@ -80,7 +80,6 @@ def _step(state: WfState, key: str, ts: float) -> WfStep | None:
 
 def apply(state: WfState, event: Any) -> None:
     """Apply ``event`` to ``state`` in place (``seq`` and ``updated_at`` are the caller's)."""
-    state.events_since_checkpoint += 1
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(state, event)

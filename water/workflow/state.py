@@ -127,7 +127,6 @@ class WfState:
         self.parked: dict[str, None] = {}  # running children that wait or are paused
         self.suspended: dict[str, Any] = {}
         self.completed_order: list[str] = []
-        self.saved_results = 0
         self.targets: dict[str, Any] = {}  # step key -> the Task or workflow it calls
         # waiting
         self.timers: dict[str, float] = {}
@@ -142,8 +141,6 @@ class WfState:
         self.now = 0.0  # the time of the message being handled
         self.out: list[Any] = []  # events made while handling the current message
         self.unjournaled: list[Any] = []  # made by a recovery: journaled with the next message
-        self.events_since_checkpoint = 0
-        self.reindex = False  # the index row must be written with the next append
 
     @property
     def terminal(self) -> bool:
