@@ -246,7 +246,7 @@ def test_an_answer_comes_only_once_its_events_are_durable(runtime):
 
 
 def test_an_idle_execution_is_passivated_and_rebuilt_by_its_next_message(runtime):
-    system, store, counter = runtime
+    system, _store, counter = runtime
     system.ask("c1", Start("counter"), timeout=5)
     system.ask("c1", Add(3), timeout=5)
     assert system.ask("c1", Hold(), timeout=5)["total"] == 3
