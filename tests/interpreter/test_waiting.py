@@ -173,6 +173,26 @@ def test_pause_reaches_children_and_cancel_cancels_them(sim_of):
     assert sim.routes[-1].execution_id == "ex-1/0.child"
 
 
+def test_a_parent_resumes_the_children_it_paused_and_only_those(sim_of):
+    child = Flow("child").then(inc)
+    sim = sim_of(Flow("parent").then(child))
+    sim.start({"value": 1})
+    # the child is paused directly (by its own id): its parent must leave it paused
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "paused"))
+    assert sim.state.status == "waiting"
+    assert [r.message for r in sim.routes if r.message in (Pause(), Resume())] == []
+    # the parent's own pause and resume reach the child
+    sim.send(Pause())
+    sim.send(Resume())
+    assert sim.routes[-1].message == Resume()
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "running"))
+    assert sim.state.status == "running"
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "paused"))  # paused directly again
+    assert sim.routes[-1].message == Resume()  # no new resume was sent
+    assert len([r for r in sim.routes if r.message == Resume()]) == 1
+    sim.assert_replay_matches()
+
+
 def test_cancel_while_waiting_disarms_timers(sim_of):
     sim = sim_of(Flow("f").sleep("1h").then(inc))
     sim.start({"value": 1})

@@ -16,17 +16,18 @@ from collections.abc import Callable, Hashable, Set
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.effects import ArmTimer, Dispatch, Effect, Forward, Route, Status, StopRuns
+from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
-from actors.messages import Cancel, ChildUpdate, Pause, Resume, Signal, Start
+from actors.messages import Signal, Start
 from actors.protocols import Stored
 from supervision import RetryPolicy
+from water import nesting
 from water.errors import FlowChangedError
 from water.flow import Flow
 from water.interpreter.decide import ADVANCE, Decider
 from water.interpreter.evolve import evolve, has_active_work
 from water.interpreter.jobs import UNDO, compensation_job, step_job
-from water.interpreter.state import CANCELLED, RUNNING, ExecState, dump_state, load_state
+from water.interpreter.state import RUNNING, ExecState, dump_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus, runtime_status
@@ -97,16 +98,13 @@ class FlowMachine:
     def effects(self, state: ExecState, performed: Set[Hashable]) -> list[Effect]:
         out: list[Effect] = []
         ident: tuple[Any, ...]
-        if state.parent_id is not None and state.parent_step is not None:
-            self._notify_parent(state, performed, out)
+        reported = nesting.report(state, performed)
+        if reported is not None:
+            out.append(reported)
         if state.status in TERMINAL:
             if state.status != "completed" and StopRuns().ident not in performed:
                 out.append(StopRuns())  # runs may still be in flight
-            for child in state.steps.values():
-                if child.kind == "flow" and child.status == CANCELLED and child.child_id:
-                    ident = ("cancel", child.child_id)
-                    if ident not in performed:
-                        out.append(Route(ident, child.child_id, Cancel(state.cancel_reason)))
+            nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
         flow = self.flow
         steps = state.steps
@@ -131,25 +129,9 @@ class FlowMachine:
                         )
                     )
                 continue
-            child_id = step.child_id
-            assert child_id is not None
-            ident = ("start", child_id)
-            # once the child has reported, it exists: no need to start it again
-            if ident not in performed and step.child_status is None:
-                child_flow = flow.nodes[step.node].runnables[step.slot]
-                out.append(
-                    Route(
-                        ident, child_id, Start(child_flow.id, step.input, state.execution_id, key)
-                    )
-                )
-            if state.status in ("pausing", "paused") and step.child_status != "paused":
-                ident = ("pause", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Pause()))
-            elif state.status in ("running", "waiting") and step.child_status == "paused":
-                ident = ("resume", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Resume()))
+            child_flow = flow.nodes[step.node].runnables[step.slot]
+            start = Start(child_flow.id, step.input, state.execution_id, key)
+            nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)
             if arm.ident not in performed:
@@ -172,46 +154,11 @@ class FlowMachine:
                 )
         return out
 
-    def _notify_parent(self, state: ExecState, performed: Set[Hashable], out: list[Effect]) -> None:
-        status = state.status
-        ident = ("notify", status, tuple(sorted(state.suspended)))
-        if ident in performed:
-            return
-        if status in ("running", "pausing") and not any(
-            isinstance(i, tuple) and i[0] == "notify" and i[1] not in ("running", "pausing")
-            for i in performed
-        ):
-            return  # the parent already counts this child as running
-        assert state.parent_id is not None and state.parent_step is not None
-        out.append(
-            Route(
-                ident,
-                state.parent_id,
-                ChildUpdate(
-                    key=state.parent_step,
-                    child_id=state.execution_id,
-                    status=status,
-                    suspended=dict(state.suspended),
-                    output=state.output if status == "completed" else None,
-                    error=state.error if status == "failed" else state.cancel_reason,
-                ),
-                report=True,
-            )
-        )
-
     def _forward(self, state: ExecState, message: Any) -> Forward | None:
         """Resumes of a nested flow's steps and signals a child waits for go to the child."""
-        if isinstance(message, Resume) and state.status not in ("pausing", "paused"):
-            target = message.step
-            if target is None and message.data is not None and len(state.suspended) == 1:
-                only = next(iter(state.suspended))
-                target = only if "/" in only else None
-            if target is not None and "/" in target:
-                prefix, rest = target.split("/", 1)
-                step = state.steps.get(prefix)
-                if step is not None and step.kind == "flow" and step.status == RUNNING:
-                    assert step.child_id is not None
-                    return Forward(step.child_id, Resume(message.data, rest))
+        forward = nesting.forward_resume(state, state.steps, message, ("flow",))
+        if forward is not None:
+            return forward
         if isinstance(message, Signal) and message.name not in self._signal_names:
             for key in state.running:
                 step = state.steps[key]

@@ -52,6 +52,7 @@ class StepState:
     child_id: str | None = None
     child_status: str | None = None
     child_suspended: dict[str, Any] = field(default_factory=dict)
+    paused_by_parent: bool = False  # the parent paused this child: it resumes it too
 
 
 @dataclass(slots=True)

@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from actors.effects import ArmTimer, Dispatch, Effect, Forward, Route, Status, StopRuns
+from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
-from actors.messages import Cancel, ChildUpdate, CommandRejected, Pause, Resume, Start
+from actors.messages import CommandRejected, Start
 from actors.protocols import Stored
 from supervision import RetryPolicy
 from water import events as ev
+from water import nesting
 from water.context import current_workflow
 from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
@@ -442,16 +443,13 @@ class WorkflowMachine:
     def effects(self, state: WfState, performed: Set[Hashable]) -> list[Effect]:
         out: list[Effect] = []
         ident: tuple[Any, ...]
-        if state.parent_id is not None and state.parent_step is not None:
-            self._notify_parent(state, performed, out)
+        reported = nesting.report(state, performed)
+        if reported is not None:
+            out.append(reported)
         if state.terminal:
             if state.status != "completed" and StopRuns().ident not in performed:
                 out.append(StopRuns())  # runs may still be in flight
-            for step in state.steps.values():
-                if step.kind == "workflow" and step.status == CANCELLED and step.child_id:
-                    ident = ("cancel", step.child_id)
-                    if ident not in performed:
-                        out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
+            nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
         for key in state.running:
             step = state.steps[key]
@@ -467,68 +465,19 @@ class WorkflowMachine:
                         )
                     )
                 continue
-            child_id = step.child_id
-            assert child_id is not None
-            ident = ("start", child_id)
-            if ident not in performed and step.child_status is None and target is not None:
-                out.append(
-                    Route(ident, child_id, Start(target.id, step.input, state.execution_id, key))
-                )
-            if state.status in ("pausing", "paused") and step.child_status != "paused":
-                ident = ("pause", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Pause()))
-            elif state.status in ACTIVE and step.child_status == "paused":
-                ident = ("resume", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Resume()))
+            start = None
+            if target is not None:
+                start = Start(target.id, step.input, state.execution_id, key)
+            nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)
             if arm.ident not in performed:
                 out.append(arm)
         return out
 
-    def _notify_parent(self, state: WfState, performed: Set[Hashable], out: list[Effect]) -> None:
-        status = state.status
-        ident = ("notify", status, tuple(sorted(state.suspended)))
-        if ident in performed:
-            return
-        if status in ("running", "pausing") and not any(
-            isinstance(i, tuple) and i[0] == "notify" and i[1] not in ("running", "pausing")
-            for i in performed
-        ):
-            return  # the parent already counts this child as running
-        assert state.parent_id is not None and state.parent_step is not None
-        out.append(
-            Route(
-                ident,
-                state.parent_id,
-                ChildUpdate(
-                    key=state.parent_step,
-                    child_id=state.execution_id,
-                    status=status,
-                    suspended=dict(state.suspended),
-                    output=state.output if status == "completed" else None,
-                    error=state.error if status == "failed" else state.cancel_reason,
-                ),
-                report=True,
-            )
-        )
-
     def _forward(self, state: WfState, message: Any) -> Forward | None:
         """Resumes of a child's suspended steps go to the child."""
-        if isinstance(message, Resume) and state.status not in ("pausing", "paused"):
-            target = message.step
-            if target is None and message.data is not None and len(state.suspended) == 1:
-                only = next(iter(state.suspended))
-                target = only if "/" in only else None
-            if target is not None and "/" in target:
-                prefix, rest = target.split("/", 1)
-                step = state.steps.get(prefix)
-                if step is not None and step.kind == "workflow" and step.status == RUNNING:
-                    assert step.child_id is not None
-                    return Forward(step.child_id, Resume(message.data, rest))
-        return None
+        return nesting.forward_resume(state, state.steps, message, ("workflow",))
 
     # -- status --------------------------------------------------------------------------
     def status(self, state: WfState) -> Status:
