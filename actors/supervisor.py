@@ -27,18 +27,24 @@ from actors.jobs import StepJob, SupervisorSpec, SuspendStep
 from actors.logsafe import describe
 from actors.messages import RunFailed, RunSucceeded, RunSuspended
 from actors.reactor import Reactor
-from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
+from supervision import (
+    BreakerMachine,
+    CircuitOpenError,
+    RestartIntensity,
+    StepTimeoutError,
+    WaterError,
+)
 
 log = logging.getLogger("water.supervisor")
 
 Ident = tuple[str, str, int, Hashable]
 
 
-class WorkerCrashedError(RuntimeError):
+class WorkerCrashedError(WaterError, RuntimeError):
     """The worker running a step died (an exception escaped the body's wrapper)."""
 
 
-class SupervisorRestartedError(RuntimeError):
+class SupervisorRestartedError(WaterError, RuntimeError):
     """The step's supervisor was restarted after too many worker crashes."""
 
 
