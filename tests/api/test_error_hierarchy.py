@@ -9,8 +9,7 @@ def test_every_error_water_exports_derives_from_water_error():
     exported = [
         getattr(water, name)
         for name in water.__all__
-        if inspect.isclass(getattr(water, name))
-        and issubclass(getattr(water, name), BaseException)
+        if inspect.isclass(getattr(water, name)) and issubclass(getattr(water, name), BaseException)
     ]
     assert len(exported) >= 20
     assert [e.__name__ for e in exported if not issubclass(e, WaterError)] == []
