@@ -286,10 +286,19 @@ class TaskSupervisor(pykka.ThreadingActor):
                 self._crashed(message)
             elif isinstance(message, CancelRuns):
                 self._cancel(message.execution_id)
-        except Exception:  # a supervisor bug must not lose the supervisor
+        except Exception as exc:  # a supervisor bug must not lose the supervisor
             log.exception(
                 "task supervisor %r failed handling %s", self.spec.task_id, describe(message)
             )
+            if isinstance(message, RunJob):  # nor leave its execution waiting for ever
+                job = message.job
+                run = self.sync_runs.pop((job.execution_id, job.key, job.attempt, job.tag), None)
+                if run is not None:
+                    run.abandon(self.runtime, exc)
+                else:
+                    self.runtime.deliver(
+                        job.execution_id, RunFailed(job.key, job.attempt, exc, job.tag)
+                    )
         return None
 
     def _admit(self, job: StepJob) -> None:

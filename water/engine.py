@@ -388,8 +388,12 @@ class Engine:
                 )
             try:
                 self.ref(execution_id).ask(Cancel("deleted"), timeout=10)
-            except Exception:
-                log.warning("could not cancel %s before deleting it", execution_id)
+            except (StateConflictError, ExecutionNotFoundError):
+                pass  # it finished (or was deleted) meanwhile: nothing runs any more
+            except Exception as exc:
+                raise StateConflictError(
+                    f"execution {execution_id!r} could not be cancelled ({exc}); it was not deleted"
+                ) from exc
         deleted = self._run(self.storage.delete_execution(execution_id))
         self.system.forget(execution_id, ExecutionNotFoundError(execution_id))
         return deleted
