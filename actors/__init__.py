@@ -2,7 +2,8 @@
 
 ``ActorSystem`` owns the reactor loop, the journal (group commit), the timers,
 one ``Coordinator`` per active execution and one ``TaskSupervisor`` per task.
-It drives any ``Decider`` over any ``JournalStore`` and never imports ``water``.
+It drives any ``Interpreter`` over any ``JournalStore`` (``actors.protocols``)
+and never imports ``water``.
 """
 
 from actors.messages import (
@@ -12,12 +13,12 @@ from actors.messages import (
     GetStatus,
     Pause,
     Resume,
+    RunFailed,
+    RunSucceeded,
+    RunSuspended,
     Signal,
     Start,
-    StepFailed,
-    StepSucceeded,
-    StepSuspended,
-    TimerFired,
+    TimerDue,
 )
 
 __all__ = [
@@ -27,10 +28,10 @@ __all__ = [
     "GetStatus",
     "Pause",
     "Resume",
+    "RunFailed",
+    "RunSucceeded",
+    "RunSuspended",
     "Signal",
     "Start",
-    "StepFailed",
-    "StepSucceeded",
-    "StepSuspended",
-    "TimerFired",
+    "TimerDue",
 ]

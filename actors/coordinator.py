@@ -1,19 +1,19 @@
-"""Coordinator: the actor of one execution, a thin shell around its decider.
+"""Coordinator: the actor of one execution, a thin shell around its interpreter.
 
-On each message: ask the decider for the events (it folds them into the state),
-append them to the journal, and perform the effects of the new state (dispatch
-steps, arm timers, message other executions) once the events are durable.
-Nothing is performed before the events that justify it are committed; if the
-journal fails for good, the in-memory state is discarded and the execution is
-rehydrated from what is durable. Through a transient storage fault the journal
-holds the appends and retries them, so the coordinator only waits; a new
-execution whose start cannot be written is refused and forgotten instead.
+On each message: ask the interpreter for the events (it folds them into the
+state), append them to the journal, and perform the effects of the new state
+(dispatch steps, arm timers, message other executions) once the events are
+durable. Nothing is performed before the events that justify it are committed;
+if the journal fails for good, the in-memory state is discarded and the
+execution is rehydrated from what is durable. Through a transient storage fault
+the journal holds the appends and retries them, so the coordinator only waits;
+a new execution whose start cannot be written is refused and forgotten instead.
 
 Coordinators are ``LoopActor``s: they live on the engine's reactor loop, next
 to the journal and the async step bodies, so a step's round trip needs no
 thread switch and an active execution costs no thread. A coordinator whose
-execution only waits (paused, sleeping, waiting for a signal or a person)
-checkpoints and stops; any message for it starts a new one that rehydrates.
+execution only waits (``Phase.IDLE``) stops after its last append; any message
+for it starts a new one that rehydrates.
 """
 
 from __future__ import annotations
@@ -23,96 +23,119 @@ import copy
 import inspect
 import logging
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from actors.effects import ArmTimer, Dispatch
+import pykka
+
+from actors.effects import ArmTimer, Dispatch, Effect, Forward, Phase, Route, Status, StopRuns
+from actors.jobs import StepJob, SupervisorSpec
+from actors.journal import Journal
 from actors.logsafe import describe, describe_error
 from actors.loop_actor import LoopActor, LoopInbox
-from actors.messages import CommandRejected, Start
-from actors.protocols import Decider
+from actors.messages import (
+    CommandRejected,
+    ExecutionNotFound,
+    Failure,
+    JournalFailed,
+    Query,
+    Start,
+    Wake,
+)
+from actors.observer import RuntimeObserver
+from actors.protocols import Interpreter, Interpreters, JournalStore, Stored, StreamWriter
+from actors.reactor import Reactor
+from actors.timers import Timers
+from supervision import Clock
 
-if TYPE_CHECKING:
-    from actors.system import ActorSystem
+log = logging.getLogger("water.coordinator")
 
-from actors.jobs import StepJob, SupervisorSpec
+PERFORMED_BOUND = 256
+"""Past this many remembered effects, forget those the state no longer asks for."""
 
 
+# -- what a coordinator hands the system to perform ------------------------------------
 @dataclass(frozen=True, slots=True)
 class Ready:
-    """A dispatch whose job is built (on the coordinator's thread)."""
+    """A dispatch whose job is built (from the state it was decided in)."""
 
     spec: SupervisorSpec
     job: StepJob
 
 
-log = logging.getLogger("water.coordinator")
-
-
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
-    """Performed after a commit that changed the execution's status."""
+    """The execution's status changed (performed once that status is durable)."""
 
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """An ``ask``: handle ``message`` and answer with the execution's view.
-
-    ``brief`` asks for the summary view (no per-step detail), which is cheaper.
-    """
-
-    message: Any
-    brief: bool = False
+    status: Status
 
 
 @dataclass(frozen=True, slots=True)
-class Wake:
-    """Rehydrate (if needed) and carry on: used by recovery and wake-up timers."""
+class CancelRuns:
+    """Abandon the execution's runs still in flight, under the supervisors of these tasks."""
+
+    task_ids: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class JournalFailed:
-    """A pipelined append of this coordinator failed: its state is not durable."""
-
-    incarnation: int
-    error: BaseException
+Action = Ready | ArmTimer | Route | StatusChanged | CancelRuns
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """An error answered to an ``ask`` (raised again on the asking side)."""
+class Host(Protocol):
+    """What a coordinator needs from the system that runs it."""
 
-    error: BaseException
+    reactor: Reactor
+    store: JournalStore
+    interpreters: Interpreters
+    journal: Journal
+    timers: Timers
+    clock: Clock
+    observer: RuntimeObserver
 
+    @property
+    def closed(self) -> bool: ...
 
-class ExecutionNotFound(CommandRejected):
-    def __init__(self, execution_id: str) -> None:
-        super().__init__(f"no execution {execution_id!r}", code="not_found")
-        self.execution_id = execution_id
+    def perform(self, execution_id: str, actions: Sequence[Action]) -> None: ...
+
+    def tell(self, execution_id: str, message: Any) -> None: ...
+
+    def deliver(self, execution_id: str, message: Any) -> None: ...
+
+    def passivate(self, execution_id: str, coordinator: Coordinator) -> bool: ...
+
+    def finished(self, execution_id: str, ref: pykka.ActorRef[Any], view: Any) -> None: ...
+
+    def crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None: ...
+
+    def detach(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None: ...
+
+    def unloadable(self, execution_id: str, error: BaseException) -> None: ...
+
+    async def storage_backoff(self, attempt: int, error: BaseException) -> bool: ...
 
 
 class Coordinator(LoopActor):
     def __init__(
-        self, system: ActorSystem, execution_id: str, incarnation: int = 0, fresh: bool = False
+        self, host: Host, execution_id: str, incarnation: int = 0, fresh: bool = False
     ) -> None:
         super().__init__()
-        self.loop = system.reactor.loop
-        self.loop_thread = system.reactor.thread
-        self.system = system
+        self.loop = host.reactor.loop
+        self.loop_thread = host.reactor.thread
+        self.host = host
         self.execution_id = execution_id
-        self.writer = (execution_id, incarnation)
+        self.incarnation = incarnation
+        self.writer_id = (execution_id, incarnation)
         self.fresh = fresh  # a new id: nothing to load
-        self.decider: Decider | None = None
+        self.interpreter: Interpreter | None = None
+        self.writer: StreamWriter | None = None
         self.state: Any = None
-        self.performed: set[Any] = set()
+        self.performed: set[Hashable] = set()
+        self.reports: set[Hashable] = set()  # performed reports to a parent
         self.tasks_used: set[str] = set()
         self.timers_armed = False
         self.broken: BaseException | None = None
         self.done = False
-        self._brief = False
+        self._detail = True
         self._inflight = 0  # pipelined appends not yet durable
         self._on_durable: list[asyncio.Future[None]] = []
         self._unborn = False  # a new execution whose first append is not durable yet
@@ -126,17 +149,16 @@ class Coordinator(LoopActor):
             stored = await self._load()
         except Exception as exc:  # the store cannot give the execution back
             self.broken = exc
-            if not self.system.closed:
+            if not self.host.closed:
                 log.error("cannot load execution %s: %s", self.execution_id, exc, exc_info=exc)
-                self.system.unloadable(self.execution_id, exc)
+                self.host.unloadable(self.execution_id, exc)
             return
         if stored is None:
             return
         try:
-            self.decider = self.system.factory.decider_for(self.system.factory.flow_of(stored))
-            self.state = self.decider.recover(self.execution_id, stored)
-            if not self.decider.is_terminal(self.state):
-                self.system.perform(self.execution_id, self._prepare())
+            self._adopt(self.host.interpreters.interpreter(stored.definition), stored)
+            if self._status().phase is not Phase.DONE:
+                self.host.perform(self.execution_id, self._prepare())
         except Exception as exc:
             log.error(
                 "cannot rehydrate execution %s: %s\n%s",
@@ -144,20 +166,28 @@ class Coordinator(LoopActor):
                 describe_error(exc),
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
+            self.state = None
             self.broken = exc
 
-    async def _load(self) -> Any:
-        """The stored stream; through a transient storage fault, tried again with back-off.
+    def _adopt(self, interpreter: Interpreter, stored: Stored | None) -> None:
+        """Take on the state of the execution (restored from ``stored``, or new)."""
+        state = interpreter.restore(self.execution_id, stored)
+        self.writer = self.host.store.writer(self.execution_id, interpreter, state, stored)
+        self.interpreter = interpreter
+        self.state = state
+
+    async def _load(self) -> Stored | None:
+        """The stored execution; through a transient storage fault, tried again with back-off.
 
         Meanwhile tells wait in the mailbox, and asks are answered with the fault
         (nothing was done: the caller may retry). Raises the fault if the engine
         shuts down first.
         """
-        store = self.system.store
+        store = self.host.store
         attempt = 0
         while True:
             try:
-                return await store.load_stream(self.execution_id)
+                return await store.load(self.execution_id)
             except Exception as exc:
                 if not store.is_transient(exc):
                     raise
@@ -169,7 +199,7 @@ class Coordinator(LoopActor):
                         exc,
                     )
                 self._refuse_asks(exc)
-                if not await self.system.storage_backoff(attempt, exc):
+                if not await self.host.storage_backoff(attempt, exc):
                     raise
 
     def _refuse_asks(self, fault: BaseException) -> None:
@@ -185,7 +215,7 @@ class Coordinator(LoopActor):
     def on_receive(self, message: Any) -> Any:
         query = isinstance(message, Query)
         msg = message.message if query else message
-        self._brief = query and message.brief
+        self._detail = message.detail if query else True
         try:
             result = self._handle(msg, query)
         except BaseException as exc:
@@ -201,7 +231,7 @@ class Coordinator(LoopActor):
             return self._error(exc, msg, query)
 
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
-        if self.system.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now
+        if self.host.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now
             pass
         elif isinstance(exc, CommandRejected):
             if not query:
@@ -219,35 +249,34 @@ class Coordinator(LoopActor):
 
     def _handle(self, msg: Any, query: bool) -> Any:
         if isinstance(msg, JournalFailed):
-            if msg.incarnation == self.writer[1] and self.broken is None:
+            if msg.incarnation == self.incarnation and self.broken is None:
                 log.error("journal append of %s failed: %s", self.execution_id, msg.error)
                 self._crash()
             return None
         if self.broken is not None:
             raise self.broken
-        system = self.system
+        host = self.host
         if self.state is None:
             if not isinstance(msg, Start):
                 self._stop_if_gone()
                 if isinstance(msg, Wake):
                     return None
                 raise ExecutionNotFound(self.execution_id)
-            self.decider = system.factory.decider_for(msg.flow_id)
-            self.state = self.decider.initial(self.execution_id)
+            self._adopt(host.interpreters.interpreter(msg.definition), None)
             self._unborn = True
         elif isinstance(msg, Start):
             # a repeated start (idempotent): report again to a parent that asks
-            self.performed = {i for i in self.performed if not (i and i[0] == "notify")}
-            system.perform(self.execution_id, self._prepare())
-        decider = self.decider
-        assert decider is not None
+            self.performed -= self.reports
+            self.reports.clear()
+            host.perform(self.execution_id, self._prepare())
+        interpreter = self.interpreter
+        assert interpreter is not None
         state = self.state
-        forward = decider.forward(state, msg)
-        if forward is not None:
-            system.tell(forward[0], forward[1])
+        previous = interpreter.status(state)
+        events = interpreter.handle(state, msg, host.clock.now())
+        if isinstance(events, Forward):
+            host.tell(events.execution_id, events.message)
             return self._view() if query else None
-        previous = decider.status(state)
-        events = decider.handle(state, msg, system.clock.now())
         if not events:
             if query and self._inflight:
                 # answer only with what is durable: wait for the appends in flight
@@ -264,7 +293,7 @@ class Coordinator(LoopActor):
         return self._settle(query)
 
     def _commit(
-        self, events: list[Any], previous: str | None, *, wait: bool, refusable: bool = False
+        self, events: list[Any], previous: Status, *, wait: bool, refusable: bool = False
     ) -> Awaitable[None] | None:
         """Append the events; their effects are performed once they are durable.
 
@@ -273,17 +302,16 @@ class Coordinator(LoopActor):
         an execution wait for that commit (the returned awaitable); otherwise the
         coordinator goes on with its next message meanwhile (pipelining).
         """
-        decider = self.decider
-        assert decider is not None
+        writer = self.writer
+        assert writer is not None
         state = self.state
-        settle = decider.is_terminal(state) or decider.is_idle(state)
-        checkpoint = settle or decider.wants_checkpoint(state)
-        request = decider.append_request(state, events, previous, checkpoint)
+        status = self._status()
+        settle = status.phase in (Phase.IDLE, Phase.DONE)
+        request = writer.encode(state, events, settle=settle)
         actions = self._prepare()
-        status = decider.status(state)
         if status != previous:
             actions.append(StatusChanged(status))
-        execution_id, incarnation, system = self.execution_id, self.writer[1], self.system
+        execution_id, incarnation, host = self.execution_id, self.incarnation, self.host
         done: asyncio.Future[None] | None = None
         if wait or settle:
             done = self.loop.create_future()
@@ -291,12 +319,12 @@ class Coordinator(LoopActor):
         self._inflight += 1
 
         def then() -> None:
-            try:
-                decider.committed(state, events)  # observers: they must not stop the execution
+            try:  # observers must not stop the execution
+                host.observer.events_committed(state, events)
             except Exception:
                 log.exception("observing the committed events of %s failed", execution_id)
             try:
-                system.perform(execution_id, actions)
+                host.perform(execution_id, actions)
             finally:
                 self._unborn = False
                 self._landed()
@@ -308,10 +336,15 @@ class Coordinator(LoopActor):
             if done is not None and not done.done():
                 done.set_exception(exc)
             else:
-                system.deliver(execution_id, JournalFailed(incarnation, exc))
+                host.deliver(execution_id, JournalFailed(incarnation, exc))
 
-        system.journal.append(
-            request, writer=self.writer, then=then, failed=failed, wait=False, refusable=refusable
+        host.journal.append(
+            request,
+            writer=self.writer_id,
+            then=then,
+            failed=failed,
+            wait=False,
+            refusable=refusable,
         )
         return done
 
@@ -329,68 +362,81 @@ class Coordinator(LoopActor):
         return future
 
     def _settle(self, query: bool) -> Any:
-        decider = self.decider
-        assert decider is not None
-        state = self.state
-        if decider.is_terminal(state):
+        phase = self._status().phase
+        if phase is Phase.DONE:
             # waiters get the summary (output, error); per-step rows are in storage
-            view = self._view() if query else decider.summary(state)
+            view = self._view() if query else self._view_of(detail=False)
             if self.done:  # a message that arrived while this coordinator was stopping
                 return view
             self.done = True
             if self.timers_armed:
-                self.system.timers.disarm(self.execution_id)
-            if decider.status(state) != "completed":  # runs may still be in flight
-                self.system.cancel_runs(self.execution_id, self.tasks_used)
-            self.system.finished(self.execution_id, self.actor_ref, view)
+                self.host.timers.disarm(self.execution_id)
+            self.host.finished(self.execution_id, self.actor_ref, view)
             self.stop()
             return view if query else None
         view = self._view() if query else None
-        # idle states were checkpointed with their last events (see _commit)
-        if decider.is_idle(state) and self.system.passivate(self.execution_id, self):
+        # idle states were written whole with their last events (see _commit)
+        if phase is Phase.IDLE and self.host.passivate(self.execution_id, self):
             self.stop()
         return view
 
+    def _status(self) -> Status:
+        interpreter = self.interpreter
+        assert interpreter is not None
+        return interpreter.status(self.state)
+
     def _view(self) -> Any:
-        decider = self.decider
-        assert decider is not None
-        return decider.summary(self.state) if self._brief else decider.view(self.state)
+        return self._view_of(self._detail)
+
+    def _view_of(self, detail: bool) -> Any:
+        interpreter = self.interpreter
+        assert interpreter is not None
+        return interpreter.view(self.state, detail)
 
     # -- effects -----------------------------------------------------------------
-    def _prepare(self) -> list[Any]:
+    def _prepare(self) -> list[Action]:
         """The effects to perform now, with jobs built from the current state."""
-        decider = self.decider
-        assert decider is not None
-        actions: list[Any] = []
-        for effect in decider.effects(self.state, self.performed):
-            if isinstance(effect, Dispatch):
-                self.tasks_used.add(effect.spec.task_id)
-                actions.append(Ready(effect.spec, effect.make_job()))
-            else:
-                self.timers_armed = self.timers_armed or isinstance(effect, ArmTimer)
-                actions.append(effect)
+        interpreter = self.interpreter
+        assert interpreter is not None
+        actions: list[Action] = []
+        for effect in interpreter.effects(self.state, self.performed):
+            actions.append(self._action(effect))
             self.performed.add(effect.ident)
-        if len(self.performed) > 256:
-            live = {e.ident for e in decider.effects(self.state, set())}
+        if len(self.performed) > PERFORMED_BOUND:
+            live = {e.ident for e in interpreter.effects(self.state, frozenset())}
             self.performed &= live
+            self.reports &= live
         return actions
+
+    def _action(self, effect: Effect) -> Action:
+        if isinstance(effect, Dispatch):
+            self.tasks_used.add(effect.spec.task_id)
+            return Ready(effect.spec, effect.make_job())
+        if isinstance(effect, ArmTimer):
+            self.timers_armed = True
+            return effect
+        if isinstance(effect, StopRuns):
+            return CancelRuns(frozenset(self.tasks_used))
+        if effect.report:
+            self.reports.add(effect.ident)
+        return effect
 
     # -- failure -----------------------------------------------------------------
     def _crash(self) -> None:
         self.state = None
-        self.decider = None
+        self.interpreter = None
         self.broken = RuntimeError(f"coordinator of {self.execution_id!r} crashed")
-        self.system.coordinator_crashed(self.execution_id, self.actor_ref)
+        self.host.crashed(self.execution_id, self.actor_ref)
         self.stop()
 
     def _discard(self, error: BaseException) -> None:
         """Forget a new execution whose start was not written (nothing to rehydrate)."""
         self.state = None
-        self.decider = None
+        self.interpreter = None
         self.broken = error
-        self.system.detach(self.execution_id, self.actor_ref)
+        self.host.detach(self.execution_id, self.actor_ref)
         self.stop()
 
     def _stop_if_gone(self) -> None:
-        if self.system.passivate(self.execution_id, self):
+        if self.host.passivate(self.execution_id, self):
             self.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ class SupervisorSpec:
 
 @dataclass(slots=True)
 class StepJob:
-    """One run of a step body (or of its compensation).
+    """One run of a step body.
 
     ``body`` is called with no arguments: for an async body it returns an
     awaitable that the supervisor runs on the reactor loop; for a sync body it
@@ -49,4 +49,6 @@ class StepJob:
     body: Callable[[], Any]
     is_async: bool
     timeout: float | None = None
-    compensation: bool = False
+    tag: Hashable = None
+    """The interpreter's own mark for this kind of run (e.g. a compensation), handed
+    back in the outcome message untouched."""

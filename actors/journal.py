@@ -31,6 +31,7 @@ from typing import Any
 from actors.outage import StorageHealth, storage_delay
 from actors.protocols import JournalStore
 from actors.reactor import Reactor
+from supervision import WaterError
 
 log = logging.getLogger("water.journal")
 
@@ -38,7 +39,7 @@ CommitObserver = Callable[[int, float], None]
 """Called after each commit with (batch size, seconds)."""
 
 
-class StreamPoisoned(RuntimeError):
+class StreamPoisoned(WaterError, RuntimeError):
     """An earlier append of this writer failed; later ones are refused."""
 
     def __init__(self, execution_id: str) -> None:
@@ -47,7 +48,7 @@ class StreamPoisoned(RuntimeError):
         )
 
 
-class JournalClosed(RuntimeError):
+class JournalClosed(WaterError, RuntimeError):
     """The engine shut down while a storage fault held this write: it was never durable."""
 
     def __init__(self) -> None:

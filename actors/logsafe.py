@@ -29,8 +29,9 @@ IDENTIFYING = frozenset(
         "timer",
         "status",
         "incarnation",
-        "compensation",
-        "brief",
+        "tag",
+        "definition",
+        "detail",
         "ident",
         "worker",
     }

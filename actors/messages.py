@@ -1,14 +1,23 @@
-"""Messages understood by coordinators (public steering messages and internal ones).
+"""The runtime's messages: what users send to executions, and what its actors send each other.
 
-The five public messages are what users send through ``ExecutionRef.ask/tell``.
-The others travel between the runtime's actors: a worker reporting a step's
-outcome, a timer firing, a child execution reporting to its parent.
+The five public steering messages are what users send through
+``ExecutionRef.ask/tell``. The others travel inside the runtime: a run of a step
+body reporting its outcome, a timer coming due, an execution starting or a child
+execution reporting to its parent, and the envelopes a coordinator's mailbox
+carries (an ask, a wake-up, a failed append).
+
+A message says what happened to the runtime; the interpreter turns it into the
+events that are journaled (``RunFailed`` may become a ``step_failed`` event with a
+retry, or nothing if the run was stale). The names differ on purpose.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
+
+from supervision import WaterError
 
 
 # -- public steering messages -------------------------------------------------
@@ -49,44 +58,58 @@ class GetStatus:
     """Ask for the execution's current snapshot."""
 
 
-# -- internal messages --------------------------------------------------------
+PUBLIC_MESSAGES = (Pause, Resume, Cancel, Signal, GetStatus)
+
+
+# -- between the runtime's actors -------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Create (or, if it exists, look up) an execution."""
+    """Create (or, if it exists, look up) an execution of ``definition``."""
 
-    flow_id: str
+    definition: str
     input: Any = None
     parent_id: str | None = None
     parent_step: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class StepSucceeded:
+class RunSucceeded:
+    """A run of a step body returned ``output`` (its JSON form).
+
+    ``tag`` is the job's tag, handed back untouched (an interpreter's own mark, such
+    as a compensation run); a run is ``(key, attempt, tag)``.
+    """
+
     key: str
     attempt: int
     output: Any = None
-    compensation: bool = False
+    tag: Hashable = None
 
 
 @dataclass(frozen=True, slots=True)
-class StepFailed:
+class RunFailed:
+    """A run of a step body raised ``error`` (or was abandoned: timeout, crash)."""
+
     key: str
     attempt: int
     error: BaseException
-    compensation: bool = False
+    tag: Hashable = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
-class StepSuspended:
+class RunSuspended:
+    """A run of a step body suspended itself with ``payload`` (it waits for a person)."""
+
     key: str
     attempt: int
     payload: Any = None
+    tag: Hashable = None
 
 
 @dataclass(frozen=True, slots=True)
-class TimerFired:
-    """A timer armed to fire at ``fire_at`` fired.
+class TimerDue:
+    """A timer armed to fire at ``fire_at`` came due.
 
     ``fire_at`` ties the firing to the arming it belongs to: a timer re-armed under
     the same name (the next retry of a step) has another deadline, so a late or
@@ -109,7 +132,40 @@ class ChildUpdate:
     error: Any = None
 
 
-class CommandRejected(Exception):
+# -- a coordinator's envelopes -------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Query:
+    """An ``ask``: handle ``message`` and answer with the execution's view.
+
+    ``detail`` asks for the full view (per-step rows); without it, the summary.
+    """
+
+    message: Any
+    detail: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Rehydrate (if needed) and carry on: recovery, wake-up timers, restarts."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFailed:
+    """A pipelined append of the coordinator ``incarnation`` failed: it is not durable."""
+
+    incarnation: int
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error answered to an ``ask`` (raised again on the asking side)."""
+
+    error: BaseException
+
+
+# -- errors -----------------------------------------------------------------------------
+class CommandRejected(WaterError):
     """A steering message does not apply to the execution in its current state.
 
     ``code`` is ``"conflict"`` (wrong state), ``"invalid"`` (bad payload) or
@@ -121,4 +177,16 @@ class CommandRejected(Exception):
         self.code = code
 
 
-PUBLIC_MESSAGES = (Pause, Resume, Cancel, Signal, GetStatus)
+class ExecutionNotFound(CommandRejected):
+    """No execution has this id."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"no execution {execution_id!r}", code="not_found")
+        self.execution_id = execution_id
+
+
+class SystemShutDown(WaterError, RuntimeError):
+    """The engine is shut down: it takes no more messages."""
+
+    def __init__(self) -> None:
+        super().__init__("the engine is shut down")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class RuntimeObserver:
     """No-op base: override what you want to observe. Called from runtime threads."""
+
+    def events_committed(self, state: Any, events: Sequence[Any]) -> None:
+        """An execution's ``events`` are durable (``state`` is its interpreter's state
+        right after them; read it, never keep or change it). Called on the loop."""
 
     def journal_committed(self, batch_size: int, seconds: float) -> None:
         """A group commit of ``batch_size`` appends took ``seconds``."""

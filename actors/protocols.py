@@ -1,77 +1,100 @@
 """The small protocols through which the runtime drives the layer above it.
 
-``actors`` never imports ``water``: it runs any ``Decider`` (pure execution
-logic) over any ``JournalStore`` (durable storage of its events).
+``actors`` never imports ``water``: it runs any ``Interpreter`` (the pure logic
+of one kind of program: a flow, a code-first workflow) over any ``JournalStore``
+(durable storage of events). What is written beside the events (index rows,
+checkpoints) is the store's business: the runtime hands each execution's events
+to a ``StreamWriter`` the store gives it, and commits what that writer encodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence, Set
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.effects import Effect
+from actors.effects import Effect, Forward, Status
 
 
-class Decider(Protocol):
-    """Execution logic for the executions of one flow; every method is pure."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the store holds of one execution: enough to rebuild its state."""
 
-    def initial(self, execution_id: str) -> Any:
-        """The state of an execution that does not exist yet."""
+    definition: str
+    """The id of the definition it runs (the interpreter to rebuild it with)."""
+    checkpoint: Any
+    """The store's latest checkpoint (opaque to the runtime), or None."""
+    events: Sequence[Any]
+    """The events after the checkpoint, in order."""
+    seq: int
+    """The sequence number of the last event."""
+    journal: Any = None
+    """The store's own bookkeeping for the execution's next writer (opaque here)."""
 
-    def recover(self, execution_id: str, stored: Any) -> Any:
-        """Rebuild the state from what ``JournalStore.load_stream`` returned."""
 
-    def handle(self, state: Any, message: Any, now: float) -> list[Any]:
-        """Decide the events a message causes and fold them into ``state``.
+class Interpreter(Protocol):
+    """Execution logic for the executions of one definition.
+
+    Pure: no threads, no I/O, no clocks (time comes in as ``now``). The state is the
+    interpreter's own; the runtime only passes it back.
+    """
+
+    def restore(self, execution_id: str, stored: Stored | None) -> Any:
+        """The state of an execution: new when ``stored`` is None, else rebuilt from it.
+
+        Raises if the execution cannot run under this interpreter (its definition
+        changed); the runtime then leaves it alone.
+        """
+
+    def handle(self, state: Any, message: Any, now: float) -> list[Any] | Forward:
+        """The events ``message`` causes, folded into ``state``; or where to forward it.
 
         Raises ``CommandRejected`` when the message does not apply.
         """
 
-    def effects(self, state: Any, performed: set[Any]) -> list[Effect]:
-        """What must be done now, skipping effects whose ident is in ``performed``."""
+    def effects(self, state: Any, performed: Set[Hashable]) -> Sequence[Effect]:
+        """What must be done now, leaving out effects whose ``ident`` is in ``performed``."""
 
-    def forward(self, state: Any, message: Any) -> tuple[str, Any] | None:
-        """Another execution that must handle this message instead, if any."""
+    def status(self, state: Any) -> Status:
+        """Where the execution stands."""
 
-    def status(self, state: Any) -> str: ...
-
-    def is_terminal(self, state: Any) -> bool: ...
-
-    def is_idle(self, state: Any) -> bool:
-        """True when nothing is in flight and only outside help moves it on."""
-
-    def view(self, state: Any) -> Any:
-        """The public snapshot of the state (answers to asks)."""
-
-    def summary(self, state: Any) -> Any:
-        """A cheaper view, without per-step detail (for result waiters)."""
-
-    def append_request(
-        self, state: Any, events: list[Any], previous_status: str | None, checkpoint: bool
-    ) -> Any:
-        """What the journal must write for these events (opaque to the runtime)."""
-
-    def committed(self, state: Any, events: list[Any]) -> None:
-        """Called once events are durable (for observers such as metrics)."""
-
-    def wants_checkpoint(self, state: Any) -> bool: ...
+    def view(self, state: Any, detail: bool) -> Any:
+        """The public view of the state (answers to asks); ``detail``: with per-step rows."""
 
 
-class DeciderFactory(Protocol):
-    def decider_for(self, flow_id: str) -> Decider:
-        """The decider of a registered flow (raises ``LookupError`` if unknown)."""
+class Interpreters(Protocol):
+    """Finds the interpreter of a definition."""
 
-    def flow_of(self, stored: Any) -> str:
-        """The flow id of a stored stream."""
+    def interpreter(self, definition: str) -> Interpreter:
+        """The interpreter of a registered definition (raises ``LookupError`` if unknown)."""
+
+
+class StreamWriter(Protocol):
+    """Encodes one execution's appends for the store (one writer per coordinator)."""
+
+    def encode(self, state: Any, events: list[Any], *, settle: bool) -> Any:
+        """The request that appends ``events`` (already folded into ``state``).
+
+        ``settle``: the execution goes idle or finishes with these events (its
+        coordinator stops after the commit), so everything needed to rebuild and
+        show it must be written now.
+        """
 
 
 class JournalStore(Protocol):
-    async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
-        """Write a batch of append requests in as few transactions as possible."""
+    """Durable storage of executions, as the runtime uses it (on the reactor loop)."""
 
-    async def load_stream(self, execution_id: str) -> Any | None:
-        """Checkpoint plus later events of an execution, or None if it does not exist."""
+    async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
+        """Write a batch of encoded requests in as few transactions as possible."""
+
+    async def load(self, execution_id: str) -> Stored | None:
+        """What is stored of an execution, or None if it does not exist."""
+
+    def writer(
+        self, execution_id: str, interpreter: Interpreter, state: Any, stored: Stored | None
+    ) -> StreamWriter:
+        """A writer for the appends of an execution restored (or created) from ``stored``."""
 
     def is_transient(self, error: BaseException) -> bool:
-        """Whether an error of ``commit`` or ``load_stream`` is a storage fault that
-        passes by itself (the runtime then retries with back-off instead of failing)."""
+        """Whether an error of ``commit`` or ``load`` is a storage fault that passes by
+        itself (the runtime then retries with back-off instead of failing)."""

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from supervision import WaterError
+
 T = TypeVar("T")
 
 
-class ReactorError(RuntimeError):
+class ReactorError(WaterError, RuntimeError):
     pass
 
 

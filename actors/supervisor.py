@@ -13,10 +13,11 @@ runtime's router), so a supervisor is never on a step's result path.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,20 +25,26 @@ import pykka
 
 from actors.jobs import StepJob, SupervisorSpec, SuspendStep
 from actors.logsafe import describe
-from actors.messages import StepFailed, StepSucceeded, StepSuspended
+from actors.messages import RunFailed, RunSucceeded, RunSuspended
 from actors.reactor import Reactor
-from supervision import BreakerMachine, CircuitOpenError, RestartIntensity, StepTimeoutError
+from supervision import (
+    BreakerMachine,
+    CircuitOpenError,
+    RestartIntensity,
+    StepTimeoutError,
+    WaterError,
+)
 
 log = logging.getLogger("water.supervisor")
 
-Ident = tuple[str, str, int, bool]
+Ident = tuple[str, str, int, Hashable]
 
 
-class WorkerCrashedError(RuntimeError):
+class WorkerCrashedError(WaterError, RuntimeError):
     """The worker running a step died (an exception escaped the body's wrapper)."""
 
 
-class SupervisorRestartedError(RuntimeError):
+class SupervisorRestartedError(WaterError, RuntimeError):
     """The step's supervisor was restarted after too many worker crashes."""
 
 
@@ -57,7 +64,13 @@ def breaker_details(breaker: BreakerMachine) -> dict[str, Any]:
     return {"breaker": breaker.name, "breaker_state": str(breaker.state)}
 
 
-class Lease:
+class _Settled(enum.Enum):
+    OPEN = "open"
+    SETTLED = "settled"
+    REVOKED = "revoked"
+
+
+class Settlement:
     """Who reports a run's outcome: the body that finished, or whoever abandoned it.
 
     Exactly one of ``settle`` (the body finished) and ``revoke`` (timeout,
@@ -69,25 +82,24 @@ class Lease:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state = 0  # 0 open, 1 settled, 2 revoked
+        self._state = _Settled.OPEN
 
     def settle(self) -> bool:
-        with self._lock:
-            if self._state:
-                return False
-            self._state = 1
-            return True
+        return self._close(_Settled.SETTLED)
 
     def revoke(self) -> bool:
+        return self._close(_Settled.REVOKED)
+
+    def _close(self, how: _Settled) -> bool:
         with self._lock:
-            if self._state:
+            if self._state is not _Settled.OPEN:
                 return False
-            self._state = 2
+            self._state = how
             return True
 
     @property
     def revoked(self) -> bool:
-        return self._state == 2
+        return self._state is _Settled.REVOKED
 
 
 @dataclass(slots=True)
@@ -97,17 +109,17 @@ class Run:
     job: StepJob
     breaker: BreakerMachine | None = None
     trial: bool = False
-    lease: Lease = field(default_factory=Lease)
+    settlement: Settlement = field(default_factory=Settlement)
     worker: str | None = None
 
     @property
     def ident(self) -> Ident:
         j = self.job
-        return (j.execution_id, j.key, j.attempt, j.compensation)
+        return (j.execution_id, j.key, j.attempt, j.tag)
 
     def report(self, runtime: Runtime, outcome: Any, ok: bool) -> None:
         """The body finished: count it on the breaker, then tell the execution."""
-        if not self.lease.settle():
+        if not self.settlement.settle():
             return  # abandoned meanwhile: this late outcome is dropped
         if self.breaker is not None:
             if ok:
@@ -120,7 +132,7 @@ class Run:
 
     def abandon(self, runtime: Runtime, error: BaseException | None) -> bool:
         """Give up on the run; with an error, count a failure and fail the step."""
-        if not self.lease.revoke():
+        if not self.settlement.revoke():
             return False  # it finished just before
         details: dict[str, Any] = {}
         if self.breaker is not None:
@@ -131,7 +143,7 @@ class Run:
                 details = breaker_details(self.breaker)
         if error is not None:
             j = self.job
-            failed = StepFailed(j.key, j.attempt, error, j.compensation, details)
+            failed = RunFailed(j.key, j.attempt, error, j.tag, details)
             runtime.deliver(j.execution_id, failed)
         return True
 
@@ -143,7 +155,7 @@ def admit(runtime: Runtime, breaker: BreakerMachine | None, job: StepJob) -> Run
     admission = breaker.acquire()
     if not admission.allowed:
         err = CircuitOpenError(breaker.name, admission.retry_after)
-        failed = StepFailed(job.key, job.attempt, err, job.compensation, breaker_details(breaker))
+        failed = RunFailed(job.key, job.attempt, err, job.tag, breaker_details(breaker))
         runtime.deliver(job.execution_id, failed)
         return None
     return Run(job, breaker, admission.trial)
@@ -188,10 +200,10 @@ def outcome_of(job: StepJob, call: Callable[[], Any]) -> tuple[Any, bool]:
     try:
         output = call()
     except SuspendStep as s:
-        return StepSuspended(job.key, job.attempt, s.payload), True
+        return RunSuspended(job.key, job.attempt, s.payload), True
     except Exception as exc:
-        return StepFailed(job.key, job.attempt, exc, job.compensation), False
-    return StepSucceeded(job.key, job.attempt, output, job.compensation), True
+        return RunFailed(job.key, job.attempt, exc, job.tag), False
+    return RunSucceeded(job.key, job.attempt, output, job.tag), True
 
 
 class TaskWorker(pykka.ThreadingActor):
@@ -214,7 +226,7 @@ class TaskWorker(pykka.ThreadingActor):
             outcome, ok = outcome_of(job, job.body)
         except BaseException as exc:
             err = WorkerCrashedError(f"worker of task {job.task_id!r} died: {exc!r}")
-            run.report(self.runtime, StepFailed(job.key, job.attempt, err, job.compensation), False)
+            run.report(self.runtime, RunFailed(job.key, job.attempt, err, job.tag), False)
             self.supervisor.tell(WorkerCrashed(run.ident, self.name, repr(exc)))
             self.stop()
             return None
@@ -274,10 +286,19 @@ class TaskSupervisor(pykka.ThreadingActor):
                 self._crashed(message)
             elif isinstance(message, CancelRuns):
                 self._cancel(message.execution_id)
-        except Exception:  # a supervisor bug must not lose the supervisor
+        except Exception as exc:  # a supervisor bug must not lose the supervisor
             log.exception(
                 "task supervisor %r failed handling %s", self.spec.task_id, describe(message)
             )
+            if isinstance(message, RunJob):  # nor leave its execution waiting for ever
+                job = message.job
+                run = self.sync_runs.pop((job.execution_id, job.key, job.attempt, job.tag), None)
+                if run is not None:
+                    run.abandon(self.runtime, exc)
+                else:
+                    self.runtime.deliver(
+                        job.execution_id, RunFailed(job.key, job.attempt, exc, job.tag)
+                    )
         return None
 
     def _admit(self, job: StepJob) -> None:
@@ -296,7 +317,7 @@ class TaskSupervisor(pykka.ThreadingActor):
                 self.idle.append(self._new_worker())
             name = self.idle.pop()
             run = self.queue.popleft()
-            if run.lease.revoked:
+            if run.settlement.revoked:
                 self.idle.append(name)
                 continue
             run.worker = name
@@ -363,7 +384,7 @@ class TaskSupervisor(pykka.ThreadingActor):
         for run in list(self.busy.values()):
             error = SupervisorRestartedError(f"supervisor of task {run.job.task_id!r} restarted")
             run.abandon(self.runtime, error)
-        queued = [r.job for r in self.queue if not r.lease.revoked]
+        queued = [r.job for r in self.queue if not r.settlement.revoked]
         self.queue.clear()
         self.busy.clear()
         self.sync_runs.clear()
@@ -415,29 +436,29 @@ class AsyncRunner:
                     output = await coro
             else:
                 output = await coro
-            outcome: Any = StepSucceeded(job.key, job.attempt, output, job.compensation)
+            outcome: Any = RunSucceeded(job.key, job.attempt, output, job.tag)
             ok = True
         except SuspendStep as s:
-            outcome = StepSuspended(job.key, job.attempt, s.payload)
+            outcome = RunSuspended(job.key, job.attempt, s.payload)
             ok = True
         except asyncio.CancelledError:
             outcome = (
                 None
-                if run.lease.revoked
-                else StepFailed(
-                    job.key, job.attempt, RuntimeError("step body was cancelled"), job.compensation
+                if run.settlement.revoked
+                else RunFailed(
+                    job.key, job.attempt, RuntimeError("step body was cancelled"), job.tag
                 )
             )
         except TimeoutError as exc:
             err: BaseException = exc
             if deadline is not None and deadline.expired():
                 err = StepTimeoutError(job.task_id, job.timeout or 0.0)
-            outcome = StepFailed(job.key, job.attempt, err, job.compensation)
+            outcome = RunFailed(job.key, job.attempt, err, job.tag)
         except Exception as exc:
-            outcome = StepFailed(job.key, job.attempt, exc, job.compensation)
+            outcome = RunFailed(job.key, job.attempt, exc, job.tag)
         except BaseException as exc:
             crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
-            outcome = StepFailed(job.key, job.attempt, crash, job.compensation)
+            outcome = RunFailed(job.key, job.attempt, crash, job.tag)
         self.runs.pop(run.ident, None)
         if outcome is not None:
             run.report(self.runtime, outcome, ok)

@@ -3,7 +3,13 @@
 from supervision.breaker import Admission, BreakerMachine, CircuitBreaker, CircuitState
 from supervision.clock import Clock, ManualClock, SystemClock
 from supervision.durations import Duration, format_seconds, parse_duration
-from supervision.errors import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
+from supervision.errors import (
+    CircuitOpenError,
+    FatalError,
+    RetryableError,
+    StepTimeoutError,
+    WaterError,
+)
 from supervision.intensity import RestartIntensity
 from supervision.retry import Backoff, RetryPolicy
 
@@ -23,6 +29,7 @@ __all__ = [
     "RetryableError",
     "StepTimeoutError",
     "SystemClock",
+    "WaterError",
     "format_seconds",
     "parse_duration",
 ]

@@ -1,4 +1,8 @@
-"""Exceptions that steer retrying, circuit breaking and timeouts."""
+"""The root of Water's errors, and the exceptions that steer retrying, breakers and timeouts.
+
+``WaterError`` lives here, in the lowest layer, so that every layer's own errors
+(the runtime's in ``actors``, the engine's in ``water.errors``) share one root.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ from typing import Any
 from supervision.durations import Duration, format_seconds, parse_duration
 
 
-class FatalError(Exception):
+class WaterError(Exception):
+    """Base class of every error Water raises or defines."""
+
+
+class FatalError(WaterError):
     """An error that is never retried."""
 
 
-class RetryableError(Exception):
+class RetryableError(WaterError):
     """An error worth retrying, optionally after a server-suggested delay."""
 
     def __init__(self, message: str = "", retry_after: Duration | None = None) -> None:
@@ -25,7 +33,7 @@ class RetryableError(Exception):
         return (type(self), (self.message, self.retry_after), self.__dict__)
 
 
-class CircuitOpenError(Exception):
+class CircuitOpenError(WaterError):
     """A call was rejected because a circuit breaker is open."""
 
     def __init__(self, breaker: str, retry_after: float | None = None) -> None:
@@ -40,7 +48,7 @@ class CircuitOpenError(Exception):
         return (type(self), (self.breaker, self.retry_after), self.__dict__)
 
 
-class StepTimeoutError(TimeoutError):
+class StepTimeoutError(WaterError, TimeoutError):
     """A task ran longer than its timeout."""
 
     def __init__(self, task_id: str, timeout: float) -> None:

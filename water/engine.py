@@ -36,15 +36,15 @@ from water.errors import (
 from water.events import Event
 from water.flow import Flow
 from water.ids import can_exist, check_execution_id
-from water.interpreter import FlowMachine, StoredStream
+from water.interpreter import FlowMachine
+from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
 from water.snapshot import Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
-from water.storage.faults import DRIVER_ERRORS, is_transient, storage_error
 from water.task import Task
 from water.types import to_json, validate
-from water.workflow import REPLAY_CHECKPOINT, WorkflowDefinition, WorkflowMachine, as_definition
+from water.workflow import WorkflowDefinition, WorkflowMachine, as_definition
 
 if TYPE_CHECKING:
     from water.metrics import EngineMetrics
@@ -65,37 +65,6 @@ def _shutdown_all() -> None:
             engine.shutdown()
         except Exception:
             log.exception("engine shutdown at exit failed")
-
-
-class _Store:
-    """The storage as the runtime's journal store (driver errors as ``StorageError``)."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self.name = f"storage {storage.url or type(storage).__name__!r}"
-
-    async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
-        try:
-            results = await self.storage.commit(batch)
-        except DRIVER_ERRORS as exc:
-            raise storage_error(exc, self.name) from exc
-        return [None if r is None else storage_error(r, self.name) for r in results]
-
-    async def load_stream(self, execution_id: str) -> StoredStream | None:
-        try:
-            checkpoint = await self.storage.load_checkpoint(execution_id)
-            after = checkpoint.seq if checkpoint is not None else 0
-            if checkpoint is not None and checkpoint.state.get(REPLAY_CHECKPOINT):
-                after = 0  # a code-first execution: its state is rebuilt by replaying everything
-            events = await self.storage.load_events(execution_id, after)
-        except DRIVER_ERRORS as exc:
-            raise storage_error(exc, self.name) from exc
-        if checkpoint is None and not events:
-            return None
-        return StoredStream(checkpoint, events)
-
-    def is_transient(self, error: BaseException) -> bool:
-        return is_transient(error)
 
 
 class Engine:
@@ -141,7 +110,7 @@ class Engine:
             _make_metrics(self, registry) if observer is None else None
         )
         self.system = ActorSystem(
-            self, _Store(self.storage), clock=clock, observer=observer or self.metrics
+            self, EngineStore(self.storage), clock=clock, observer=observer or self.metrics
         )
         self._closed = False
         self._metrics_servers: list[tuple[Any, Any]] = []  # (server, its thread)
@@ -215,8 +184,8 @@ class Engine:
         except KeyError:
             raise FlowNotFoundError(flow_id, list(self._flows)) from None
 
-    # DeciderFactory
-    def decider_for(self, flow_id: str) -> FlowMachine | WorkflowMachine:
+    # actors.protocols.Interpreters
+    def interpreter(self, flow_id: str) -> FlowMachine | WorkflowMachine:
         machine = self._machines.get(flow_id)
         if machine is None and flow_id in self._workflows:
             machine = WorkflowMachine(
@@ -224,7 +193,6 @@ class Engine:
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 on_child=self._register_workflow,
-                observer=self.metrics,
             )
             self._machines[flow_id] = machine
         if machine is None:
@@ -233,13 +201,9 @@ class Engine:
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
-                observer=self.metrics,
             )
             self._machines[flow_id] = machine
         return machine
-
-    def flow_of(self, stored: StoredStream) -> str:
-        return stored.flow_id
 
     def _spec_for(self, task: Task[Any, Any]) -> SupervisorSpec:
         spec = self._specs.get(task.id)
@@ -299,7 +263,7 @@ class Engine:
         resolved, message = self._start_message(flow, input)
         eid = execution_id if execution_id is not None else uuid.uuid4().hex
         fresh = execution_id is None  # an id made here: no stored execution to look up
-        view: Snapshot = self.system.ask(eid, message, timeout, brief=True, fresh=fresh)
+        view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -424,8 +388,12 @@ class Engine:
                 )
             try:
                 self.ref(execution_id).ask(Cancel("deleted"), timeout=10)
-            except Exception:
-                log.warning("could not cancel %s before deleting it", execution_id)
+            except (StateConflictError, ExecutionNotFoundError):
+                pass  # it finished (or was deleted) meanwhile: nothing runs any more
+            except Exception as exc:
+                raise StateConflictError(
+                    f"execution {execution_id!r} could not be cancelled ({exc}); it was not deleted"
+                ) from exc
         deleted = self._run(self.storage.delete_execution(execution_id))
         self.system.forget(execution_id, ExecutionNotFoundError(execution_id))
         return deleted
@@ -458,7 +426,7 @@ class Engine:
 
     def circuit_breakers(self) -> dict[str, dict[str, object]]:
         """State of every circuit breaker in use, by name."""
-        return {name: b.info() for name, b in self.system.breakers().items()}
+        return {name: b.info() for name, b in self.system.supervisors.breakers().items()}
 
     # -- results ---------------------------------------------------------------------
     def _final_view_future(self, execution_id: str) -> concurrent.futures.Future[Snapshot]:
@@ -466,7 +434,7 @@ class Engine:
             unknown: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
             unknown.set_exception(ExecutionNotFoundError(execution_id))
             return unknown
-        future = self.system.waiter(execution_id)
+        future = self.system.waiters.result(execution_id)
         if not future.done():
             self.system.reactor.submit(self._resolve_if_finished(execution_id, future))
         return future
@@ -479,13 +447,13 @@ class Engine:
             if record is None:
                 if not future.done():
                     future.set_exception(ExecutionNotFoundError(execution_id))
-                self.system.drop_waiter(execution_id, future)
+                self.system.waiters.drop(execution_id, future)
                 return
             if record.status.is_terminal:
                 view = await self.storage.load_snapshot(execution_id)
                 if view is not None and not future.done():
                     future.set_result(view)
-                    self.system.drop_waiter(execution_id, future)
+                    self.system.waiters.drop(execution_id, future)
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)

@@ -1,8 +1,43 @@
-"""Errors users see from the engine and from step bodies."""
+"""Every error Water raises or defines, in one place.
+
+All of them derive from ``WaterError``; the ones a lower layer defines (the
+runtime's, the policies') are re-exported here, so this module draws the whole
+tree::
+
+    WaterError
+    ├── FatalError                      a step error never retried (raise it in a body)
+    │   ├── StepInputError              a step's input does not fit its task's model
+    │   └── StepOutputError             a step's output does not fit, or cannot be stored
+    ├── RetryableError                  a step error worth retrying (``retry_after``)
+    ├── CircuitOpenError                a breaker is open: the body did not run
+    ├── StepTimeoutError (TimeoutError) a body ran past its task's timeout
+    ├── StepError                       the journaled error of a failed step
+    ├── ExecutionFailedError            ``result()`` of a failed execution
+    │   └── ExecutionCancelledError     ``result()`` of a cancelled one
+    ├── ExecutionNotFoundError (KeyError)
+    ├── FlowNotFoundError (KeyError)    no flow or workflow with that id is registered
+    ├── OutputNotFoundError (KeyError)  ``context.output_of(task)`` before it completed
+    ├── FlowValidationError (ValueError) a flow is not well formed (``water.flow``)
+    ├── FlowChangedError                a running execution's flow changed structure
+    ├── NonDeterminismError             replayed workflow code called something else
+    ├── NotDurableError                 workflow code used real time or I/O
+    ├── SignalTimeoutError (TimeoutError) ``wait_for_signal`` ran out of time
+    ├── StateConflictError              a steering message does not apply now
+    ├── UnstorableValueError (ValueError) a value the journal cannot store exactly
+    ├── InvalidExecutionIdError (ValueError)
+    ├── StorageError                    the storage failed (``transient``: it may pass)
+    │   ├── ConcurrencyError            another writer appended to the stream
+    │   ├── SchemaVersionError          the database is newer than this Water
+    │   ├── StorageClosedError          the storage was closed
+    │   └── PostgresStorageError        a PostgreSQL failure
+    └── (the runtime's own, seen only through the ones above)
+        CommandRejected, ExecutionNotFound, SystemShutDown, StreamPoisoned,
+        JournalClosed, WorkerCrashedError, SupervisorRestartedError, ReactorError
+"""
 
 from __future__ import annotations
 
-from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError
+from supervision import CircuitOpenError, FatalError, RetryableError, StepTimeoutError, WaterError
 from water.events import ErrorInfo
 
 __all__ = [
@@ -14,8 +49,11 @@ __all__ = [
     "FlowChangedError",
     "FlowNotFoundError",
     "InvalidExecutionIdError",
+    "NonDeterminismError",
+    "NotDurableError",
     "OutputNotFoundError",
     "RetryableError",
+    "SignalTimeoutError",
     "StateConflictError",
     "StepError",
     "StepInputError",
@@ -25,10 +63,6 @@ __all__ = [
     "UnstorableValueError",
     "WaterError",
 ]
-
-
-class WaterError(Exception):
-    """Base class of the engine's own errors."""
 
 
 class UnstorableValueError(WaterError, ValueError):
@@ -175,3 +209,35 @@ class StateConflictError(WaterError):
     def __init__(self, message: str, code: str = "conflict") -> None:
         super().__init__(message)
         self.code = code
+
+
+class NonDeterminismError(WaterError):
+    """Replayed workflow code did something else than its journal recorded.
+
+    ``position`` is where the code and the journal disagree, ``recorded`` what the
+    journal holds there and ``called`` what the code did. The execution fails with
+    this error rather than re-running side effects under a different plan.
+    """
+
+    def __init__(self, position: str, recorded: str, called: str) -> None:
+        self.position = position
+        self.recorded = recorded
+        self.called = called
+        super().__init__(
+            f"workflow code changed under a running execution: at position {position} "
+            f"the journal recorded {recorded}, but the code now {called}. Guard changes to "
+            "running workflows with water.patched(name), or let old executions finish first."
+        )
+
+
+class SignalTimeoutError(WaterError, TimeoutError):
+    """``wait_for_signal(name, timeout=...)`` ran out of time and had no ``default``."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(f"no signal {name!r} arrived within {timeout:g}s")
+        self.name = name
+        self.timeout = timeout
+
+
+class NotDurableError(WaterError):
+    """Workflow code did something that cannot be replayed (real time, I/O, ...)."""

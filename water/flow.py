@@ -35,7 +35,7 @@ from typing import Any, Union
 
 from pydantic import ValidationError
 
-from supervision import RetryPolicy, parse_duration
+from supervision import RetryPolicy, WaterError, parse_duration
 from water.compatibility import (
     NOT_A_LIST,
     describe,
@@ -50,7 +50,7 @@ Runnable = Union[Task[Any, Any], "Flow"]
 Condition = Callable[[Any], bool]
 
 
-class FlowValidationError(ValueError):
+class FlowValidationError(WaterError, ValueError):
     """A flow is not well formed; ``problems`` lists every finding."""
 
     def __init__(self, flow_id: str, problems: list[str]) -> None:

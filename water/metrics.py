@@ -10,7 +10,7 @@ when the registry is scraped. No metric has an execution id as a label.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -22,7 +22,6 @@ from actors.observer import RuntimeObserver
 
 if TYPE_CHECKING:
     from water.engine import Engine
-    from water.interpreter.state import ExecState
 
 # workflow durations span milliseconds to weeks
 EXECUTION_BUCKETS = (
@@ -129,7 +128,7 @@ class EngineMetrics(RuntimeObserver):
         self.storage_available.set(1 if available else 0)
 
     # -- events ------------------------------------------------------------------------
-    def events_committed(self, state: ExecState, events: list[Any]) -> None:
+    def events_committed(self, state: Any, events: Sequence[Any]) -> None:
         flow = state.flow_id
         for event in events:
             kind = event.type
@@ -245,7 +244,7 @@ class _LiveCollector(Collector):
             return
         actors = GaugeMetricFamily("water_actors", "Live actors by kind.", labels=["kind"])
         actors.add_metric(["coordinator"], system.active_coordinators())
-        actors.add_metric(["supervisor"], system.supervisor_count())
+        actors.add_metric(["supervisor"], system.supervisors.count())
         yield actors
         depth = GaugeMetricFamily(
             "water_mailbox_depth", "Messages waiting in actor mailboxes.", labels=["kind"]
@@ -261,6 +260,6 @@ class _LiveCollector(Collector):
             "Circuit breaker state (0 closed, 1 half-open, 2 open).",
             labels=["breaker"],
         )
-        for name, machine in system.breakers().items():
+        for name, machine in system.supervisors.breakers().items():
             breakers.add_metric([name], BREAKER_STATES.get(str(machine.state), 0))
         yield breakers

@@ -6,8 +6,7 @@ import asyncio
 import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
-from actors.coordinator import ExecutionNotFound
-from actors.messages import CommandRejected
+from actors.messages import CommandRejected, ExecutionNotFound
 from water.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
@@ -83,7 +82,7 @@ class ExecutionRef:
         """
         wanted = frozenset(str(ExecutionStatus(s)) for s in statuses)
         system = self._engine.system
-        future = system.watch(self.execution_id, wanted)
+        future = system.waiters.watch(self.execution_id, wanted)
         try:
             snapshot = self.status()
             if str(snapshot.status) in wanted:
@@ -97,7 +96,7 @@ class ExecutionRef:
                 ) from None
             return self.status()
         finally:
-            system.unwatch(self.execution_id, future)
+            system.waiters.unwatch(self.execution_id, future)
 
     def result(self, timeout: float | None = None) -> Any:
         """Block until the execution finishes; return its output (typed).
@@ -109,7 +108,7 @@ class ExecutionRef:
         try:
             view = future.result(timeout)
         except concurrent.futures.TimeoutError:
-            self._engine.system.drop_waiter(self.execution_id, future)
+            self._engine.system.waiters.drop(self.execution_id, future)
             raise TimeoutError(
                 f"execution {self.execution_id!r} did not finish within {timeout}s"
             ) from None
@@ -121,7 +120,7 @@ class ExecutionRef:
         try:
             view = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
-            self._engine.system.drop_waiter(self.execution_id, future)
+            self._engine.system.waiters.drop(self.execution_id, future)
             raise TimeoutError(
                 f"execution {self.execution_id!r} did not finish within {timeout}s"
             ) from None

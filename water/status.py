@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from actors.effects import Phase, Status
+
 
 class ExecutionStatus(StrEnum):
     """Where an execution stands. Values are lower-case strings."""
@@ -30,3 +32,23 @@ class ExecutionStatus(StrEnum):
 _TERMINAL = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
 )
+
+
+_PHASES: dict[tuple[str, bool], Status] = {}
+
+
+def runtime_status(label: str, idle: bool) -> Status:
+    """The runtime's view of an execution's status (``idle``: only outside help moves it).
+
+    The same few ``Status`` objects are handed out for every execution.
+    """
+    status = _PHASES.get((label, idle))
+    if status is None:
+        if label == ExecutionStatus.PENDING:
+            phase = Phase.NEW
+        elif label in _TERMINAL:
+            phase = Phase.DONE
+        else:
+            phase = Phase.IDLE if idle else Phase.ACTIVE
+        status = _PHASES[(label, idle)] = Status(str(label), phase)
+    return status

@@ -16,6 +16,7 @@ cannot carry exactly is refused with ``UnstorableValueError`` rather than change
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from typing import Any
 
@@ -23,6 +24,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from water.errors import UnstorableValueError
+
+log = logging.getLogger("water.types")
 
 MAX_DEPTH = 64
 """How many levels lists and objects may nest in a journaled value.
@@ -147,13 +150,31 @@ def type_name(tp: Any) -> str:
 
 
 def json_schema(tp: Any) -> dict[str, Any]:
-    """The JSON schema of a type (an empty schema when untyped)."""
+    """The JSON schema of a type (an empty schema when untyped, or when pydantic cannot
+    describe the type: then a warning names it once)."""
     if tp is None or tp is Any:
         return {}
     try:
         return adapter(tp).json_schema()
-    except Exception:
+    except Exception as exc:
+        undescribed(tp, exc)
         return {}
+
+
+_undescribed: set[str] = set()
+
+
+def undescribed(tp: Any, error: BaseException) -> None:
+    """Say (once per type) that pydantic cannot describe ``tp`` as a JSON schema, and why."""
+    name = type_name(tp)
+    if name not in _undescribed:
+        _undescribed.add(name)
+        log.warning(
+            "%s has no JSON schema (%s: %s); it is shown as any value",
+            name,
+            type(error).__name__,
+            error,
+        )
 
 
 def describe_validation_error(exc: ValidationError) -> str:

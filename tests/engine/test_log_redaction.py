@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from actors.logsafe import describe, describe_error
-from actors.messages import Resume, Signal, StepFailed, StepSucceeded
+from actors.messages import Resume, RunFailed, RunSucceeded, Signal
 from water import Engine, Flow, task
 
 SECRET = "card-4111-1111-1111-1111"
@@ -28,11 +28,11 @@ def charge(card: Card) -> Card:
 def test_messages_are_described_by_ids_and_sizes():
     data = {"number": SECRET}
     size = len(json.dumps(data))
-    assert describe(StepSucceeded("0.charge", 2, data)) == (
-        f"StepSucceeded(key='0.charge', attempt=2, output=<{size} bytes>, compensation=False)"
+    assert describe(RunSucceeded("0.charge", 2, data)) == (
+        f"RunSucceeded(key='0.charge', attempt=2, output=<{size} bytes>, tag=None)"
     )
-    failed = describe(StepFailed("0.charge", 1, ValueError(SECRET)))
-    assert failed.startswith("StepFailed(key='0.charge', attempt=1, error=<ValueError>")
+    failed = describe(RunFailed("0.charge", 1, ValueError(SECRET)))
+    assert failed.startswith("RunFailed(key='0.charge', attempt=1, error=<ValueError>")
     assert describe(Signal("approve", data)) == f"Signal(name='approve', payload=<{size} bytes>)"
     assert describe(Resume(data, step="1.review")) == (
         f"Resume(data=<{size} bytes>, step='1.review')"
@@ -71,11 +71,11 @@ def test_a_coordinator_crash_logs_no_output(monkeypatch):
     logger.addHandler(seen)
     try:
         with Engine("memory://", flows=[flow]) as engine:
-            machine = engine.decider_for("payments")
+            machine = engine.interpreter("payments")
             handle = machine.handle
 
             def crashing(state, message, now):
-                if isinstance(message, StepSucceeded):
+                if isinstance(message, RunSucceeded):
                     raise RuntimeError("a bug in the decider")
                 return handle(state, message, now)
 
@@ -87,5 +87,5 @@ def test_a_coordinator_crash_logs_no_output(monkeypatch):
     finally:
         logger.removeHandler(seen)
     text = "\n".join(seen.lines)
-    assert "StepSucceeded(key='0.charge', attempt=1, output=<" in text
+    assert "RunSucceeded(key='0.charge', attempt=1, output=<" in text
     assert SECRET not in text

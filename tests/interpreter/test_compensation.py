@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors.messages import StepFailed, StepSucceeded
+from actors.messages import RunFailed, RunSucceeded
 from supervision import RetryPolicy
 from water import Flow, Task, TaskContext, task
 
@@ -59,12 +59,12 @@ def test_compensations_run_in_reverse_completion_order_then_the_execution_fails(
     assert sim.state.status == "running"
     undo_jobs = [d for d in sim.dispatched if d.ident[0] == "undo"]
     assert [d.ident[1] for d in undo_jobs] == ["2.charge"]
-    assert undo_jobs[0].make_job().compensation is True
-    sim.send(StepSucceeded("2.charge", 1, None, compensation=True))
-    sim.send(StepSucceeded("0.reserve", 1, None, compensation=True))
+    assert undo_jobs[0].make_job().tag == "undo"
+    sim.send(RunSucceeded("2.charge", 1, None, tag="undo"))
+    sim.send(RunSucceeded("0.reserve", 1, None, tag="undo"))
     assert sim.state.status == "failed"
     assert sim.state.error.type == "RuntimeError" and sim.state.error.step == "3.ship"
-    view = sim.machine.view(sim.state)
+    view = sim.view()
     assert [(c.key, c.status) for c in view.compensation] == [
         ("2.charge", "completed"),
         ("0.reserve", "completed"),
@@ -78,15 +78,15 @@ def test_a_failing_compensation_is_retried_then_reported_and_rollback_goes_on(si
     sim.succeed("0.refundable", {"value": 1})
     sim.succeed("1.reserve", {"value": 1})
     sim.fail("2.ship", RuntimeError("no"))
-    sim.send(StepFailed("1.reserve", 1, RuntimeError("undo failed"), compensation=True))
+    sim.send(RunFailed("1.reserve", 1, RuntimeError("undo failed"), tag="undo"))
     # reserve has no retry policy of its own: the rollback moves on
     assert sim.state.compensation.index == 1
-    sim.send(StepFailed("0.refundable", 1, RuntimeError("flaky"), compensation=True))
+    sim.send(RunFailed("0.refundable", 1, RuntimeError("flaky"), tag="undo"))
     assert "comp:0.refundable" in sim.timers
     sim.fire("comp:0.refundable")
     assert sim.dispatched[-1].ident == ("undo", "0.refundable", 2)
-    sim.send(StepSucceeded("0.refundable", 2, None, compensation=True))
-    view = sim.machine.view(sim.state)
+    sim.send(RunSucceeded("0.refundable", 2, None, tag="undo"))
+    view = sim.view()
     report = {c.key: (c.status, c.attempts) for c in view.compensation}
     assert report == {"1.reserve": ("failed", 1), "0.refundable": ("completed", 2)}
     assert sim.state.status == "failed"

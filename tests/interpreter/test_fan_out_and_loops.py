@@ -116,18 +116,16 @@ def test_while_beyond_max_iterations_fails(sim_of):
 
 
 def test_a_checkpoint_plus_later_events_rebuilds_the_same_state(sim_of):
-    from water.interpreter import StoredStream
-    from water.storage import Checkpoint
+    from actors.protocols import Stored
 
     sim = sim_of(Flow("f").for_(inc, concurrency=3))
     sim.start([{"value": i} for i in range(6)])
     sim.succeed("0.inc[0]", {"value": 1})
     cut = len(sim.events)
-    checkpoint = Checkpoint.model_construct(
-        execution_id="ex-1", seq=sim.state.seq, state=dump_state(sim.state), view=None
-    )
+    checkpoint = dump_state(sim.state)
     sim.succeed("0.inc[2]", {"value": 3})
     sim.succeed("0.inc[1]", {"value": 2})
-    rebuilt = sim.machine.recover("ex-1", StoredStream(checkpoint, sim.events[cut:]))
+    stored = Stored("f", checkpoint, sim.events[cut:], len(sim.events))
+    rebuilt = sim.machine.restore("ex-1", stored)
     assert dump_state(rebuilt) == dump_state(sim.state)
     assert load_state(dump_state(sim.state)).running == sim.state.running

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from actors.messages import Pause, Resume, StepFailed, StepSucceeded
+from actors.messages import Pause, Resume, RunFailed, RunSucceeded
 from supervision import RetryPolicy
 from water import Flow, task
 from water.interpreter import dump_state, evolve, load_state
@@ -161,9 +161,9 @@ class Driver:
         elif sim.running and (not sim.state.timers or rng.random() < 0.8):
             step = sim.step(rng.choice(sim.running))
             if step.attempt < POLICY.max_attempts and rng.random() < 0.25:
-                sim.send(StepFailed(step.key, step.attempt, ConnectionError("flaky")))
+                sim.send(RunFailed(step.key, step.attempt, ConnectionError("flaky")))
             else:
-                sim.send(StepSucceeded(step.key, step.attempt, body_output(self.flow, step)))
+                sim.send(RunSucceeded(step.key, step.attempt, body_output(self.flow, step)))
         elif sim.state.timers:
             sim.fire(rng.choice(sorted(sim.state.timers)))
         if self.checkpoint is None and rng.random() < 0.2:

@@ -58,9 +58,9 @@ def test_a_late_or_duplicate_result_is_ignored(sim_of):
     sim = sim_of(Flow("f").then(inc).then(dbl))
     sim.start({"value": 1})
     sim.succeed("0.inc", {"value": 2})
-    from actors.messages import StepSucceeded
+    from actors.messages import RunSucceeded
 
-    assert sim.send(StepSucceeded("0.inc", 1, {"value": 99})) == []
+    assert sim.send(RunSucceeded("0.inc", 1, {"value": 99})) == []
     assert sim.step("1.dbl").input == {"value": 2}
 
 

@@ -10,9 +10,9 @@ from actors.messages import (
     CommandRejected,
     Pause,
     Resume,
-    StepFailed,
-    StepSucceeded,
-    StepSuspended,
+    RunFailed,
+    RunSucceeded,
+    RunSuspended,
 )
 from supervision import FatalError, RetryableError, RetryPolicy, StepTimeoutError
 from water import Flow, task
@@ -98,7 +98,7 @@ def test_failure_is_retried_after_the_policy_delay_with_the_next_attempt(sim_of)
     assert sim.timers == {"retry:0.inc": sim.now + 2.0}
     # a back-off is not waiting for the world: still running, but idle (passivated)
     assert sim.running == [] and sim.state.status == "running"
-    assert sim.machine.is_idle(sim.state)
+    assert sim.idle
     sim.fire("retry:0.inc")
     assert sim.running == ["0.inc"]
     assert sim.step("0.inc").attempt == 2
@@ -149,9 +149,9 @@ def test_a_late_outcome_of_an_earlier_attempt_is_ignored(sim_of):
     sim.fail("0.inc", StepTimeoutError("inc", 30))  # attempt 1 timed out...
     sim.fire("retry:0.inc")
     assert sim.step("0.inc").attempt == 2  # ...attempt 2 runs, then attempt 1 returns
-    assert sim.send(StepSucceeded("0.inc", 1, {"value": 100})) == []
-    assert sim.send(StepFailed("0.inc", 1, ConnectionError("late"))) == []
-    assert sim.send(StepSuspended("0.inc", 1, {"late": True})) == []
+    assert sim.send(RunSucceeded("0.inc", 1, {"value": 100})) == []
+    assert sim.send(RunFailed("0.inc", 1, ConnectionError("late"))) == []
+    assert sim.send(RunSuspended("0.inc", 1, {"late": True})) == []
     assert sim.running == ["0.inc"] and sim.step("0.inc").status == "running"
     sim.succeed("0.inc", {"value": 2})
     assert sim.step("0.inc").output == {"value": 2}
@@ -171,13 +171,13 @@ def test_a_late_outcome_of_an_earlier_compensation_attempt_is_ignored(sim_of):
     sim.start({"value": 1})
     sim.succeed("0.reserve", {"value": 1})
     sim.fail("1.inc", RuntimeError("no"))
-    sim.send(StepFailed("0.reserve", 1, StepTimeoutError("reserve", 5), compensation=True))
+    sim.send(RunFailed("0.reserve", 1, StepTimeoutError("reserve", 5), tag="undo"))
     sim.fire("comp:0.reserve")
-    late = StepSucceeded("0.reserve", 1, None, compensation=True)
+    late = RunSucceeded("0.reserve", 1, None, tag="undo")
     assert sim.send(late) == []
     assert sim.state.status == "running" and sim.state.compensation.running
-    sim.send(StepSucceeded("0.reserve", 2, None, compensation=True))
-    view = sim.machine.view(sim.state)
+    sim.send(RunSucceeded("0.reserve", 2, None, tag="undo"))
+    view = sim.view()
     assert [(c.key, c.status, c.attempts) for c in view.compensation] == [
         ("0.reserve", "completed", 2)
     ]
@@ -191,10 +191,10 @@ def test_cancel_shows_every_unfinished_step_cancelled(sim_of, where):
     if where == "backoff":
         sim.fail("0.inc", ConnectionError("down"))
     elif where == "suspended":
-        sim.send(StepSuspended("0.inc", 1, {"question": "ok?"}))
+        sim.send(RunSuspended("0.inc", 1, {"question": "ok?"}))
     assert sim.step("0.inc").status == where
     sim.send(Cancel("no longer needed"))
-    view = sim.machine.view(sim.state)
+    view = sim.view()
     assert [(s.key, s.status) for s in view.steps] == [("0.inc", "cancelled")]
     assert view.suspended == {} and view.waiting_for == [] and view.wake_at is None
     sim.assert_replay_matches()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from actors.messages import StepFailed, TimerFired
+from actors.messages import RunFailed, TimerDue
 from supervision import RetryPolicy
 from water import Flow, Task, TaskContext, task
 
@@ -39,10 +39,10 @@ def test_a_late_firing_of_the_previous_back_off_does_not_start_the_next_attempt(
     sim.fire("retry:0.inc")
     assert sim.step("0.inc").attempt == 2
     # the passivated coordinator re-armed the timer that was firing: it fires again
-    assert sim.send(TimerFired("retry:0.inc", first)) == []
+    assert sim.send(TimerDue("retry:0.inc", first)) == []
     sim.fail("0.inc", ConnectionError("down"))
     assert sim.timers["retry:0.inc"] == sim.now + 4.0
-    assert sim.send(TimerFired("retry:0.inc", first)) == []
+    assert sim.send(TimerDue("retry:0.inc", first)) == []
     assert sim.step("0.inc").status == "backoff" and sim.running == []
     assert len(sim.dispatched) == 2
     sim.fire("retry:0.inc")
@@ -55,11 +55,11 @@ def test_a_late_firing_of_a_compensation_back_off_is_ignored(sim_of):
     sim.start({"value": 1})
     sim.succeed("0.refundable", {"value": 1})
     sim.fail("1.inc", RuntimeError("no"))
-    sim.send(StepFailed("0.refundable", 1, RuntimeError("flaky"), compensation=True))
+    sim.send(RunFailed("0.refundable", 1, RuntimeError("flaky"), tag="undo"))
     first = sim.timers["comp:0.refundable"]
     sim.fire("comp:0.refundable")
-    sim.send(StepFailed("0.refundable", 2, RuntimeError("flaky"), compensation=True))
-    assert sim.send(TimerFired("comp:0.refundable", first)) == []
+    sim.send(RunFailed("0.refundable", 2, RuntimeError("flaky"), tag="undo"))
+    assert sim.send(TimerDue("comp:0.refundable", first)) == []
     assert [d.ident for d in sim.dispatched if d.ident[0] == "undo"] == [
         ("undo", "0.refundable", 1),
         ("undo", "0.refundable", 2),
@@ -77,8 +77,8 @@ def test_a_firing_with_another_deadline_than_the_armed_one_is_ignored(sim_of, ki
     sim.start({"value": 1})
     sim.succeed("0.inc", {"value": 2})
     [(name, deadline)] = sim.timers.items()
-    assert sim.send(TimerFired(name, deadline - 300)) == []
-    assert sim.send(TimerFired("wake", deadline)) == []  # a recovery wake-up decides nothing
+    assert sim.send(TimerDue(name, deadline - 300)) == []
+    assert sim.send(TimerDue("wake", deadline)) == []  # a recovery wake-up decides nothing
     assert sim.state.status == "waiting" and sim.state.timers == {name: deadline}
     sim.fire(name)
     assert sim.state.timers == {}

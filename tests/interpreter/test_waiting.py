@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
+from actors.effects import Forward
 from actors.messages import (
     Cancel,
     ChildUpdate,
     CommandRejected,
     Pause,
     Resume,
+    RunSuspended,
     Signal,
-    StepSuspended,
 )
 from water import Flow, task
 
@@ -43,7 +44,7 @@ def test_sleep_arms_a_durable_timer_and_passes_the_value_on(sim_of):
     sim.succeed("0.inc", {"value": 2})
     assert sim.timers == {"sleep:1": sim.now + 300}
     assert sim.state.status == "waiting"
-    assert sim.machine.is_idle(sim.state)
+    assert sim.idle
     sim.fire("sleep:1")
     assert sim.running == ["2.inc"] and sim.step("2.inc").input == {"value": 2}
     sim.assert_replay_matches()
@@ -104,7 +105,7 @@ def test_signal_timeout_fails_or_uses_the_default(sim_of):
 def test_suspending_one_for_item_leaves_the_others_running_and_finished(sim_of):
     sim = sim_of(Flow("f").for_(review, concurrency=3))
     sim.start([{"value": i} for i in range(4)])
-    sim.send(StepSuspended("0.review[1]", 1, {"question": "ok?"}))
+    sim.send(RunSuspended("0.review[1]", 1, {"question": "ok?"}))
     assert sim.state.suspended == {"0.review[1]": {"question": "ok?"}}
     sim.succeed("0.review[0]", {"value": 0})
     sim.succeed("0.review[2]", {"value": 2})
@@ -129,8 +130,8 @@ def test_suspending_one_for_item_leaves_the_others_running_and_finished(sim_of):
 def test_several_suspended_steps_need_a_key(sim_of):
     sim = sim_of(Flow("f").parallel([review, inc]))
     sim.start({"value": 1})
-    sim.send(StepSuspended("0.review", 1, "a"))
-    sim.send(StepSuspended("0.inc", 1, "b"))
+    sim.send(RunSuspended("0.review", 1, "a"))
+    sim.send(RunSuspended("0.inc", 1, "b"))
     with pytest.raises(CommandRejected, match="several steps are suspended"):
         sim.send(Resume({"approved": True}))
     with pytest.raises(CommandRejected, match="not suspended"):
@@ -146,12 +147,12 @@ def test_nested_flow_is_a_child_execution_and_its_suspension_shows_in_the_parent
     sim.succeed("0.inc", {"value": 2})
     start = sim.routes[-1]
     assert start.execution_id == "ex-1/1.child"
-    assert start.message.flow_id == "child" and start.message.parent_step == "1.child"
+    assert start.message.definition == "child" and start.message.parent_step == "1.child"
     sim.send(ChildUpdate("1.child", "ex-1/1.child", "waiting", {"0.review": {"q": 1}}))
     assert sim.state.suspended == {"1.child/0.review": {"q": 1}}
-    assert sim.state.status == "waiting" and sim.machine.is_idle(sim.state)
-    target = sim.machine.forward(sim.state, Resume({"approved": True}))
-    assert target == ("ex-1/1.child", Resume({"approved": True}, "0.review"))
+    assert sim.state.status == "waiting" and sim.idle
+    assert sim.resume({"approved": True}) == []
+    assert sim.forwarded == [Forward("ex-1/1.child", Resume({"approved": True}, "0.review"))]
     sim.send(ChildUpdate("1.child", "ex-1/1.child", "completed", output={"value": 7}))
     assert sim.state.suspended == {}
     assert sim.running == ["2.inc"] and sim.step("2.inc").input == {"value": 7}
@@ -172,6 +173,26 @@ def test_pause_reaches_children_and_cancel_cancels_them(sim_of):
     assert sim.routes[-1].execution_id == "ex-1/0.child"
 
 
+def test_a_parent_resumes_the_children_it_paused_and_only_those(sim_of):
+    child = Flow("child").then(inc)
+    sim = sim_of(Flow("parent").then(child))
+    sim.start({"value": 1})
+    # the child is paused directly (by its own id): its parent must leave it paused
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "paused"))
+    assert sim.state.status == "waiting"
+    assert [r.message for r in sim.routes if r.message in (Pause(), Resume())] == []
+    # the parent's own pause and resume reach the child
+    sim.send(Pause())
+    sim.send(Resume())
+    assert sim.routes[-1].message == Resume()
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "running"))
+    assert sim.state.status == "running"
+    sim.send(ChildUpdate("0.child", "ex-1/0.child", "paused"))  # paused directly again
+    assert sim.routes[-1].message == Resume()  # no new resume was sent
+    assert len([r for r in sim.routes if r.message == Resume()]) == 1
+    sim.assert_replay_matches()
+
+
 def test_cancel_while_waiting_disarms_timers(sim_of):
     sim = sim_of(Flow("f").sleep("1h").then(inc))
     sim.start({"value": 1})
@@ -183,13 +204,13 @@ def test_cancel_while_waiting_disarms_timers(sim_of):
 def test_a_signal_before_its_timeout_disarms_the_timer(sim_of):
     sim = sim_of(Flow("f").wait_for_signal("go", model=Num, timeout="1h").then(review))
     sim.start(None)
-    view = sim.machine.view(sim.state)
+    view = sim.view()
     assert view.waiting_for == ["signal:go", "timer:signal:0"] and view.wake_at is not None
     sim.send(Signal("go", {"value": 1}))
     assert sim.state.timers == {} and sim.running == ["1.review"]
-    sim.send(StepSuspended("1.review", 1, {"question": "ok?"}))
-    view = sim.machine.view(sim.state)
+    sim.send(RunSuspended("1.review", 1, {"question": "ok?"}))
+    view = sim.view()
     assert view.status == "waiting"
     assert view.waiting_for == ["resume:1.review"] and view.wake_at is None
-    assert sim.machine.record(sim.state).wake_at is None  # no wake-up after a restart
+    assert sim.machine.index_row(sim.state).wake_at is None  # no wake-up after a restart
     sim.assert_replay_matches()

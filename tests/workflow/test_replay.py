@@ -7,7 +7,7 @@ import asyncio
 from pydantic import BaseModel
 
 import water
-from actors.messages import TimerFired
+from actors.messages import TimerDue
 from water import task, workflow
 
 
@@ -134,7 +134,7 @@ def test_a_running_execution_replays_in_place_after_it_waited(sim_of):
     sim = sim_of(nap)
     sim.start(Num(value=1))
     assert sim.timers == {"sleep:1": 1000.0 + 600}
-    assert sim.state.status == "waiting" and sim.machine.is_idle(sim.state)
+    assert sim.state.status == "waiting" and sim.idle
     assert sim.state.run is None  # only waiting: the code was dropped
     sim.fire("sleep:1")  # replays the code from the journal kept in memory
     sim.run_all()
@@ -289,7 +289,7 @@ def test_retries_use_the_task_policy_then_the_failure_raises_in_the_code(sim_of)
     failed = sim.events[-1]
     assert failed.type == "step_failed" and failed.retry_at == 1005.0
     assert sim.timers == {"retry:0.flaky": 1005.0}
-    assert sim.state.status == "running" and sim.machine.is_idle(sim.state)
+    assert sim.state.status == "running" and sim.idle
     sim.fire("retry:0.flaky")
     assert [d.ident[:3] for d in sim.dispatched] == [("run", "0.flaky", 1), ("run", "0.flaky", 2)]
     sim.run("0.flaky")
@@ -332,5 +332,5 @@ def test_a_late_firing_of_an_earlier_retry_timer_is_dropped(sim_of):
     sim.fire("retry:0.stubborn")
     sim.run("0.stubborn")  # attempt 2 fails: the timer is armed again, later
     assert sim.timers["retry:0.stubborn"] == first + 5
-    assert sim.send(TimerFired("retry:0.stubborn", first)) == []  # the first arming's, late
+    assert sim.send(TimerDue("retry:0.stubborn", first)) == []  # the first arming's, late
     assert sim.state.steps["0.stubborn"].attempt == 2

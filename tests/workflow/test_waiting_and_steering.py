@@ -83,7 +83,7 @@ def test_pause_holds_new_calls_until_resume(sim_of):
     sim.run("0.add_one")
     assert sim.state.status == "paused"
     assert sim.keys == ["0.add_one"]  # 1.add_one was called but is held
-    assert sim.machine.view(sim.state).steps[-1].status == "pending"
+    assert sim.view().steps[-1].status == "pending"
     assert sim.crash().keys == []  # a paused execution recovers paused
     sim.send(Resume())
     assert sim.keys == ["0.add_one", "1.add_one"]
@@ -140,7 +140,7 @@ def test_a_workflow_called_inside_one_is_a_child_execution(sim_of):
     sim.send(Resume())
     sim.send(ChildUpdate("0.invoice", "ex-1/0.invoice", "completed", output={"value": 2}))
     assert sim.state.output == {"value": 20}
-    view = sim.machine.view(sim.state)
+    view = sim.view()
     assert view.steps[0].child_execution_id == "ex-1/0.invoice"
 
 

@@ -1,13 +1,14 @@
 """The flow interpreter: a pure decider (decide / evolve / effects) per flow.
 
 ``Decider.decide`` turns a message into events, ``evolve`` folds an event into
-the state, ``FlowMachine.effects`` says what the runtime must do next. None of
-them touches threads, storage or clocks: time comes in as an argument.
+the state, ``FlowMachine.effects`` says what the runtime must do next; together
+they are the runtime's ``Interpreter`` of a flow. None of them touches threads,
+storage or clocks: time comes in as an argument.
 """
 
 from water.interpreter.decide import ADVANCE, Decider, error_info
 from water.interpreter.evolve import evolve
-from water.interpreter.machine import FlowMachine, StoredStream
+from water.interpreter.machine import FlowMachine
 from water.interpreter.state import ExecState, dump_state, load_state
 
 __all__ = [
@@ -15,7 +16,6 @@ __all__ = [
     "Decider",
     "ExecState",
     "FlowMachine",
-    "StoredStream",
     "dump_state",
     "error_info",
     "evolve",

@@ -21,12 +21,12 @@ from actors.messages import (
     GetStatus,
     Pause,
     Resume,
+    RunFailed,
+    RunSucceeded,
+    RunSuspended,
     Signal,
     Start,
-    StepFailed,
-    StepSucceeded,
-    StepSuspended,
-    TimerFired,
+    TimerDue,
 )
 from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
@@ -34,6 +34,7 @@ from water.errors import UnstorableValueError
 from water.events import ErrorInfo
 from water.flow import Flow, callable_name, output_type
 from water.interpreter.evolve import has_active_work, value_type
+from water.interpreter.jobs import UNDO
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.task import Task
 from water.types import describe_validation_error, safe_text, to_json, validate
@@ -129,17 +130,17 @@ class Decider:
     def decide(self, state: ExecState, msg: Any, now: float) -> list[Any]:
         if isinstance(msg, Advance):
             return self._pending(state, now)
-        if isinstance(msg, StepSucceeded):
+        if isinstance(msg, RunSucceeded):
             return self._succeeded(state, msg, now)
-        if isinstance(msg, StepFailed):
+        if isinstance(msg, RunFailed):
             return self._failed(state, msg, now)
-        if isinstance(msg, TimerFired):
+        if isinstance(msg, TimerDue):
             # only the arming in force: a late or repeated firing of an earlier arming
             # of this name (the previous retry's back-off) has another deadline
             if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
-        if isinstance(msg, StepSuspended):
+        if isinstance(msg, RunSuspended):
             if self._running(state, msg.key, msg.attempt) is None:
                 return []
             return [ev.StepSuspended(key=msg.key, attempt=msg.attempt, payload=msg.payload, ts=now)]
@@ -198,8 +199,8 @@ class Decider:
             return None
         return step
 
-    def _succeeded(self, state: ExecState, msg: StepSucceeded, now: float) -> list[Any]:
-        if msg.compensation:
+    def _succeeded(self, state: ExecState, msg: RunSucceeded, now: float) -> list[Any]:
+        if msg.tag == UNDO:
             if not self._undoing(state, msg.key, msg.attempt):
                 return []
             return [ev.CompensationCompleted(key=msg.key, attempt=msg.attempt, ts=now)]
@@ -207,8 +208,8 @@ class Decider:
             return []
         return [ev.StepCompleted(key=msg.key, attempt=msg.attempt, output=msg.output, ts=now)]
 
-    def _failed(self, state: ExecState, msg: StepFailed, now: float) -> list[Any]:
-        if msg.compensation:
+    def _failed(self, state: ExecState, msg: RunFailed, now: float) -> list[Any]:
+        if msg.tag == UNDO:
             if not self._undoing(state, msg.key, msg.attempt):
                 return []
             step = state.steps[msg.key]

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from water import events as ev
+from water import nesting
 from water.compatibility import list_fields
 from water.events import ErrorInfo
 from water.flow import Flow, Node, output_type, signal_type
@@ -39,7 +40,6 @@ def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
     """Apply ``event`` to ``state`` in place and return it."""
     state.seq = event.seq if event.seq else state.seq + 1
     state.updated_at = event.ts
-    state.events_since_checkpoint += 1
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(flow, state, event)
@@ -383,6 +383,7 @@ def _child_updated(flow: Flow, state: ExecState, e: ev.ChildUpdated) -> None:
         return
     step.child_status = e.status
     step.child_suspended = dict(e.suspended)
+    nesting.reported(state, step, e.status)
     if parked(step):
         state.parked[e.key] = None
     else:
@@ -494,6 +495,7 @@ def _signal_received(flow: Flow, state: ExecState, e: ev.SignalReceived) -> None
 def _pause_requested(flow: Flow, state: ExecState, e: ev.PauseRequested) -> None:
     state.status = "pausing"
     state.epoch += 1
+    nesting.pausing(state.steps[k] for k in state.running)
 
 
 def _paused(flow: Flow, state: ExecState, e: ev.Paused) -> None:

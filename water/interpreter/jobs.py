@@ -21,6 +21,9 @@ from water.interpreter.state import ExecState, StepState
 from water.task import Task
 from water.types import describe_validation_error, to_json, type_name, validate
 
+UNDO = "undo"
+"""The tag of a compensation run (``StepJob.tag``): its outcome is a compensation's."""
+
 
 def _typed_input(task: Task[Any, Any], raw: Any) -> Any:
     try:
@@ -156,5 +159,5 @@ def compensation_job(flow: Flow, state: ExecState, step: StepState, attempt: int
         body=body,
         is_async=is_async,
         timeout=task.timeout,
-        compensation=True,
+        tag=UNDO,
     )

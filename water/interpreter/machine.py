@@ -1,56 +1,41 @@
-"""``FlowMachine``: the decider of one flow, as the runtime drives it.
+"""``FlowMachine``: the interpreter of one flow, as the runtime drives it.
 
 It glues the pure parts together (``decide``, ``evolve``, effects, the public
-view) and implements ``actors.protocols.Decider``. ``handle`` runs the classic
-loop: decide the events a message causes, fold each into the state, then take
-every decision the new state awaits (a branch, a loop condition, a timer, the
-end) the same way, until nothing is pending.
+view) and implements ``actors.protocols.Interpreter`` (and ``water.journal.Journaled``
+for what is written beside the events). ``handle`` runs the classic loop: decide
+the events a message causes, fold each into the state, then take every decision
+the new state awaits (a branch, a loop condition, a timer, the end) the same way,
+until nothing is pending.
 """
 
 from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Set
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.effects import ArmTimer, Dispatch, Effect, Route
+from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
-from actors.messages import Cancel, ChildUpdate, Pause, Resume, Signal, Start
+from actors.messages import Signal, Start
+from actors.protocols import Stored
 from supervision import RetryPolicy
-from water import events as ev
+from water import nesting
 from water.errors import FlowChangedError
 from water.flow import Flow
 from water.interpreter.decide import ADVANCE, Decider
 from water.interpreter.evolve import evolve, has_active_work
-from water.interpreter.jobs import compensation_job, step_job
-from water.interpreter.state import CANCELLED, RUNNING, ExecState, dump_state, load_state
+from water.interpreter.jobs import UNDO, compensation_job, step_job
+from water.interpreter.state import RUNNING, ExecState, dump_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
-from water.status import ExecutionStatus
-from water.storage.base import AppendRequest, Checkpoint, ExecutionRecord
+from water.status import ExecutionStatus, runtime_status
+from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
 
 TERMINAL = ("completed", "failed", "cancelled")
 MAX_DECISIONS = 100_000
-
-
-class StoredStream:
-    """What storage holds of one execution: its latest checkpoint and the events after it."""
-
-    __slots__ = ("checkpoint", "events")
-
-    def __init__(self, checkpoint: Checkpoint | None, events: list[Any]) -> None:
-        self.checkpoint = checkpoint
-        self.events = events
-
-    @property
-    def flow_id(self) -> str:
-        if self.checkpoint is not None:
-            return str(self.checkpoint.state["flow_id"])
-        first = self.events[0]
-        return str(first.flow_id)
 
 
 class FlowMachine:
@@ -61,25 +46,20 @@ class FlowMachine:
         default_retry: RetryPolicy,
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
         allow_flow_changes: bool = False,
-        checkpoint_every: int = 1000,
         rng: random.Random | None = None,
-        observer: Any = None,
     ) -> None:
         self.flow = flow
         self.decider = Decider(flow, default_retry, rng)
         self.spec_for = spec_for
         self.allow_flow_changes = allow_flow_changes
-        self.checkpoint_every = checkpoint_every
         self._signal_names = {n.signal for n in flow.nodes if n.kind == "signal"}
-        self._on_commit = getattr(observer, "events_committed", None)
 
     # -- state ---------------------------------------------------------------------
-    def initial(self, execution_id: str) -> ExecState:
-        return ExecState(execution_id=execution_id)
-
-    def recover(self, execution_id: str, stored: StoredStream) -> ExecState:
+    def restore(self, execution_id: str, stored: Stored | None) -> ExecState:
+        if stored is None:
+            return ExecState(execution_id=execution_id)
         cp = stored.checkpoint
-        state = load_state(cp.state) if cp is not None else ExecState(execution_id=execution_id)
+        state = load_state(cp) if cp is not None else ExecState(execution_id=execution_id)
         for event in stored.events:
             evolve(self.flow, state, event)
         if (
@@ -93,7 +73,10 @@ class FlowMachine:
             )
         return state
 
-    def handle(self, state: ExecState, message: Any, now: float) -> list[Any]:
+    def handle(self, state: ExecState, message: Any, now: float) -> list[Any] | Forward:
+        forward = self._forward(state, message)
+        if forward is not None:
+            return forward
         flow = self.flow
         decide = self.decider.decide
         state.started.clear()
@@ -112,17 +95,16 @@ class FlowMachine:
         raise RuntimeError(f"flow {flow.id!r}: decisions did not settle")
 
     # -- effects ---------------------------------------------------------------------
-    def effects(self, state: ExecState, performed: set[Any]) -> list[Effect]:
+    def effects(self, state: ExecState, performed: Set[Hashable]) -> list[Effect]:
         out: list[Effect] = []
         ident: tuple[Any, ...]
-        if state.parent_id is not None and state.parent_step is not None:
-            self._notify_parent(state, performed, out)
+        reported = nesting.report(state, performed)
+        if reported is not None:
+            out.append(reported)
         if state.status in TERMINAL:
-            for child in state.steps.values():
-                if child.kind == "flow" and child.status == CANCELLED and child.child_id:
-                    ident = ("cancel", child.child_id)
-                    if ident not in performed:
-                        out.append(Route(ident, child.child_id, Cancel(state.cancel_reason)))
+            if state.status != "completed" and StopRuns().ident not in performed:
+                out.append(StopRuns())  # runs may still be in flight
+            nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
         flow = self.flow
         steps = state.steps
@@ -147,25 +129,9 @@ class FlowMachine:
                         )
                     )
                 continue
-            child_id = step.child_id
-            assert child_id is not None
-            ident = ("start", child_id)
-            # once the child has reported, it exists: no need to start it again
-            if ident not in performed and step.child_status is None:
-                child_flow = flow.nodes[step.node].runnables[step.slot]
-                out.append(
-                    Route(
-                        ident, child_id, Start(child_flow.id, step.input, state.execution_id, key)
-                    )
-                )
-            if state.status in ("pausing", "paused") and step.child_status != "paused":
-                ident = ("pause", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Pause()))
-            elif state.status in ("running", "waiting") and step.child_status == "paused":
-                ident = ("resume", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Resume()))
+            child_flow = flow.nodes[step.node].runnables[step.slot]
+            start = Start(child_flow.id, step.input, state.execution_id, key)
+            nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)
             if arm.ident not in performed:
@@ -174,7 +140,7 @@ class FlowMachine:
         if comp is not None and comp.running:
             key = comp.keys[comp.index]
             attempt = comp.attempts[key]
-            ident = ("undo", key, attempt)
+            ident = (UNDO, key, attempt)
             if ident not in performed:
                 step = steps[key]
                 task = flow.nodes[step.node].runnables[step.slot]
@@ -188,59 +154,24 @@ class FlowMachine:
                 )
         return out
 
-    def _notify_parent(self, state: ExecState, performed: set[Any], out: list[Effect]) -> None:
-        status = state.status
-        ident = ("notify", status, tuple(sorted(state.suspended)))
-        if ident in performed:
-            return
-        if status in ("running", "pausing") and not any(
-            i and i[0] == "notify" and i[1] not in ("running", "pausing") for i in performed
-        ):
-            return  # the parent already counts this child as running
-        assert state.parent_id is not None and state.parent_step is not None
-        out.append(
-            Route(
-                ident,
-                state.parent_id,
-                ChildUpdate(
-                    key=state.parent_step,
-                    child_id=state.execution_id,
-                    status=status,
-                    suspended=dict(state.suspended),
-                    output=state.output if status == "completed" else None,
-                    error=state.error if status == "failed" else state.cancel_reason,
-                ),
-            )
-        )
-
-    def forward(self, state: ExecState, message: Any) -> tuple[str, Any] | None:
+    def _forward(self, state: ExecState, message: Any) -> Forward | None:
         """Resumes of a nested flow's steps and signals a child waits for go to the child."""
-        if isinstance(message, Resume) and state.status not in ("pausing", "paused"):
-            target = message.step
-            if target is None and message.data is not None and len(state.suspended) == 1:
-                only = next(iter(state.suspended))
-                target = only if "/" in only else None
-            if target is not None and "/" in target:
-                prefix, rest = target.split("/", 1)
-                step = state.steps.get(prefix)
-                if step is not None and step.kind == "flow" and step.status == RUNNING:
-                    assert step.child_id is not None
-                    return step.child_id, Resume(message.data, rest)
+        forward = nesting.forward_resume(state, state.steps, message, ("flow",))
+        if forward is not None:
+            return forward
         if isinstance(message, Signal) and message.name not in self._signal_names:
             for key in state.running:
                 step = state.steps[key]
                 if step.kind == "flow" and step.child_id is not None:
-                    return step.child_id, message
+                    return Forward(step.child_id, message)
         return None
 
     # -- status ----------------------------------------------------------------------
-    def status(self, state: ExecState) -> str:
-        return state.status
+    def status(self, state: ExecState) -> Status:
+        return runtime_status(state.status, self._idle(state))
 
-    def is_terminal(self, state: ExecState) -> bool:
-        return state.status in TERMINAL
-
-    def is_idle(self, state: ExecState) -> bool:
+    @staticmethod
+    def _idle(state: ExecState) -> bool:
         """Nothing in flight: the execution only waits (for the world, a timer, a resume)."""
         return (
             state.status in ("running", "waiting", "paused")
@@ -249,48 +180,20 @@ class FlowMachine:
             and (state.status != "running" or bool(state.timers))
         )
 
-    def view(self, state: ExecState) -> Snapshot:
-        return build_view(self.flow, state)
+    def view(self, state: ExecState, detail: bool = True) -> Snapshot:
+        return build_view(self.flow, state, steps=detail)
 
-    def summary(self, state: ExecState) -> Snapshot:
-        return build_view(self.flow, state, steps=False)
+    # -- what the journal writes beside the events (water.journal.Journaled) ----------
+    def dump(self, state: ExecState) -> dict[str, Any]:
+        return dump_state(state)
 
-    # -- journal ---------------------------------------------------------------------
-    def committed(self, state: ExecState, events: list[Any]) -> None:
-        if self._on_commit is not None:
-            self._on_commit(state, events)
+    def step_rows(self, state: ExecState, written: int) -> tuple[list[TaskResult], int]:
+        return task_results(state, written), len(state.completed_order)
 
-    def wants_checkpoint(self, state: ExecState) -> bool:
-        # the interval grows with the state, so checkpoints cost O(1) per event
-        return state.events_since_checkpoint >= max(self.checkpoint_every, 2 * len(state.steps))
+    def size(self, state: ExecState) -> int:
+        return len(state.steps)
 
-    def append_request(
-        self, state: ExecState, events: list[Any], previous_status: str | None, checkpoint: bool
-    ) -> AppendRequest:
-        expected = state.seq - len(events)
-        record = None
-        first = events[0] if events else None
-        if checkpoint or previous_status != state.status or isinstance(first, ev.ExecutionStarted):
-            record = self.record(state)
-        cp = None
-        results = []
-        if checkpoint:
-            state.events_since_checkpoint = 0
-            results = task_results(state)
-            view = build_view(self.flow, state, steps=False)
-            cp = Checkpoint(
-                execution_id=state.execution_id, seq=state.seq, state=dump_state(state), view=view
-            )
-        return AppendRequest(
-            execution_id=state.execution_id,
-            events=events,
-            expected_seq=expected,
-            record=record,
-            checkpoint=cp,
-            task_results=results,
-        )
-
-    def record(self, state: ExecState) -> ExecutionRecord:
+    def index_row(self, state: ExecState) -> ExecutionRecord:
         return ExecutionRecord(
             execution_id=state.execution_id,
             flow_id=state.flow_id or self.flow.id,

@@ -52,6 +52,7 @@ class StepState:
     child_id: str | None = None
     child_status: str | None = None
     child_suspended: dict[str, Any] = field(default_factory=dict)
+    paused_by_parent: bool = False  # the parent paused this child: it resumes it too
 
 
 @dataclass(slots=True)
@@ -125,8 +126,6 @@ class ExecState:
     compensation: CompensationState | None = None
     output: Any = None
     error: ErrorInfo | None = None
-    events_since_checkpoint: int = 0
-    saved_results: int = 0  # completed steps already written to task_results
 
 
 STATE_ADAPTER: TypeAdapter[ExecState] = TypeAdapter(ExecState)

@@ -82,17 +82,16 @@ def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
     )
 
 
-def task_results(state: ExecState) -> list[TaskResult]:
-    """Rows of the steps that changed since the last checkpoint (then marks them saved).
+def task_results(state: ExecState, written: int) -> list[TaskResult]:
+    """Rows of the steps that changed since ``written`` completed rows were written.
 
-    Completed steps are written once (after ``state.saved_results`` in completion
-    order); steps that have not completed are written at every checkpoint.
+    Completed steps are written once (those after ``written`` in completion order);
+    steps that have not completed are written every time.
     """
     out: list[TaskResult] = []
     steps = state.steps
-    changed = [steps[k] for k in state.completed_order[state.saved_results :]]
+    changed = [steps[k] for k in state.completed_order[written:]]
     changed.extend(s for s in steps.values() if s.status != COMPLETED)
-    state.saved_results = len(state.completed_order)
     for s in changed:
         out.append(
             TaskResult(

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from water.errors import WaterError
 from water.flow import Flow, FlowValidationError
 from water.task import Task
 
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(WaterError):
     """A flows file could not be loaded; the message says why, for people."""
 
 

@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
 
 from water.flow import Flow
-from water.types import adapter, validate
+from water.types import adapter, undescribed, validate
 
 GENERIC_PATH = "/flows/{flow_id}/execute"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -92,7 +92,8 @@ def _hoisted(tp: Any, prefix: str, schemas: dict[str, Any], mode: str) -> dict[s
             mode=mode,  # type: ignore[arg-type]
             ref_template=f"#/components/schemas/{prefix}{{model}}",
         )
-    except Exception:
+    except Exception as exc:
+        undescribed(tp, exc)
         return {}
     for name, definition in schema.pop("$defs", {}).items():
         schemas[f"{prefix}{name}"] = definition

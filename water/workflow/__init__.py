@@ -25,10 +25,9 @@ from water.workflow.definition import (
 )
 from water.workflow.errors import NonDeterminismError, NotDurableError, SignalTimeoutError
 from water.workflow.loop import WorkflowLoop
-from water.workflow.machine import REPLAY_CHECKPOINT, WorkflowMachine
+from water.workflow.machine import WorkflowMachine
 
 __all__ = [
-    "REPLAY_CHECKPOINT",
     "NonDeterminismError",
     "NotDurableError",
     "SignalTimeoutError",

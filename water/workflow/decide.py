@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from actors.coordinator import Wake
 from actors.messages import (
     Cancel,
     ChildUpdate,
@@ -20,12 +19,13 @@ from actors.messages import (
     GetStatus,
     Pause,
     Resume,
+    RunFailed,
+    RunSucceeded,
+    RunSuspended,
     Signal,
     Start,
-    StepFailed,
-    StepSucceeded,
-    StepSuspended,
-    TimerFired,
+    TimerDue,
+    Wake,
 )
 from supervision import CircuitOpenError, FatalError, RetryPolicy
 from water import events as ev
@@ -46,18 +46,18 @@ class Decide:
         self.rng = rng
 
     def __call__(self, state: WfState, msg: Any, now: float) -> list[Any]:
-        if isinstance(msg, StepSucceeded):
-            if msg.compensation or self._running(state, msg.key, msg.attempt) is None:
+        if isinstance(msg, RunSucceeded):
+            if msg.tag is not None or self._running(state, msg.key, msg.attempt) is None:
                 return []
             return [ev.StepCompleted(key=msg.key, attempt=msg.attempt, output=msg.output, ts=now)]
-        if isinstance(msg, StepFailed):
+        if isinstance(msg, RunFailed):
             return self._failed(state, msg, now)
-        if isinstance(msg, TimerFired):
+        if isinstance(msg, TimerDue):
             # only the arming in force: a late firing of an earlier arming has another deadline
             if state.timers.get(msg.timer) != msg.fire_at or state.status in TERMINAL:
                 return []
             return [ev.TimerFired(timer=msg.timer, ts=now)]
-        if isinstance(msg, StepSuspended):
+        if isinstance(msg, RunSuspended):
             if self._running(state, msg.key, msg.attempt) is None:
                 return []
             return [ev.StepSuspended(key=msg.key, attempt=msg.attempt, payload=msg.payload, ts=now)]
@@ -106,8 +106,8 @@ class Decide:
             return None
         return step
 
-    def _failed(self, state: WfState, msg: StepFailed, now: float) -> list[Any]:
-        if msg.compensation:
+    def _failed(self, state: WfState, msg: RunFailed, now: float) -> list[Any]:
+        if msg.tag is not None:
             return []
         step = self._running(state, msg.key, msg.attempt)
         if step is None:

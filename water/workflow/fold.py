@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from water import events as ev
+from water import nesting
 from water.errors import StepError
 from water.task import Task
 from water.types import validate
@@ -80,7 +81,6 @@ def _step(state: WfState, key: str, ts: float) -> WfStep | None:
 
 def apply(state: WfState, event: Any) -> None:
     """Apply ``event`` to ``state`` in place (``seq`` and ``updated_at`` are the caller's)."""
-    state.events_since_checkpoint += 1
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(state, event)
@@ -171,6 +171,7 @@ def _child_updated(state: WfState, e: ev.ChildUpdated) -> None:
     step.child_id = step.child_id or f"{state.execution_id}/{e.key}"
     step.child_status = e.status
     step.child_suspended = dict(e.suspended)
+    nesting.reported(state, step, e.status)
     if e.status in ("waiting", "paused"):
         state.parked[e.key] = None
     else:
@@ -236,6 +237,7 @@ def _signal_received(state: WfState, e: ev.SignalReceived) -> None:
 def _pause_requested(state: WfState, e: ev.PauseRequested) -> None:
     state.status = "pausing"
     state.epoch += 1
+    nesting.pausing(state.steps[k] for k in state.running)
 
 
 def _paused(state: WfState, e: ev.Paused) -> None:

@@ -22,22 +22,25 @@ from __future__ import annotations
 import contextvars
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Set
 from typing import Any
 
 from pydantic import ValidationError
 
-from actors.effects import ArmTimer, Dispatch, Effect, Route
+from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
-from actors.messages import Cancel, ChildUpdate, CommandRejected, Pause, Resume, Start
+from actors.messages import CommandRejected, Start
+from actors.protocols import Stored
 from supervision import RetryPolicy
 from water import events as ev
+from water import nesting
 from water.context import current_workflow
 from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info
 from water.snapshot import Snapshot
-from water.storage.base import AppendRequest, Checkpoint, ExecutionRecord
+from water.status import runtime_status
+from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
 from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
@@ -67,9 +70,6 @@ from water.workflow.state import (
 )
 from water.workflow.view import build_view, index_record, task_results
 
-REPLAY_CHECKPOINT = "replay"
-"""Key of a checkpoint state that holds no interpreter state: load every event."""
-
 _ASKED_FOR = frozenset({"timer_armed", "value_recorded", "state_recorded"})
 _ENDS = frozenset({"execution_completed", "execution_failed", "cancelled"})
 _PENDING_WORK = (RUNNING, HELD, BACKOFF, READY, SUSPENDED)
@@ -83,30 +83,27 @@ class WorkflowMachine:
         default_retry: RetryPolicy,
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
         on_child: Callable[[WorkflowDefinition], None] | None = None,
-        checkpoint_every: int = 1000,
         rng: random.Random | None = None,
-        observer: Any = None,
     ) -> None:
         self.definition = definition
         self.spec_for = spec_for
         self.on_child = on_child
-        self.checkpoint_every = checkpoint_every
         self.rng = rng or random.Random()
         self.decide = Decide(definition, default_retry, self.rng)
         self._order = {name: i for i, name in enumerate(definition.steps)}
-        self._on_commit = getattr(observer, "events_committed", None)
 
     # -- state -------------------------------------------------------------------------
-    def initial(self, execution_id: str) -> WfState:
-        return WfState(execution_id)
-
-    def recover(self, execution_id: str, stored: Any) -> WfState:
-        """Replay the whole history (``stored.events``; checkpoints hold no code state)."""
+    def restore(self, execution_id: str, stored: Stored | None) -> WfState:
+        """A new state, or the whole history replayed (checkpoints hold no code state)."""
         state = WfState(execution_id)
-        self._replay(state, list(stored.events))
+        if stored is not None:
+            self._replay(state, list(stored.events))
         return state
 
-    def handle(self, state: WfState, message: Any, now: float) -> list[Any]:
+    def handle(self, state: WfState, message: Any, now: float) -> list[Any] | Forward:
+        forward = self._forward(state, message)
+        if forward is not None:
+            return forward
         pending, state.unjournaled = state.unjournaled, []
         try:
             events = self.decide(state, message, now)
@@ -125,9 +122,7 @@ class WorkflowMachine:
         for event in events:
             self._fold(state, event)
         out, state.out = state.out, []
-        if pending:
-            state.reindex = True
-        if state.terminal or self.is_idle(state):
+        if state.terminal or self._idle(state):
             self._stop_code(state)
         return out
 
@@ -440,23 +435,21 @@ class WorkflowMachine:
 
     def _revive(self, state: WfState) -> None:
         """Replay the history in memory to get the (dropped) code of a waiting execution back."""
-        history, saved = state.history, state.saved_results
+        history = state.history
         state.__init__(state.execution_id)  # type: ignore[misc]
-        state.saved_results = saved
         self._replay(state, history)
 
     # -- effects -------------------------------------------------------------------------
-    def effects(self, state: WfState, performed: set[Any]) -> list[Effect]:
+    def effects(self, state: WfState, performed: Set[Hashable]) -> list[Effect]:
         out: list[Effect] = []
         ident: tuple[Any, ...]
-        if state.parent_id is not None and state.parent_step is not None:
-            self._notify_parent(state, performed, out)
+        reported = nesting.report(state, performed)
+        if reported is not None:
+            out.append(reported)
         if state.terminal:
-            for step in state.steps.values():
-                if step.kind == "workflow" and step.status == CANCELLED and step.child_id:
-                    ident = ("cancel", step.child_id)
-                    if ident not in performed:
-                        out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
+            if state.status != "completed" and StopRuns().ident not in performed:
+                out.append(StopRuns())  # runs may still be in flight
+            nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
         for key in state.running:
             step = state.steps[key]
@@ -472,75 +465,26 @@ class WorkflowMachine:
                         )
                     )
                 continue
-            child_id = step.child_id
-            assert child_id is not None
-            ident = ("start", child_id)
-            if ident not in performed and step.child_status is None and target is not None:
-                out.append(
-                    Route(ident, child_id, Start(target.id, step.input, state.execution_id, key))
-                )
-            if state.status in ("pausing", "paused") and step.child_status != "paused":
-                ident = ("pause", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Pause()))
-            elif state.status in ACTIVE and step.child_status == "paused":
-                ident = ("resume", child_id, state.epoch)
-                if ident not in performed:
-                    out.append(Route(ident, child_id, Resume()))
+            start = None
+            if target is not None:
+                start = Start(target.id, step.input, state.execution_id, key)
+            nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)
             if arm.ident not in performed:
                 out.append(arm)
         return out
 
-    def _notify_parent(self, state: WfState, performed: set[Any], out: list[Effect]) -> None:
-        status = state.status
-        ident = ("notify", status, tuple(sorted(state.suspended)))
-        if ident in performed:
-            return
-        if status in ("running", "pausing") and not any(
-            i and i[0] == "notify" and i[1] not in ("running", "pausing") for i in performed
-        ):
-            return  # the parent already counts this child as running
-        assert state.parent_id is not None and state.parent_step is not None
-        out.append(
-            Route(
-                ident,
-                state.parent_id,
-                ChildUpdate(
-                    key=state.parent_step,
-                    child_id=state.execution_id,
-                    status=status,
-                    suspended=dict(state.suspended),
-                    output=state.output if status == "completed" else None,
-                    error=state.error if status == "failed" else state.cancel_reason,
-                ),
-            )
-        )
-
-    def forward(self, state: WfState, message: Any) -> tuple[str, Any] | None:
+    def _forward(self, state: WfState, message: Any) -> Forward | None:
         """Resumes of a child's suspended steps go to the child."""
-        if isinstance(message, Resume) and state.status not in ("pausing", "paused"):
-            target = message.step
-            if target is None and message.data is not None and len(state.suspended) == 1:
-                only = next(iter(state.suspended))
-                target = only if "/" in only else None
-            if target is not None and "/" in target:
-                prefix, rest = target.split("/", 1)
-                step = state.steps.get(prefix)
-                if step is not None and step.kind == "workflow" and step.status == RUNNING:
-                    assert step.child_id is not None
-                    return step.child_id, Resume(message.data, rest)
-        return None
+        return nesting.forward_resume(state, state.steps, message, ("workflow",))
 
     # -- status --------------------------------------------------------------------------
-    def status(self, state: WfState) -> str:
-        return state.status
+    def status(self, state: WfState) -> Status:
+        return runtime_status(state.status, self._idle(state))
 
-    def is_terminal(self, state: WfState) -> bool:
-        return state.status in TERMINAL
-
-    def is_idle(self, state: WfState) -> bool:
+    @staticmethod
+    def _idle(state: WfState) -> bool:
         """Nothing in flight: the execution only waits (for the world, a timer, a resume)."""
         return (
             state.status in ("running", "waiting", "paused")
@@ -549,54 +493,18 @@ class WorkflowMachine:
             and (state.status != "running" or bool(state.timers))
         )
 
-    def view(self, state: WfState) -> Snapshot:
-        return build_view(state, self.definition.id)
+    def view(self, state: WfState, detail: bool = True) -> Snapshot:
+        return build_view(state, self.definition.id, steps=detail)
 
-    def summary(self, state: WfState) -> Snapshot:
-        return build_view(state, self.definition.id, steps=False)
+    # -- what the journal writes beside the events (water.journal.Journaled) ------------
+    def dump(self, state: WfState) -> None:
+        return None  # the code cannot be stored: a recovery replays every event
 
-    # -- journal -------------------------------------------------------------------------
-    def committed(self, state: WfState, events: list[Any]) -> None:
-        if self._on_commit is not None:
-            self._on_commit(state, events)
+    def step_rows(self, state: WfState, written: int) -> tuple[list[TaskResult], int]:
+        return task_results(state, written), len(state.completed_order)
 
-    def wants_checkpoint(self, state: WfState) -> bool:
-        return state.events_since_checkpoint >= self.checkpoint_every
+    def size(self, state: WfState) -> int:
+        return len(state.steps)
 
-    def append_request(
-        self, state: WfState, events: list[Any], previous_status: str | None, checkpoint: bool
-    ) -> AppendRequest:
-        expected = state.seq - len(events)
-        first = events[0] if events else None
-        record = None
-        if (
-            checkpoint
-            or state.reindex
-            or previous_status != state.status
-            or isinstance(first, ev.ExecutionStarted)
-        ):
-            state.reindex = False
-            record = self.record_of(state)
-        cp = None
-        results = []
-        if checkpoint:
-            state.events_since_checkpoint = 0
-            results = task_results(state)
-            cp = Checkpoint(
-                execution_id=state.execution_id,
-                seq=state.seq,
-                # no interpreter state: a coroutine cannot be stored; recovery replays
-                state={REPLAY_CHECKPOINT: True, "flow_id": state.flow_id or self.definition.id},
-                view=self.summary(state),
-            )
-        return AppendRequest(
-            execution_id=state.execution_id,
-            events=events,
-            expected_seq=expected,
-            record=record,
-            checkpoint=cp,
-            task_results=results,
-        )
-
-    def record_of(self, state: WfState) -> ExecutionRecord:
+    def index_row(self, state: WfState) -> ExecutionRecord:
         return index_record(state, self.definition.id)

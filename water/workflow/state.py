@@ -53,6 +53,7 @@ class WfStep:
     child_id: str | None = None
     child_status: str | None = None
     child_suspended: dict[str, Any] = field(default_factory=dict)
+    paused_by_parent: bool = False  # the parent paused this child: it resumes it too
 
 
 @dataclass(slots=True)
@@ -127,7 +128,6 @@ class WfState:
         self.parked: dict[str, None] = {}  # running children that wait or are paused
         self.suspended: dict[str, Any] = {}
         self.completed_order: list[str] = []
-        self.saved_results = 0
         self.targets: dict[str, Any] = {}  # step key -> the Task or workflow it calls
         # waiting
         self.timers: dict[str, float] = {}
@@ -142,8 +142,6 @@ class WfState:
         self.now = 0.0  # the time of the message being handled
         self.out: list[Any] = []  # events made while handling the current message
         self.unjournaled: list[Any] = []  # made by a recovery: journaled with the next message
-        self.events_since_checkpoint = 0
-        self.reindex = False  # the index row must be written with the next append
 
     @property
     def terminal(self) -> bool:

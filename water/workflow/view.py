@@ -59,12 +59,11 @@ def build_view(state: WfState, flow_id: str, *, steps: bool = True) -> Snapshot:
     )
 
 
-def task_results(state: WfState) -> list[TaskResult]:
-    """Rows of the steps that changed since the last checkpoint (then marks them saved)."""
+def task_results(state: WfState, written: int) -> list[TaskResult]:
+    """Rows of the steps that changed since ``written`` completed rows were written."""
     steps = state.steps
-    changed = [steps[k] for k in state.completed_order[state.saved_results :]]
+    changed = [steps[k] for k in state.completed_order[written:]]
     changed.extend(s for s in steps.values() if s.status != COMPLETED)
-    state.saved_results = len(state.completed_order)
     return [
         TaskResult(
             key=s.key,
