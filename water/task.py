@@ -7,15 +7,17 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
 from water.context import TaskContext, current_workflow
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
@@ -132,8 +134,13 @@ class Task(Generic[In, Out]):
         return f"{type(self).__name__}(id={self.id!r})"
 
 
-class FunctionTask(Task[In, Out]):
-    """A task made from a function by ``@task``; still callable as the function."""
+class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
+    """A task made from a function by ``@task``; still callable as the function.
+
+    For type checkers it is ``FunctionTask[In, Out, P, R]``: the function takes its
+    input (``In``) then ``P`` (nothing, or the context) and returns ``R``, which is
+    ``Out`` for a ``def`` and a coroutine of ``Out`` for an ``async def``.
+    """
 
     def __init__(
         self,
@@ -196,12 +203,22 @@ class FunctionTask(Task[In, Out]):
             return self._fn(input_data, context)
         return self._fn(input_data)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The plain function; inside a code-first workflow, an awaitable durable step."""
+    def __call__(self, data: In, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """The plain function; inside a code-first workflow, an awaitable durable step.
+
+        Type checkers see the function's own signature (its input passed by
+        position). Inside a workflow, the step of an ``async def`` task is awaited
+        as its coroutine would be; a plain ``def`` task is typed as the plain
+        function, so awaiting it there works but does not type-check.
+        """
         scope = current_workflow.get()
         if scope is not None:
-            return scope.call_task(self, args, kwargs)
-        return self._fn(*args, **kwargs)
+            return cast(R, scope.call_task(self, (data, *args), kwargs))
+        return cast(R, self._fn(data, *args, **kwargs))
+
+
+AsyncTask = FunctionTask[In, Out, P, Coroutine[Any, Any, Out]]
+"""What ``@task`` makes of an ``async def``: its output is what the coroutine returns."""
 
 
 class TaskDecorator(Protocol):
@@ -209,27 +226,24 @@ class TaskDecorator(Protocol):
 
     @overload
     def __call__(
-        self, fn: Callable[[In, TaskContext], Awaitable[Out]], /
-    ) -> FunctionTask[In, Out]: ...
+        self, fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
+    ) -> AsyncTask[In, Out, P]: ...
     @overload
-    def __call__(self, fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
-    @overload
-    def __call__(self, fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
-    @overload
-    def __call__(self, fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
+    def __call__(
+        self, fn: Callable[Concatenate[In, P], Out], /
+    ) -> FunctionTask[In, Out, P, Out]: ...
 
 
 # The overloads tell type checkers the task's input and output types (so that
-# ``context.output_of(a_task)`` is typed); the implementation's own signature lists
-# every option, for ``help(task)`` and ``inspect.signature(task)``.
+# ``context.output_of(a_task)`` is typed) and the function's signature (so that a
+# call is checked, and typed as the function's); the implementation's own signature
+# lists every option, for ``help(task)`` and ``inspect.signature(task)``.
 @overload
-def task(fn: Callable[[In, TaskContext], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
+def task(
+    fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
+) -> AsyncTask[In, Out, P]: ...
 @overload
-def task(fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
-@overload
-def task(fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
-@overload
-def task(fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
+def task(fn: Callable[Concatenate[In, P], Out], /) -> FunctionTask[In, Out, P, Out]: ...
 @overload
 def task(
     *,
@@ -258,7 +272,7 @@ def task(
     max_workers: int | None = None,
     input_model: Any = None,
     output_model: Any = None,
-) -> FunctionTask[Any, Any] | TaskDecorator:
+) -> FunctionTask[Any, Any, ..., Any] | TaskDecorator:
     """Turn ``def f(data: In, context) -> Out`` (or ``(data)``, sync or async) into a Task.
 
     Use it bare (``@task``) or with options (``@task(id="charge", retry=...)``).
@@ -293,7 +307,7 @@ def task(
     if fn is not None:
         return FunctionTask(fn, localns=dict(sys._getframe(1).f_locals), **options)
 
-    def wrap(f: Callable[..., Any]) -> FunctionTask[Any, Any]:
+    def wrap(f: Callable[..., Any]) -> FunctionTask[Any, Any, ..., Any]:
         return FunctionTask(f, localns=dict(sys._getframe(1).f_locals), **options)
 
     return cast(TaskDecorator, wrap)
