@@ -9,7 +9,17 @@ import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
 from water.context import TaskContext, current_workflow
@@ -203,18 +213,24 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
             return self._fn(input_data, context)
         return self._fn(input_data)
 
-    def __call__(self, data: In, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """The plain function; inside a code-first workflow, an awaitable durable step.
+    if TYPE_CHECKING:
+        # What type checkers see: the function's signature, its input by position (as
+        # a workflow takes it). At run time the call takes what the function takes.
+        def __call__(self, data: In, /, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
-        Type checkers see the function's own signature (its input passed by
-        position). Inside a workflow, the step of an ``async def`` task is awaited
-        as its coroutine would be; a plain ``def`` task is typed as the plain
-        function, so awaiting it there works but does not type-check.
-        """
-        scope = current_workflow.get()
-        if scope is not None:
-            return cast(R, scope.call_task(self, (data, *args), kwargs))
-        return cast(R, self._fn(data, *args, **kwargs))
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            """The plain function; inside a code-first workflow, an awaitable durable step.
+
+            Inside a workflow, the step of an ``async def`` task is awaited as its
+            coroutine would be. A plain ``def`` task is typed as the plain function:
+            awaiting it there works but does not type-check.
+            """
+            scope = current_workflow.get()
+            if scope is not None:
+                return scope.call_task(self, args, kwargs)
+            return self._fn(*args, **kwargs)
 
 
 AsyncTask = FunctionTask[In, Out, P, Coroutine[Any, Any, Out]]
