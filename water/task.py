@@ -10,7 +10,6 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import (
-    TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
@@ -147,9 +146,10 @@ class Task(Generic[In, Out]):
 class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
     """A task made from a function by ``@task``; still callable as the function.
 
-    For type checkers it is ``FunctionTask[In, Out, P, R]``: the function takes its
-    input (``In``) then ``P`` (nothing, or the context) and returns ``R``, which is
-    ``Out`` for a ``def`` and a coroutine of ``Out`` for an ``async def``.
+    For type checkers it is ``FunctionTask[In, Out, P, R]``: the function takes
+    ``P`` (its input ``In`` first, by position, then nothing or the context) and
+    returns ``R``, which is ``Out`` for a ``def`` and a coroutine of ``Out`` for an
+    ``async def``.
     """
 
     def __init__(
@@ -213,28 +213,27 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
             return self._fn(input_data, context)
         return self._fn(input_data)
 
-    if TYPE_CHECKING:
-        # What type checkers see: the function's signature, its input by position (as
-        # a workflow takes it). At run time the call takes what the function takes.
-        def __call__(self, data: In, /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    # Inside a workflow, a task whose function takes the context is called with its
+    # input alone (the engine gives the context): a durable step, awaited for the output.
+    @overload
+    def __call__(
+        self: FunctionTask[In, Out, [In, TaskContext], Any], data: In, /
+    ) -> Coroutine[Any, Any, Out]: ...
+    # Otherwise a call is typed as the function's.
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The plain function; inside a code-first workflow, an awaitable durable step.
 
-    else:
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            """The plain function; inside a code-first workflow, an awaitable durable step.
-
-            Inside a workflow, the step of an ``async def`` task is awaited as its
-            coroutine would be. A plain ``def`` task is typed as the plain function:
-            awaiting it there works but does not type-check.
-            """
-            scope = current_workflow.get()
-            if scope is not None:
-                return scope.call_task(self, args, kwargs)
-            return self._fn(*args, **kwargs)
-
-
-AsyncTask = FunctionTask[In, Out, P, Coroutine[Any, Any, Out]]
-"""What ``@task`` makes of an ``async def``: its output is what the coroutine returns."""
+        Inside a workflow, a task is called with its input alone, and the step of an
+        ``async def`` task (or of one that takes the context) is awaited for its
+        output. A plain ``def`` task without the context is typed as the plain
+        function: awaiting it there works but does not type-check.
+        """
+        scope = current_workflow.get()
+        if scope is not None:
+            return scope.call_task(self, args, kwargs)
+        return self._fn(*args, **kwargs)
 
 
 class TaskDecorator(Protocol):
@@ -243,23 +242,26 @@ class TaskDecorator(Protocol):
     @overload
     def __call__(
         self, fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
-    ) -> AsyncTask[In, Out, P]: ...
+    ) -> FunctionTask[In, Out, Concatenate[In, P], Coroutine[Any, Any, Out]]: ...
     @overload
     def __call__(
         self, fn: Callable[Concatenate[In, P], Out], /
-    ) -> FunctionTask[In, Out, P, Out]: ...
+    ) -> FunctionTask[In, Out, Concatenate[In, P], Out]: ...
 
 
 # The overloads tell type checkers the task's input and output types (so that
-# ``context.output_of(a_task)`` is typed) and the function's signature (so that a
-# call is checked, and typed as the function's); the implementation's own signature
-# lists every option, for ``help(task)`` and ``inspect.signature(task)``.
+# ``context.output_of(a_task)`` is typed) and the function's signature, its input by
+# position as a workflow passes it (so that a call is checked, and typed as the
+# function's); the implementation's own signature lists every option, for
+# ``help(task)`` and ``inspect.signature(task)``.
 @overload
 def task(
     fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
-) -> AsyncTask[In, Out, P]: ...
+) -> FunctionTask[In, Out, Concatenate[In, P], Coroutine[Any, Any, Out]]: ...
 @overload
-def task(fn: Callable[Concatenate[In, P], Out], /) -> FunctionTask[In, Out, P, Out]: ...
+def task(
+    fn: Callable[Concatenate[In, P], Out], /
+) -> FunctionTask[In, Out, Concatenate[In, P], Out]: ...
 @overload
 def task(
     *,

@@ -42,7 +42,8 @@ def plain_calls(ctx: TaskContext) -> None:
     pending.close()
     double("x")  # E: has incompatible type "str"; expected "Num"  [arg-type]
     double(Num(value=1), ctx)  # E: Too many arguments  [call-arg]
-    add_ten(Num(value=1))  # E: Missing positional argument "ctx"  [call-arg]
+    add_ten("x", ctx)  # E: No overload variant of "__call__" of "FunctionTask" matches
+    add_ten(Num(value=1), ctx, 3)  # E: No overload variant  [call-overload]
 
 
 def label(n: Num) -> int:

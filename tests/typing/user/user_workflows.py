@@ -6,7 +6,7 @@ from typing import assert_type
 from pydantic import BaseModel
 
 import water
-from water import RetryPolicy, task, workflow
+from water import RetryPolicy, TaskContext, task, workflow
 
 
 class Order(BaseModel):
@@ -48,6 +48,16 @@ def reserve(order: Order) -> Order:
 
 
 @task
+def reserve_stock(order: Order, ctx: TaskContext) -> int:
+    return len(order.items)
+
+
+@task
+async def notify(receipt: Receipt, ctx: TaskContext) -> bool:
+    return bool(ctx.idempotency_key)
+
+
+@task
 async def create_account(signup: Signup) -> str:
     return signup.email
 
@@ -74,9 +84,14 @@ async def orders(order: Order) -> Receipt:
     approval = await water.wait_for_signal("approve", model=Approval, timeout="2d")
     assert_type(approval, Approval)
     await water.sleep("10m")
+    # a task that takes the context is called with its input alone: a durable step
+    assert_type(await reserve_stock(order), int)
+    assert_type(await notify(receipt), bool)
+    await reserve_stock(receipt)  # E: No overload variant of "__call__" of "FunctionTask"
     await charge("A-1")  # E: has incompatible type "str"; expected "Order"  [arg-type]
     await make_invoice(order)  # E: has incompatible type "Order"; expected "Receipt"  [arg-type]
-    # a plain `def` task is typed as the plain function: awaiting it is an error
+    # a plain `def` task without the context is typed as the plain function:
+    # awaiting it is an error (the call is the step; its type is the function's)
     await reserve(order)  # E: Incompatible types in "await"  [misc]
     return receipt
 
