@@ -21,7 +21,7 @@ import logging
 import uuid
 import weakref
 from collections.abc import Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, GetStatus, Start
@@ -45,12 +45,14 @@ from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.task import Task
 from water.types import to_json, validate
 from water.workflow import WorkflowDefinition, WorkflowMachine, as_definition
+from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
     from water.metrics import EngineMetrics
 
 log = logging.getLogger("water.engine")
 T = TypeVar("T")
+Out = TypeVar("Out")
 
 Runnable = Flow | WorkflowDefinition | type[Any]
 """A Flow, a ``@workflow`` function or a ``Workflow`` class."""
@@ -241,6 +243,17 @@ class Engine:
         data = validate(resolved.input_type, input)
         return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
 
+    # A code-first workflow's output type is known statically: its ref is typed by it.
+    @overload
+    def start(
+        self,
+        flow: WorkflowFunction[..., Out] | type[Workflow[Any, Out]],
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef[Out]: ...
+    @overload
     def start(
         self,
         flow: Runnable | str,
@@ -248,7 +261,15 @@ class Engine:
         *,
         execution_id: str | None = None,
         timeout: float | None = 30.0,
-    ) -> ExecutionRef:
+    ) -> ExecutionRef[Any]: ...
+    def start(
+        self,
+        flow: Runnable | str,
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef[Any]:
         """Start an execution and return its ref once its start is durable.
 
         The input is validated against the flow's input model first (pydantic's
@@ -270,13 +291,25 @@ class Engine:
             )
         return ExecutionRef(self, eid)
 
+    @overload
+    def start_many(
+        self,
+        flow: WorkflowFunction[..., Out] | type[Workflow[Any, Out]],
+        inputs: Iterable[Any],
+        *,
+        timeout: float | None = 60.0,
+    ) -> list[ExecutionRef[Out]]: ...
+    @overload
+    def start_many(
+        self, flow: Runnable | str, inputs: Iterable[Any], *, timeout: float | None = 60.0
+    ) -> list[ExecutionRef[Any]]: ...
     def start_many(
         self,
         flow: Runnable | str,
         inputs: Iterable[Any],
         *,
         timeout: float | None = 60.0,
-    ) -> list[ExecutionRef]:
+    ) -> list[ExecutionRef[Any]]:
         """Start one execution per input, all at once; return once all starts are durable.
 
         Much faster than calling ``start`` in a loop: the starts share group commits.
@@ -289,6 +322,16 @@ class Engine:
         self.system.ask_many(messages, timeout, fresh=True)
         return [ExecutionRef(self, eid) for eid, _ in messages]
 
+    @overload
+    async def start_async(
+        self,
+        flow: WorkflowFunction[..., Out] | type[Workflow[Any, Out]],
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef[Out]: ...
+    @overload
     async def start_async(
         self,
         flow: Runnable | str,
@@ -296,13 +339,21 @@ class Engine:
         *,
         execution_id: str | None = None,
         timeout: float | None = 30.0,
-    ) -> ExecutionRef:
+    ) -> ExecutionRef[Any]: ...
+    async def start_async(
+        self,
+        flow: Runnable | str,
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef[Any]:
         """``start`` for async code (does not block the event loop)."""
         return await asyncio.to_thread(
             self.start, flow, input, execution_id=execution_id, timeout=timeout
         )
 
-    def ref(self, execution_id: str) -> ExecutionRef:
+    def ref(self, execution_id: str) -> ExecutionRef[Any]:
         """A ref to an execution by id (it need not be in memory)."""
         return ExecutionRef(self, execution_id)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, cast
+
+from typing_extensions import TypeVar
 
 from actors.messages import CommandRejected, ExecutionNotFound
 from water.errors import (
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 DEFAULT_ASK_TIMEOUT = 30.0
 
+Out = TypeVar("Out", default=Any)
+
 
 def translate(exc: BaseException) -> BaseException:
     """Runtime rejections as the engine's public errors."""
@@ -33,13 +37,18 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-class ExecutionRef:
+class ExecutionRef(Generic[Out]):
     """Steer and observe one execution by message.
 
     ``ask(message)`` waits for the answer (a ``Snapshot``); ``tell(message)`` does
     not. Messages: ``Pause()``, ``Resume(data=None, step=None)``,
     ``Cancel(reason=None)``, ``Signal(name, payload=None)``, ``GetStatus()``.
     A passivated execution is rehydrated transparently.
+
+    ``ExecutionRef[Out]`` is typed by its output where the engine knows it
+    statically (a ``@workflow`` function, a ``Workflow`` class); elsewhere (a
+    ``Flow``, a ref by id) it is ``ExecutionRef[Any]``, which a bare
+    ``ExecutionRef`` means.
     """
 
     __slots__ = ("_engine", "execution_id")
@@ -98,7 +107,7 @@ class ExecutionRef:
         finally:
             system.waiters.unwatch(self.execution_id, future)
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> Out:
         """Block until the execution finishes; return its output (typed).
 
         Raises ``ExecutionFailedError`` (its ``__cause__`` is the step's error),
@@ -114,7 +123,7 @@ class ExecutionRef:
             ) from None
         return self._outcome(view)
 
-    async def wait(self, timeout: float | None = None) -> Any:
+    async def wait(self, timeout: float | None = None) -> Out:
         """``result()`` for async code: awaits without blocking the event loop."""
         future = self._engine._final_view_future(self.execution_id)
         try:
@@ -126,9 +135,9 @@ class ExecutionRef:
             ) from None
         return self._outcome(view)
 
-    def _outcome(self, view: Snapshot) -> Any:
+    def _outcome(self, view: Snapshot) -> Out:
         if view.status == ExecutionStatus.COMPLETED:
-            return self._engine._typed_output(view)
+            return cast(Out, self._engine._typed_output(view))
         if view.status == ExecutionStatus.CANCELLED:
             raise ExecutionCancelledError(self.execution_id)
         error = view.error

@@ -7,15 +7,26 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from typing import (
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
 from water.context import TaskContext, current_workflow
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
@@ -132,8 +143,14 @@ class Task(Generic[In, Out]):
         return f"{type(self).__name__}(id={self.id!r})"
 
 
-class FunctionTask(Task[In, Out]):
-    """A task made from a function by ``@task``; still callable as the function."""
+class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
+    """A task made from a function by ``@task``; still callable as the function.
+
+    For type checkers it is ``FunctionTask[In, Out, P, R]``: the function takes
+    ``P`` (its input ``In`` first, by position, then nothing or the context) and
+    returns ``R``, which is ``Out`` for a ``def`` and a coroutine of ``Out`` for an
+    ``async def``.
+    """
 
     def __init__(
         self,
@@ -196,8 +213,23 @@ class FunctionTask(Task[In, Out]):
             return self._fn(input_data, context)
         return self._fn(input_data)
 
+    # Inside a workflow, a task whose function takes the context is called with its
+    # input alone (the engine gives the context): a durable step, awaited for the output.
+    @overload
+    def __call__(
+        self: FunctionTask[In, Out, [In, TaskContext], Any], data: In, /
+    ) -> Coroutine[Any, Any, Out]: ...
+    # Otherwise a call is typed as the function's.
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The plain function; inside a code-first workflow, an awaitable durable step."""
+        """The plain function; inside a code-first workflow, an awaitable durable step.
+
+        Inside a workflow, a task is called with its input alone, and the step of an
+        ``async def`` task (or of one that takes the context) is awaited for its
+        output. A plain ``def`` task without the context is typed as the plain
+        function: awaiting it there works but does not type-check.
+        """
         scope = current_workflow.get()
         if scope is not None:
             return scope.call_task(self, args, kwargs)
@@ -209,27 +241,27 @@ class TaskDecorator(Protocol):
 
     @overload
     def __call__(
-        self, fn: Callable[[In, TaskContext], Awaitable[Out]], /
-    ) -> FunctionTask[In, Out]: ...
+        self, fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
+    ) -> FunctionTask[In, Out, Concatenate[In, P], Coroutine[Any, Any, Out]]: ...
     @overload
-    def __call__(self, fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
-    @overload
-    def __call__(self, fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
-    @overload
-    def __call__(self, fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
+    def __call__(
+        self, fn: Callable[Concatenate[In, P], Out], /
+    ) -> FunctionTask[In, Out, Concatenate[In, P], Out]: ...
 
 
 # The overloads tell type checkers the task's input and output types (so that
-# ``context.output_of(a_task)`` is typed); the implementation's own signature lists
-# every option, for ``help(task)`` and ``inspect.signature(task)``.
+# ``context.output_of(a_task)`` is typed) and the function's signature, its input by
+# position as a workflow passes it (so that a call is checked, and typed as the
+# function's); the implementation's own signature lists every option, for
+# ``help(task)`` and ``inspect.signature(task)``.
 @overload
-def task(fn: Callable[[In, TaskContext], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
+def task(
+    fn: Callable[Concatenate[In, P], Coroutine[Any, Any, Out]], /
+) -> FunctionTask[In, Out, Concatenate[In, P], Coroutine[Any, Any, Out]]: ...
 @overload
-def task(fn: Callable[[In], Awaitable[Out]], /) -> FunctionTask[In, Out]: ...
-@overload
-def task(fn: Callable[[In, TaskContext], Out], /) -> FunctionTask[In, Out]: ...
-@overload
-def task(fn: Callable[[In], Out], /) -> FunctionTask[In, Out]: ...
+def task(
+    fn: Callable[Concatenate[In, P], Out], /
+) -> FunctionTask[In, Out, Concatenate[In, P], Out]: ...
 @overload
 def task(
     *,
@@ -258,7 +290,7 @@ def task(
     max_workers: int | None = None,
     input_model: Any = None,
     output_model: Any = None,
-) -> FunctionTask[Any, Any] | TaskDecorator:
+) -> FunctionTask[Any, Any, ..., Any] | TaskDecorator:
     """Turn ``def f(data: In, context) -> Out`` (or ``(data)``, sync or async) into a Task.
 
     Use it bare (``@task``) or with options (``@task(id="charge", retry=...)``).
@@ -293,7 +325,7 @@ def task(
     if fn is not None:
         return FunctionTask(fn, localns=dict(sys._getframe(1).f_locals), **options)
 
-    def wrap(f: Callable[..., Any]) -> FunctionTask[Any, Any]:
+    def wrap(f: Callable[..., Any]) -> FunctionTask[Any, Any, ..., Any]:
         return FunctionTask(f, localns=dict(sys._getframe(1).f_locals), **options)
 
     return cast(TaskDecorator, wrap)

@@ -13,13 +13,15 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from water.context import current_workflow
 from water.task import check_id
 
 In = TypeVar("In")
 S = TypeVar("S")
+Out = TypeVar("Out")
+P = ParamSpec("P")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _STEP_MARK = "__water_step__"
@@ -91,16 +93,17 @@ def _named_workflows(fn: Callable[..., Any]) -> list[WorkflowDefinition]:
     return found
 
 
-class WorkflowFunction(WorkflowDefinition):
+class WorkflowFunction(WorkflowDefinition, Generic[P, Out]):
     """A workflow made from an ``async def`` by ``@workflow``.
 
     Inside another workflow, calling it starts a child execution (await it for
-    its output); elsewhere it is the plain function.
+    its output); elsewhere it is the plain function. For type checkers it is
+    ``WorkflowFunction[P, Out]``: the function's parameters and what it returns.
     """
 
     def __init__(
         self,
-        fn: Callable[..., Coroutine[Any, Any, Any]],
+        fn: Callable[P, Coroutine[Any, Any, Out]],
         id: str | None = None,
         version: str = "1",
         description: str | None = None,
@@ -115,7 +118,7 @@ class WorkflowFunction(WorkflowDefinition):
                 f"it takes {len(params)}"
             )
         hints = _hints(fn, localns)
-        self.fn = fn
+        self.fn: Callable[..., Coroutine[Any, Any, Out]] = fn  # called with its input, or none
         self.id = check_id("workflow", id or fn.__name__)
         self.version = str(version)
         self.description = description or inspect.getdoc(fn) or ""
@@ -133,25 +136,33 @@ class WorkflowFunction(WorkflowDefinition):
     def children(self) -> list[WorkflowDefinition]:
         return [d for d in _named_workflows(self.fn) if d is not self]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, Out]:
         scope = current_workflow.get()
         if scope is not None:
-            return scope.call_task(self, args, kwargs)
+            return cast(Coroutine[Any, Any, Out], scope.call_task(self, args, kwargs))
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"workflow(id={self.id!r}, version={self.version!r})"
 
 
+class WorkflowDecorator(Protocol):
+    """What ``@workflow(...)`` with options returns: apply it to an ``async def``."""
+
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, Out]], /
+    ) -> WorkflowFunction[P, Out]: ...
+
+
 @overload
-def workflow(fn: Callable[..., Coroutine[Any, Any, Any]], /) -> WorkflowFunction: ...
+def workflow(fn: Callable[P, Coroutine[Any, Any, Out]], /) -> WorkflowFunction[P, Out]: ...
 @overload
 def workflow(
     *, id: str | None = None, version: str = "1", description: str | None = None
-) -> Callable[[Callable[..., Coroutine[Any, Any, Any]]], WorkflowFunction]: ...
+) -> WorkflowDecorator: ...
 def workflow(
     fn: Callable[..., Coroutine[Any, Any, Any]] | None = None, /, **options: Any
-) -> WorkflowFunction | Callable[[Callable[..., Coroutine[Any, Any, Any]]], WorkflowFunction]:
+) -> WorkflowFunction[..., Any] | WorkflowDecorator:
     """Make an ``async def`` a durable workflow.
 
     Inside it, awaiting a ``@task`` call is a durable step, another workflow called
@@ -164,10 +175,10 @@ def workflow(
     if fn is not None:
         return WorkflowFunction(fn, localns=dict(caller))
 
-    def wrap(f: Callable[..., Coroutine[Any, Any, Any]]) -> WorkflowFunction:
+    def wrap(f: Callable[..., Coroutine[Any, Any, Any]]) -> WorkflowFunction[..., Any]:
         return WorkflowFunction(f, localns=dict(sys._getframe(1).f_locals), **options)
 
-    return wrap
+    return cast(WorkflowDecorator, wrap)
 
 
 # -- the class form ---------------------------------------------------------------------

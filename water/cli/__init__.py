@@ -1,0 +1,38 @@
+"""The ``water`` command: serve, validate, run, list, inspect and draw flows.
+
+::
+
+    water dev flows.py --db water.db         # the HTTP API over every flow in flows.py
+    water validate flows.py                  # check flows without running them
+    water run flows.py orders --input '{"order_id": "A-1"}'
+    water list --db water.db --status failed
+    water inspect <execution-id> --db water.db
+    water graph flows.py orders              # Mermaid
+
+``app`` (the typer app and the shared options), one module per group of
+commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
+inspect) and ``render`` (what they print).
+"""
+
+from __future__ import annotations
+
+from water.cli.app import app
+from water.cli.executions import inspect, list_executions
+from water.cli.flows import graph, run, validate
+from water.cli.serve import dev
+
+# in the order `water --help` lists them
+app.command()(dev)
+app.command()(validate)
+app.command()(run)
+app.command("list")(list_executions)
+app.command()(inspect)
+app.command()(graph)
+
+
+def main() -> None:
+    """Entry point of the ``water`` command."""
+    app()
+
+
+__all__ = ["app", "main"]
