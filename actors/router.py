@@ -21,7 +21,7 @@ import pykka
 
 from actors.logsafe import describe
 from actors.messages import Failure, Query, SystemShutDown, Wake
-from supervision import Clock, RestartIntensity
+from supervision import Clock, RestartIntensity, WaterError
 
 log = logging.getLogger("water.runtime")
 
@@ -30,6 +30,25 @@ DELIVERY_ATTEMPTS = 5
 
 Spawn = Callable[[str, int, bool], pykka.ActorRef[Any]]
 """Starts a coordinator: (execution id, incarnation, fresh) -> its ref."""
+
+
+class Unreachable(WaterError, RuntimeError):
+    """An execution's coordinator kept stopping while a message was being put to it."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} could not be reached")
+        self.execution_id = execution_id
+
+
+def _answer(execution_id: str, future: pykka.Future[Any], timeout: float | None) -> Any:
+    """The answer to an ask (a ``Failure`` is raised as its error)."""
+    try:
+        answer = future.get(timeout=timeout)
+    except pykka.Timeout:
+        raise TimeoutError(f"execution {execution_id!r} did not answer within {timeout}s") from None
+    if isinstance(answer, Failure):
+        raise answer.error
+    return answer
 
 
 class Router:
@@ -102,21 +121,33 @@ class Router:
                 pass
 
     # -- sending -------------------------------------------------------------------------
-    def tell(self, execution_id: str, message: Any) -> None:
-        """Send a message to an execution (rehydrating its coordinator if needed).
+    def _post(
+        self, execution_id: str, message: Any, *, ask: bool = False, fresh: bool = False
+    ) -> tuple[pykka.ActorRef[Any], pykka.Future[Any] | None]:
+        """Put ``message`` into the inbox of the execution's coordinator (started if needed).
 
         Looking the coordinator up and putting the message in its inbox happen
-        under the routing lock, which passivation also takes.
+        under the routing lock, which passivation also takes. A coordinator that
+        stopped meanwhile is replaced and the message put again.
         """
         for _ in range(DELIVERY_ATTEMPTS):
             with self._lock:
-                ref = self._coordinator(execution_id)
+                ref = self._coordinator(execution_id, fresh)
                 try:
+                    if ask:
+                        return ref, ref.ask(message, block=False)
                     ref.tell(message)
-                    return
+                    return ref, None
                 except pykka.ActorDeadError:
                     self.detach(execution_id, ref)
-        log.error("could not deliver %s to execution %s", describe(message), execution_id)
+        raise Unreachable(execution_id)
+
+    def tell(self, execution_id: str, message: Any) -> None:
+        """Send a message to an execution (rehydrating its coordinator if needed)."""
+        try:
+            self._post(execution_id, message)
+        except Unreachable:
+            log.error("could not deliver %s to execution %s", describe(message), execution_id)
 
     def deliver(self, execution_id: str, message: Any) -> None:
         """Report an outcome to an execution (dropped quietly once shut down)."""
@@ -132,7 +163,7 @@ class Router:
         if self.on_loop():
             raise RuntimeError(
                 "a blocking engine call was made on the engine's event loop (from an async "
-                "step body?); use the async variants (start_async, wait)"
+                "step body?); use the engine's async API there"
             )
 
     def ask(
@@ -147,26 +178,13 @@ class Router:
         """Send a message and wait for the execution's answer (its view)."""
         self._not_on_loop()
         for _ in range(DELIVERY_ATTEMPTS):
-            with self._lock:
-                ref = self._coordinator(execution_id, fresh)
-                try:
-                    future = ref.ask(Query(message, detail), block=False)
-                except pykka.ActorDeadError:
-                    self.detach(execution_id, ref)
-                    continue
+            ref, future = self._post(execution_id, Query(message, detail), ask=True, fresh=fresh)
+            assert future is not None
             try:
-                answer = future.get(timeout=timeout)
-            except pykka.ActorDeadError:
+                return _answer(execution_id, future, timeout)
+            except pykka.ActorDeadError:  # it stopped before handling the message
                 self.detach(execution_id, ref)
-                continue
-            except pykka.Timeout:
-                raise TimeoutError(
-                    f"execution {execution_id!r} did not answer within {timeout}s"
-                ) from None
-            if isinstance(answer, Failure):
-                raise answer.error
-            return answer
-        raise RuntimeError(f"execution {execution_id!r} could not be reached")
+        raise Unreachable(execution_id)
 
     def ask_many(
         self, messages: list[tuple[str, Any]], timeout: float | None = None, *, fresh: bool = False
@@ -176,24 +194,17 @@ class Router:
         Sending before waiting lets their journal appends share group commits.
         """
         self._not_on_loop()
-        pending = []
-        for execution_id, message in messages:
-            with self._lock:
-                ref = self._coordinator(execution_id, fresh)
-                pending.append((execution_id, ref.ask(Query(message, False), block=False)))
+        pending = [
+            (execution_id, self._post(execution_id, Query(message, False), ask=True, fresh=fresh))
+            for execution_id, message in messages
+        ]
         answers = []
-        for execution_id, future in pending:
+        for execution_id, (_, future) in pending:
+            assert future is not None
             try:
-                answer = future.get(timeout=timeout)
+                answers.append(_answer(execution_id, future, timeout))
             except pykka.ActorDeadError:
-                answer = Failure(RuntimeError(f"execution {execution_id!r} could not be reached"))
-            except pykka.Timeout:
-                raise TimeoutError(
-                    f"execution {execution_id!r} did not answer within {timeout}s"
-                ) from None
-            if isinstance(answer, Failure):
-                raise answer.error
-            answers.append(answer)
+                raise Unreachable(execution_id) from None
         return answers
 
     # -- crashes ---------------------------------------------------------------------------

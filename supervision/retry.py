@@ -13,7 +13,7 @@ from tenacity.wait import wait_base
 
 from supervision._checks import require_int
 from supervision.durations import Duration, parse_duration
-from supervision.errors import FatalError, RetryableError
+from supervision.errors import CircuitOpenError, FatalError, RetryableError
 
 Backoff = Literal["fixed", "linear", "exponential"]
 _BACKOFFS: tuple[str, ...] = get_args(Backoff)
@@ -115,7 +115,8 @@ class RetryPolicy:
         """Seconds to wait before retrying after failed ``attempt``, or None to give up.
 
         ``FatalError``, errors outside ``retry_on`` and exhausted attempts give
-        up. A ``RetryableError`` with ``retry_after`` waits exactly that long.
+        up. A ``RetryableError`` with ``retry_after`` waits exactly that long; a
+        ``CircuitOpenError`` waits at least until its breaker half-opens.
         """
         require_int("attempt", attempt, 1)
         if isinstance(error, FatalError):
@@ -132,6 +133,8 @@ class RetryPolicy:
         seconds = float(self._wait(state))
         if self.jitter > 0:
             seconds += (rng if rng is not None else _DEFAULT_RNG).uniform(0.0, self.jitter)
+        if isinstance(error, CircuitOpenError) and error.retry_after:
+            seconds = max(seconds, error.retry_after)  # wait the open breaker out
         return seconds
 
     def describe(self) -> dict[str, object]:

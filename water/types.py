@@ -177,10 +177,18 @@ def undescribed(tp: Any, error: BaseException) -> None:
         )
 
 
+def validation_problems(exc: ValidationError, whole: str = "(value)") -> list[str]:
+    """``field: message`` for each problem of a pydantic ValidationError (never the values).
+
+    ``whole`` names the value itself when a problem has no field location.
+    """
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or whole
+        problems.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return problems
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """``field: message; ...`` from a pydantic ValidationError."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(value)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return "; ".join(validation_problems(exc))

@@ -176,3 +176,12 @@ def test_describe_is_json_serialisable():
         "jitter": 0.0,
         "retry_on": ["KeyError"],
     }
+
+
+def test_an_open_breaker_is_waited_out():
+    from supervision import CircuitOpenError
+
+    policy = RetryPolicy(max_attempts=3, backoff="fixed", delay=0.5)
+    assert policy.next_delay(1, CircuitOpenError("payments", retry_after=30.0)) == 30.0
+    assert policy.next_delay(1, CircuitOpenError("payments", retry_after=0.1)) == 0.5
+    assert policy.next_delay(3, CircuitOpenError("payments", retry_after=30.0)) is None

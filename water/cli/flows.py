@@ -18,6 +18,7 @@ from water.graph import to_mermaid
 from water.server.discovery import all_flows, check_flows
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
+from water.types import validation_problems
 
 _TERMINAL = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
 
@@ -103,11 +104,7 @@ def _parse_input(text: str) -> Any:
 
 
 def _field_errors(exc: ValidationError) -> str:
-    lines = []
-    for e in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "(input)"
-        lines.append(f"  {loc}: {e.get('msg')}")
-    return "\n".join(lines)
+    return "\n".join(f"  {problem}" for problem in validation_problems(exc, "(input)"))
 
 
 def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:

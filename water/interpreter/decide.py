@@ -28,7 +28,7 @@ from actors.messages import (
     Start,
     TimerDue,
 )
-from supervision import CircuitOpenError, FatalError, RetryPolicy
+from supervision import CircuitOpenError, RetryPolicy
 from water import events as ev
 from water.errors import UnstorableValueError
 from water.events import ErrorInfo
@@ -246,12 +246,7 @@ class Decider:
         ]
 
     def _delay(self, task: Any, attempt: int, error: BaseException) -> float | None:
-        if isinstance(error, FatalError):
-            return None
-        delay = self.retry_policy(task).next_delay(attempt, error, self.rng)
-        if delay is not None and isinstance(error, CircuitOpenError) and error.retry_after:
-            delay = max(delay, error.retry_after)  # wait the open breaker out
-        return delay
+        return self.retry_policy(task).next_delay(attempt, error, self.rng)
 
     def _child(self, state: ExecState, msg: ChildUpdate, now: float) -> list[Any]:
         step = state.steps.get(msg.key)

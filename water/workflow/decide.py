@@ -27,7 +27,7 @@ from actors.messages import (
     TimerDue,
     Wake,
 )
-from supervision import CircuitOpenError, FatalError, RetryPolicy
+from supervision import RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info, storable
@@ -128,13 +128,8 @@ class Decide:
         ]
 
     def _delay(self, task: Task[Any, Any], attempt: int, error: BaseException) -> float | None:
-        if isinstance(error, FatalError):
-            return None
         policy = task.retry if task.retry is not None else self.default_retry
-        delay = policy.next_delay(attempt, error, self.rng)
-        if delay is not None and isinstance(error, CircuitOpenError) and error.retry_after:
-            delay = max(delay, error.retry_after)  # wait the open breaker out
-        return delay
+        return policy.next_delay(attempt, error, self.rng)
 
     def _child(self, state: WfState, msg: ChildUpdate, now: float) -> list[Any]:
         step = state.steps.get(msg.key)
