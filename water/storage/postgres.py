@@ -36,7 +36,9 @@ from water.storage.sql.commit import Prepared
 from water.storage.sql.dialect import Dialect, Kind
 from water.storage.sql.rows import (
     CHECKPOINT_COLUMNS,
+    EVENT_CHECKS,
     EVENT_COLUMNS,
+    EVENT_ROW,
     RECORD_COLUMNS,
     TASK_COLUMNS,
     RecordRow,
@@ -118,10 +120,9 @@ def _upsert(table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = ()) 
     )
 
 
-_CHECKED_EVENTS = (*EVENT_COLUMNS, "expected")  # and each row's check (``EventRow``)
+_EVENT_ARRAYS = [_arrays(EVENTS, EVENT_COLUMNS), *(f"%b::{_ARRAYS[k]}" for _, k in EVENT_CHECKS)]
 _INSERT_EVENTS = insert_events(
-    f"unnest({_arrays(EVENTS, EVENT_COLUMNS)}, %b::bigint[]) AS v({', '.join(_CHECKED_EVENTS)})",
-    _CHECKED_EVENTS,
+    f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})", EVENT_ROW
 )
 _UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at",))
 _SAVE_CHECKPOINTS = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)

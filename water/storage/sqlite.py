@@ -32,7 +32,13 @@ import aiosqlite
 from water.errors import StorageError
 from water.storage.sql.commit import Prepared
 from water.storage.sql.dialect import Dialect
-from water.storage.sql.rows import CHECKPOINT_COLUMNS, RECORD_COLUMNS, TASK_COLUMNS, EventRow
+from water.storage.sql.rows import (
+    CHECKPOINT_COLUMNS,
+    EVENT_ROW,
+    RECORD_COLUMNS,
+    TASK_COLUMNS,
+    EventRow,
+)
 from water.storage.sql.schema import (
     EXECUTION_TABLES,
     EXECUTIONS,
@@ -60,8 +66,7 @@ Durability: TypeAlias = Literal["normal", "full"]
 
 # SQLite's default limit on host parameters (999 before 3.32).
 _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-_EVENT_COLUMNS = 6
-_MAX_EVENT_ROWS = _MAX_PARAMS // _EVENT_COLUMNS
+_MAX_EVENT_ROWS = _MAX_PARAMS // len(EVENT_ROW)
 
 SQLITE = Dialect(
     title="SQLite",
@@ -94,8 +99,10 @@ _DELETES = [f"DELETE FROM {table.name} WHERE execution_id = ?" for table in EXEC
 @lru_cache(maxsize=256)
 def _insert_events_sql(rows: int) -> str:
     """A multi-row insert of ``rows`` events (``insert_events``)."""
-    values = ",".join(["(?,?,?,?,?,?)"] * rows)
-    return insert_events(f"(VALUES {values}) AS v", [f"column{i}" for i in range(1, 7)])
+    values = ",".join([f"({','.join('?' * len(EVENT_ROW))})"] * rows)
+    # the columns of VALUES are named column1, column2, ...
+    names = [f"column{i}" for i in range(1, len(EVENT_ROW) + 1)]
+    return insert_events(f"(VALUES {values}) AS v", names)
 
 
 class SQLiteStorage(SQLStorage[aiosqlite.Connection]):

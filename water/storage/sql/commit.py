@@ -10,11 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from water.storage.base import AppendRequest, ConcurrencyError
-from water.storage.sql.rows import CheckpointRow, EventRow, RecordRow, RowCodec, TaskRow
+from water.storage.sql.rows import (
+    EVENT_ROW,
+    CheckpointRow,
+    EventRow,
+    RecordRow,
+    RowCodec,
+    TaskRow,
+)
 
 __all__ = ["Prepared", "isolate", "prepare_batch"]
+
+_EXPECTED = EVENT_ROW.index("expected")
 
 
 @dataclass(slots=True)
@@ -35,8 +45,9 @@ class Prepared:
 
     def check_first(self, expected: int | None) -> None:
         """Make the first event check ``expected`` (None: check nothing)."""
-        a, b, c, d, e, _ = self.events[0]
-        self.events[0] = (a, b, c, d, e, expected)
+        row = list(self.events[0])
+        row[_EXPECTED] = expected
+        self.events[0] = cast(EventRow, tuple(row))
 
 
 def _prepare(index: int, req: AppendRequest, rows: RowCodec) -> Prepared:

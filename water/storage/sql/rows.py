@@ -22,10 +22,13 @@ from water.events import ErrorInfo, Event, decode_event, encode_event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage.base import Checkpoint, ExecutionRecord, TaskResult
+from water.storage.sql.dialect import Kind
 
 __all__ = [
     "CHECKPOINT_COLUMNS",
+    "EVENT_CHECKS",
     "EVENT_COLUMNS",
+    "EVENT_ROW",
     "RECORD_COLUMNS",
     "TASK_COLUMNS",
     "CheckpointRow",
@@ -40,7 +43,12 @@ __all__ = [
 ]
 
 EVENT_COLUMNS = ("execution_id", "seq", "type", "ts", "data")
-"""The columns of ``events`` an ``EventRow`` fills (its last value is no column)."""
+"""The columns of ``events`` an ``EventRow`` fills."""
+EVENT_CHECKS: tuple[tuple[str, Kind], ...] = (("expected", "seq"),)
+"""The values of an ``EventRow`` after those of ``EVENT_COLUMNS``, by name and kind:
+what the insert checks before it stores a row (``insert_events``), stored nowhere."""
+EVENT_ROW = (*EVENT_COLUMNS, *(name for name, _ in EVENT_CHECKS))
+"""The names of an ``EventRow``'s values, in order."""
 RECORD_COLUMNS = (
     "execution_id",
     "flow_id",
@@ -66,8 +74,9 @@ TASK_COLUMNS = (
 )
 
 EventRow: TypeAlias = tuple[str, int, str, float, str, int | None]
-"""An event and its check: the ``expected_seq`` of its request on a request's first
-event (None on the others, and on the first event of a new stream)."""
+"""An event and its check (``EVENT_ROW``): ``expected``, the ``expected_seq`` of its
+request on a request's first event (None on the others, and on the first event of a
+new stream)."""
 RecordRow: TypeAlias = tuple[str, str, str, str | None, float, float, float | None, str | None]
 CheckpointRow: TypeAlias = tuple[str, int, str, str, float]
 TaskRow: TypeAlias = tuple[

@@ -17,17 +17,17 @@ _RECORD = ", ".join(RECORD_COLUMNS)
 def insert_events(source: str, columns: Sequence[str]) -> str:
     """An insert of event rows that refuses to leave a gap in a stream.
 
-    ``source`` yields the rows under the alias ``v``; ``columns`` name its six
-    columns, those of ``EVENT_COLUMNS`` and then the check (``EventRow``). Where the
-    check names a ``seq`` that does not exist, the row's ``seq`` becomes NULL, which
+    ``source`` yields the rows under the alias ``v``; ``columns`` name its columns,
+    one for each value of an ``EventRow`` (``EVENT_ROW``). Where a row's ``expected``
+    names a ``seq`` that does not exist, the row's ``seq`` becomes NULL, which
     the primary key's NOT NULL rule turns into an integrity error for the whole
     statement, exactly like a duplicate ``seq`` does.
     """
-    execution_id, seq, type_, ts, data, check = (f"v.{c}" for c in columns)
+    execution_id, seq, type_, ts, data, expected = (f"v.{c}" for c in columns)
     return (
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-        f"SELECT {execution_id}, CASE WHEN {check} IS NULL OR EXISTS ("
-        f"SELECT 1 FROM events AS e WHERE e.execution_id = {execution_id} AND e.seq = {check}"
+        f"SELECT {execution_id}, CASE WHEN {expected} IS NULL OR EXISTS ("
+        f"SELECT 1 FROM events AS e WHERE e.execution_id = {execution_id} AND e.seq = {expected}"
         f") THEN {seq} END, {type_}, {ts}, {data} "
         f"FROM {source}"
     )
