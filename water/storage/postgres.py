@@ -29,9 +29,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 from water.storage.faults import PostgresStorageError
+from water.storage.postgres_url import redact, split_url
 from water.storage.sql.commit import Prepared
 from water.storage.sql.dialect import Dialect, Kind
 from water.storage.sql.rows import (
@@ -162,48 +162,6 @@ def _require_driver() -> None:
         ) from exc
 
 
-def _parse_url(url: str) -> tuple[str, int | None]:
-    """Split a ``postgresql://`` URL into psycopg's conninfo and its ``pool_max`` option."""
-    scheme, sep, _ = url.partition("://")
-    if not sep or scheme.lower() not in ("postgresql", "postgres"):
-        raise ValueError(
-            f"a PostgreSQL URL starts with 'postgresql://' or 'postgres://', got {_redact(url)!r}"
-        )
-    base, _, query = url.partition("?")
-    kept: list[str] = []
-    pool_max: int | None = None
-    for part in query.split("&") if query else []:
-        name, _, value = part.partition("=")
-        if unquote(name) != "pool_max":
-            kept.append(part)
-            continue
-        try:
-            pool_max = int(unquote(value))
-        except ValueError:
-            pool_max = 0
-        if pool_max < 1:
-            raise ValueError(f"pool_max must be a whole number >= 1 in URL {_redact(url)!r}")
-    return base + ("?" + "&".join(kept) if kept else ""), pool_max
-
-
-def _redact(url: str) -> str:
-    """The URL without its password (in the user part or as a query option)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    location, mark, query = rest.partition("?")
-    authority, slash, path = location.partition("/")
-    user, at, hosts = authority.rpartition("@")
-    if at and ":" in user:
-        user = user.partition(":")[0] + ":***"
-    parts = [
-        "password=***" if unquote(p.partition("=")[0]) == "password" else p
-        for p in query.split("&")
-    ]
-    location = f"{user}{at}{hosts}{slash}{path}"
-    return f"{scheme}{sep}{location}{mark}{'&'.join(parts) if mark else ''}"
-
-
 @lru_cache(maxsize=16)
 def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool) -> str:
     """One statement writing the parts a batch has: the last one is the main statement."""
@@ -270,17 +228,17 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
     ROWS = _Rows()
 
     def __init__(self, url: str, *, pool_max: int | None = None) -> None:
-        conninfo, from_url = _parse_url(url)
+        conninfo, from_url = split_url(url)
         if pool_max is not None and from_url is not None and pool_max != from_url:
             raise ValueError(
-                f"pool_max={pool_max} contradicts pool_max={from_url} in the URL {_redact(url)!r}"
+                f"pool_max={pool_max} contradicts pool_max={from_url} in the URL {redact(url)!r}"
             )
         chosen = pool_max if pool_max is not None else from_url
         if chosen is not None and chosen < 1:
             raise ValueError(f"pool_max must be >= 1, got {chosen}")
         _require_driver()
         self.pool_max = chosen or POOL_MAX
-        self.url = _redact(url)
+        self.url = redact(url)
         self._conninfo = conninfo
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
         self._closed = False

@@ -5,6 +5,7 @@ primitives; a dialect (``water.storage.sqlite``, ``water.storage.postgres``) fil
 them in with its connection, its batch write and its ``Dialect`` (type names and
 parameter marks).
 
+- ``dialect``: what differs in the SQL text of two databases (``Dialect``)
 - ``schema``: the tables, described once, and their migrations by version
 - ``rows``: records, checkpoints, step rows and events to and from rows
 - ``statements``: the SQL every dialect shares (reads, filters, upserts, the
