@@ -26,6 +26,7 @@ from water.storage import (
     Storage,
     TaskResult,
 )
+from water.storage.base import is_recoverable
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -614,6 +615,24 @@ def test_executions_to_recover(run: Any) -> None:
             "running",
             "pending",
         ]
+
+    run(body)
+
+
+def test_every_storage_recovers_what_is_recoverable_says(run: Any) -> None:
+    """One definition of what an engine resumes at start, whatever the storage."""
+
+    async def body(s: Storage) -> None:
+        rows = [
+            record(f"{status.value}-{wake_at}", status=status, wake_at=wake_at)
+            for status in ExecutionStatus
+            for wake_at in (None, 1_000.0)
+        ]
+        for row in rows:
+            await s.upsert_execution(row)
+        recovered = {r.execution_id for r in await s.executions_to_recover()}
+        assert recovered == {r.execution_id for r in rows if is_recoverable(r)}
+        assert "waiting-1000.0" in recovered and "waiting-None" not in recovered
 
     run(body)
 

@@ -25,6 +25,7 @@ from water.storage import (
     TaskResult,
 )
 from water.storage import sqlite as sqlite_storage
+from water.storage.faults import is_transient, storage_error
 from water.storage.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStorageError
 from water.storage.sqlite import SchemaVersionError, StorageClosedError
 
@@ -467,6 +468,29 @@ def test_a_broken_statement_is_a_permanent_error(pg_url: str) -> None:
         results = await storage.commit([full("e1"), full("e2")])
         assert all(isinstance(r, PostgresStorageError) for r in results)
         assert await storage.load_events("e1") == []  # all of a request or nothing
+
+    with_storage(pg_url, body)
+
+
+def test_psycopg_errors_are_classified_where_sqlite_errors_are(pg_url: str, tmp_path: Path) -> None:
+    """``faults`` turns psycopg's errors into ``PostgresStorageError`` as the storage does."""
+    with pytest.raises(psycopg.OperationalError) as lost:
+        psycopg.connect(f"postgresql://water@/water?host={tmp_path}")
+    with pytest.raises(psycopg.errors.UndefinedTable) as missing:
+        raw(pg_url, "SELECT * FROM no_such_table")
+    for error, transient in ((lost.value, True), (missing.value, False)):
+        wrapped = storage_error(error, "PostgreSQL database 'x'")
+        assert isinstance(wrapped, PostgresStorageError)
+        assert wrapped.transient is transient
+        assert wrapped.__cause__ is error
+        assert str(wrapped).startswith("PostgreSQL database 'x' ")
+        assert is_transient(error) is transient
+
+    async def body(storage: PostgresStorage) -> None:
+        raw(pg_url, "DROP TABLE executions")
+        with pytest.raises(PostgresStorageError) as info:
+            await storage.count_executions()
+        assert storage.url in str(info.value)  # the error names the database
 
     with_storage(pg_url, body)
 

@@ -24,7 +24,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +35,24 @@ from water.status import ExecutionStatus
 
 LIST_LIMIT_MAX = 1000
 """The largest page ``list_executions`` returns."""
+
+StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
+"""What ``list_executions`` and ``count_executions`` take as ``status``."""
+
+RECOVER_ALWAYS = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
+"""Statuses of executions an engine resumes at start, whatever else the row says."""
+
+RECOVER_WITH_TIMER = (ExecutionStatus.WAITING,)
+"""Statuses of executions an engine resumes at start when they have a ``wake_at``."""
+
+
+def statuses(status: StatusFilter) -> list[ExecutionStatus] | None:
+    """A status filter as a list of statuses (None: no filter); refuses unknown values."""
+    if status is None:
+        return None
+    if isinstance(status, str):
+        return [ExecutionStatus(status)]
+    return [ExecutionStatus(s) for s in status]
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -73,6 +91,13 @@ class ExecutionRecord(BaseModel):
     wake_at: float | None = None
     """Earliest armed timer (unix seconds) of a waiting execution, for recovery."""
     error: str | None = None
+
+
+def is_recoverable(record: ExecutionRecord) -> bool:
+    """Whether ``executions_to_recover`` returns this row (the ``RECOVER_*`` statuses)."""
+    return record.status in RECOVER_ALWAYS or (
+        record.status in RECOVER_WITH_TIMER and record.wake_at is not None
+    )
 
 
 class TaskResult(BaseModel):
@@ -212,7 +237,7 @@ class Storage(abc.ABC):
     async def list_executions(
         self,
         flow_id: str | None = None,
-        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+        status: StatusFilter = None,
         limit: int = 50,
         offset: int = 0,
         *,
@@ -224,7 +249,7 @@ class Storage(abc.ABC):
     async def count_executions(
         self,
         flow_id: str | None = None,
-        status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
+        status: StatusFilter = None,
         *,
         parent_id: str | None = None,
     ) -> int:
@@ -236,7 +261,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def executions_to_recover(self) -> list[ExecutionRecord]:
-        """Rows an engine must resume at start, oldest first.
+        """Rows an engine must resume at start, oldest first (``is_recoverable``).
 
         Pending, running and pausing executions, plus waiting ones with a
         ``wake_at`` (their earliest timer).

@@ -12,29 +12,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 from water.events import Event
 from water.snapshot import Snapshot
-from water.status import ExecutionStatus
 from water.storage.base import (
     AppendRequest,
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    StatusFilter,
     Storage,
     TaskResult,
     check_page,
+    is_recoverable,
+    statuses,
 )
 
 __all__ = ["MemoryStorage"]
 
-StatusFilter: TypeAlias = ExecutionStatus | str | Sequence[ExecutionStatus | str] | None
-
 _ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
-_RECOVERABLE = frozenset(
-    {ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING}
-)
 
 
 def _utc(value: datetime) -> datetime:
@@ -100,14 +97,6 @@ def _numbered(events: Sequence[Event], expected_seq: int) -> list[Event]:
         seq += 1
         out.append(event if event.seq == seq else event.model_copy(update={"seq": seq}))
     return out
-
-
-def _statuses(status: StatusFilter) -> frozenset[ExecutionStatus] | None:
-    if status is None:
-        return None
-    if isinstance(status, str):
-        return frozenset({ExecutionStatus(status)})
-    return frozenset(ExecutionStatus(s) for s in status)
 
 
 class MemoryStorage(Storage):
@@ -228,12 +217,13 @@ class MemoryStorage(Storage):
     def _select(
         self, flow_id: str | None, status: StatusFilter, parent_id: str | None
     ) -> list[ExecutionRecord]:
-        statuses = _statuses(status)
+        wanted = statuses(status)
+        chosen = None if wanted is None else frozenset(wanted)
         return [
             r
             for r in self._records.values()
             if (flow_id is None or r.flow_id == flow_id)
-            and (statuses is None or r.status in statuses)
+            and (chosen is None or r.status in chosen)
             and (parent_id is None or r.parent_id == parent_id)
         ]
 
@@ -261,16 +251,7 @@ class MemoryStorage(Storage):
         return len(self._select(flow_id, status, parent_id))
 
     async def executions_to_recover(self) -> list[ExecutionRecord]:
-        """Executions a restarted engine must resume, oldest first.
-
-        Those pending, running or pausing, plus those waiting on an armed timer.
-        """
-        rows = [
-            r
-            for r in self._records.values()
-            if r.status in _RECOVERABLE
-            or (r.status == ExecutionStatus.WAITING and r.wake_at is not None)
-        ]
+        rows = [r for r in self._records.values() if is_recoverable(r)]
         rows.sort(key=_age_key)
         return rows
 

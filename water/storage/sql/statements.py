@@ -1,0 +1,123 @@
+"""The SQL every dialect shares: reads, filters, upserts and the gap-refusing events insert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from water.storage.base import RECOVER_ALWAYS, RECOVER_WITH_TIMER, StatusFilter, statuses
+from water.storage.sql.dialect import Dialect
+from water.storage.sql.rows import EVENT_COLUMNS, RECORD_COLUMNS, TASK_COLUMNS
+
+__all__ = ["Statements", "insert_events"]
+
+_RECORD = ", ".join(RECORD_COLUMNS)
+
+
+def insert_events(source: str, columns: Sequence[str]) -> str:
+    """An insert of event rows that refuses to leave a gap in a stream.
+
+    ``source`` yields the rows under the alias ``v``; ``columns`` name its columns,
+    one for each value of an ``EventRow`` (``EVENT_ROW``). Where a row's ``expected``
+    names a ``seq`` that does not exist, the row's ``seq`` becomes NULL, which
+    the primary key's NOT NULL rule turns into an integrity error for the whole
+    statement, exactly like a duplicate ``seq`` does.
+    """
+    execution_id, seq, type_, ts, data, expected = (f"v.{c}" for c in columns)
+    return (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT {execution_id}, CASE WHEN {expected} IS NULL OR EXISTS ("
+        f"SELECT 1 FROM events AS e WHERE e.execution_id = {execution_id} AND e.seq = {expected}"
+        f") THEN {seq} END, {type_}, {ts}, {data} "
+        f"FROM {source}"
+    )
+
+
+class Statements:
+    """The shared statements in one dialect, rendered once.
+
+    Each attribute notes the parameters it takes and the columns it returns.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        p = dialect.param
+        always, always_params = dialect.any_of("status", [s.value for s in RECOVER_ALWAYS])
+        timer, timer_params = dialect.any_of("status", [s.value for s in RECOVER_WITH_TIMER])
+        # (execution_id, after_seq) -> (seq, data)
+        self.load_events = (
+            f"SELECT seq, data FROM events WHERE execution_id = {p} AND seq > {p} ORDER BY seq"
+        )
+        # (execution_id,) -> (last seq or 0,)
+        self.last_seq = f"SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = {p}"
+        # (execution_id,) -> (seq, state, view)
+        self.load_checkpoint = (
+            "SELECT seq, state, view FROM flow_snapshots "
+            f"WHERE execution_id = {p} ORDER BY seq DESC LIMIT 1"
+        )
+        # (execution_id,) -> (view,)
+        self.load_snapshot = (
+            f"SELECT view FROM flow_snapshots WHERE execution_id = {p} ORDER BY seq DESC LIMIT 1"
+        )
+        # (execution_id,) -> TASK_COLUMNS after execution_id
+        self.load_task_results = (
+            f"SELECT {', '.join(TASK_COLUMNS[1:])} FROM task_results WHERE execution_id = {p} "
+            f"ORDER BY started_at{dialect.nulls_first}, key"
+        )
+        # (execution_id,) -> RECORD_COLUMNS
+        self.get_execution = f"SELECT {_RECORD} FROM executions WHERE execution_id = {p}"
+        # recover_params -> RECORD_COLUMNS of the rows ``is_recoverable`` keeps, oldest first
+        self.recover = (
+            f"SELECT {_RECORD} FROM executions WHERE {always} "
+            f"OR ({timer} AND wake_at IS NOT NULL) ORDER BY created_at, execution_id"
+        )
+        self.recover_params: list[Any] = [*always_params, *timer_params]
+
+    def _where(
+        self, flow_id: str | None, status: StatusFilter, parent_id: str | None
+    ) -> tuple[str, list[Any]]:
+        p = self.dialect.param
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flow_id is not None:
+            clauses.append(f"flow_id = {p}")
+            params.append(flow_id)
+        wanted = statuses(status)
+        if wanted is not None:
+            clause, values = self.dialect.any_of("status", [s.value for s in wanted])
+            clauses.append(clause)
+            params.extend(values)
+        if parent_id is not None:
+            clauses.append(f"parent_id = {p}")
+            params.append(parent_id)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def list_executions(
+        self,
+        flow_id: str | None,
+        status: StatusFilter,
+        parent_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[str, list[Any]]:
+        """A page of the index, newest first -> RECORD_COLUMNS."""
+        where, params = self._where(flow_id, status, parent_id)
+        p = self.dialect.param
+        sql = (
+            f"SELECT {_RECORD} FROM executions{where} "
+            f"ORDER BY created_at DESC, execution_id DESC LIMIT {p} OFFSET {p}"
+        )
+        return sql, [*params, limit, offset]
+
+    def count_executions(
+        self, flow_id: str | None, status: StatusFilter, parent_id: str | None
+    ) -> tuple[str, list[Any]]:
+        """How many rows ``list_executions`` pages through -> (count,)."""
+        where, params = self._where(flow_id, status, parent_id)
+        return f"SELECT COUNT(*) FROM executions{where}", params
+
+    def last_seqs(self, execution_ids: Sequence[str]) -> tuple[str, list[Any]]:
+        """The last ``seq`` of these streams -> (execution_id, seq) of those with events."""
+        clause, params = self.dialect.any_of("execution_id", execution_ids)
+        sql = f"SELECT execution_id, MAX(seq) FROM events WHERE {clause} GROUP BY execution_id"
+        return sql, params

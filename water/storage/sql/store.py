@@ -1,0 +1,347 @@
+"""A storage in a SQL database: the whole contract over a dialect's few primitives.
+
+A dialect (``SQLiteStorage``, ``PostgresStorage``) says how to get a connection,
+run a statement, write a batch of rows, lock for a write and delete an execution;
+everything else is here, once: the reads, the migrations, and the group commit.
+
+The group commit writes a batch at once (``_write_all``). When that write fails on
+a conflict (an integrity error: a request's ``expected_seq`` is not its stream's
+last ``seq``), ``_write_checked`` reads the last ``seq`` of every stream, refuses the
+requests at fault with a ``ConcurrencyError`` and writes the others together; if
+anything else goes wrong there, ``_write_one`` applies the requests one at a time,
+so that each gets its own result.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+from water.errors import StorageError
+from water.events import Event
+from water.snapshot import Snapshot
+from water.storage.base import (
+    AppendRequest,
+    Checkpoint,
+    ConcurrencyError,
+    ExecutionRecord,
+    StatusFilter,
+    Storage,
+    TaskResult,
+    check_page,
+)
+from water.storage.faults import storage_error
+from water.storage.sql.commit import Prepared, isolate, prepare_batch
+from water.storage.sql.dialect import Dialect
+from water.storage.sql.rows import (
+    RowCodec,
+    checkpoint_from_row,
+    events_from_rows,
+    record_from_row,
+    task_from_row,
+)
+from water.storage.sql.schema import SCHEMA_VERSION, SchemaVersionError, migrations
+from water.storage.sql.statements import Statements
+
+__all__ = ["SQLStorage", "StorageClosedError"]
+
+Conn = TypeVar("Conn")
+Row = Sequence[Any]
+
+
+class StorageClosedError(StorageError):
+    """The storage was closed (the engine shut down)."""
+
+
+class SQLStorage(Storage, Generic[Conn]):
+    """The ``Storage`` contract on a SQL database; a dialect subclass fills in the rest."""
+
+    DIALECT: ClassVar[Dialect]
+    ROWS: ClassVar[RowCodec] = RowCodec()
+    _sql: ClassVar[Statements]  # the shared statements in DIALECT
+    _migrations: ClassVar[list[tuple[int, list[str]]]]  # the schema's, in DIALECT
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "DIALECT" in cls.__dict__:
+            cls._sql = Statements(cls.DIALECT)
+            cls._migrations = migrations(cls.DIALECT)
+
+    # -- what a dialect provides ------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def _database(self) -> str:
+        """The database as messages name it (a path, a URL without its password)."""
+
+    @abc.abstractmethod
+    def _connect(self) -> AbstractAsyncContextManager[Conn]:
+        """A connection for one use, opening the database on first use."""
+
+    @abc.abstractmethod
+    async def _fetch(self, conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query and return its rows."""
+
+    @abc.abstractmethod
+    async def _execute(self, conn: Conn, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement."""
+
+    @abc.abstractmethod
+    def _write_lock(self, conn: Conn) -> AbstractAsyncContextManager[None]:
+        """The scope of a write that must stay whole: what is read inside it stays true.
+
+        A dialect that takes a lock for that takes it here and commits at the end (or
+        rolls back on any error); one whose ``_write`` is a single statement that
+        checks every stream again may take none.
+        """
+
+    @abc.abstractmethod
+    def _migration_lock(self, conn: Conn) -> AbstractAsyncContextManager[None]:
+        """One transaction that no other migration of this database runs beside."""
+
+    @abc.abstractmethod
+    async def _write(self, conn: Conn, items: list[Prepared]) -> None:
+        """Write every row of ``items`` (inside ``_write_lock`` when more than one statement)."""
+
+    @abc.abstractmethod
+    def _is_conflict(self, error: BaseException) -> bool:
+        """Whether ``error`` is the integrity error a refused ``seq`` raises."""
+
+    @abc.abstractmethod
+    async def _delete(self, conn: Conn, execution_id: str) -> int:
+        """Delete the rows of an execution from every table; how many there were."""
+
+    # -- connections and errors --------------------------------------------------
+    @property
+    def _source(self) -> str:
+        return f"{self.DIALECT.title} database {self._database!r}"
+
+    def _error(self, error: BaseException) -> BaseException:
+        """``error`` as this storage reports it (``faults.storage_error``)."""
+        return storage_error(error, self._source)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A connection for one use; the driver's errors come out as ``StorageError``."""
+        try:
+            async with self._connect() as conn:
+                yield conn
+        except Exception as exc:
+            error = self._error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._connection() as conn:
+            return await self._fetch(conn, sql, params)
+
+    async def _migrate(self, conn: Conn) -> None:
+        """Create or upgrade the schema (refusing a newer one)."""
+        async with self._migration_lock(conn):
+            current = 0
+            if await self._fetch(conn, self.DIALECT.table_exists):
+                rows = await self._fetch(conn, "SELECT MAX(version) FROM schema_version")
+                current = rows[0][0] or 0
+            if current > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"database {self._database!r} has schema version {current}, but this "
+                    f"version of Water only knows versions up to {SCHEMA_VERSION}; upgrade "
+                    "Water to open it"
+                )
+            if current == SCHEMA_VERSION:
+                return
+            for version, statements in self._migrations:
+                if version > current:
+                    for statement in statements:
+                        await self._execute(conn, statement)
+            await self._execute(conn, "DELETE FROM schema_version")
+            await self._execute(
+                conn,
+                f"INSERT INTO schema_version (version) VALUES ({self.DIALECT.param})",
+                (SCHEMA_VERSION,),
+            )
+
+    # -- the journal and the group commit ----------------------------------------
+    async def append_events(
+        self, execution_id: str, events: Sequence[Event], expected_seq: int
+    ) -> int:
+        if not events:
+            return expected_seq
+        rows = self.ROWS.event_rows(execution_id, events, expected_seq)
+        results: list[BaseException | None] = [None]
+        await self._commit_items([Prepared(0, execution_id, expected_seq, rows)], results)
+        if results[0] is not None:
+            raise self._error(results[0])
+        return expected_seq + len(events)
+
+    async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
+        items, results = prepare_batch(batch, self.ROWS)
+        if items:
+            await self._commit_items(items, results)
+        return [None if r is None else self._error(r) for r in results]
+
+    async def apply(self, req: AppendRequest) -> None:
+        result = (await self.commit([req]))[0]
+        if result is not None:
+            raise result
+
+    async def _commit_items(
+        self, items: list[Prepared], results: list[BaseException | None]
+    ) -> None:
+        """Write ``items`` on one connection, setting ``results`` of the requests refused.
+
+        An error getting the connection is raised.
+        """
+        async with self._connection() as conn:
+            await self._write_batch(conn, items, results)
+
+    async def _write_batch(
+        self, conn: Conn, items: list[Prepared], results: list[BaseException | None]
+    ) -> None:
+        """Write all items at once; on a conflict, isolate the conflicting requests."""
+        try:
+            await self._write_all(conn, items)
+        except Exception as exc:
+            if not self._is_conflict(exc):
+                for item in items:  # reported per request
+                    results[item.index] = exc
+                return
+            try:
+                await self._write_checked(conn, items, results)
+            except Exception:  # anything else wrong: find out which request it is
+                for item in items:
+                    results[item.index] = await self._write_one(conn, item)
+
+    async def _write_all(self, conn: Conn, items: list[Prepared]) -> None:
+        """The first attempt at a batch: all of it in one write."""
+        async with self._write_lock(conn):
+            await self._write(conn, items)
+
+    async def _write_checked(
+        self, conn: Conn, items: list[Prepared], results: list[BaseException | None]
+    ) -> None:
+        """Re-apply a batch that conflicted, refusing only the requests at fault.
+
+        Read the last ``seq`` of every stream the batch appends to, give each request
+        whose ``expected_seq`` does not follow on a ``ConcurrencyError`` (``isolate``)
+        and write all the others together, inside ``_write_lock``: a writer racing in
+        between is either locked out or makes the write fail rather than leave a gap.
+        """
+        async with self._write_lock(conn):
+            last = await self._last_seqs(conn, {item.execution_id for item in items if item.events})
+            accepted, conflicts = isolate(items, last)
+            if accepted:
+                await self._write(conn, accepted)
+        for index, error in conflicts:
+            results[index] = error
+
+    async def _write_one(self, conn: Conn, item: Prepared) -> BaseException | None:
+        """Apply one request on its own, its first event checking ``expected_seq`` again.
+
+        On a conflict, the stream's last ``seq`` says whether it is a
+        ``ConcurrencyError``; any error is returned, not raised.
+        """
+        if item.events and item.expected_seq > 0:
+            item.check_first(item.expected_seq)
+        try:
+            async with self._write_lock(conn):
+                await self._write(conn, [item])
+        except Exception as exc:  # reported per request
+            if not self._is_conflict(exc):
+                return exc
+            try:
+                actual = await self._last_seq(conn, item.execution_id)
+            except Exception as read_error:  # reported per request
+                return read_error
+            if actual != item.expected_seq:
+                return ConcurrencyError(item.execution_id, item.expected_seq, actual)
+            return exc
+        return None
+
+    async def _last_seq(self, conn: Conn, execution_id: str) -> int:
+        rows = await self._fetch(conn, self._sql.last_seq, (execution_id,))
+        return int(rows[0][0])
+
+    async def _last_seqs(self, conn: Conn, execution_ids: set[str]) -> dict[str, int]:
+        """The last ``seq`` of each of these streams (streams without events are left out)."""
+        ids = sorted(execution_ids)
+        last: dict[str, int] = {}
+        size = self.DIALECT.max_list
+        for start in range(0, len(ids), size):
+            sql, params = self._sql.last_seqs(ids[start : start + size])
+            rows = await self._fetch(conn, sql, params)
+            last.update((execution_id, int(seq)) for execution_id, seq in rows)
+        return last
+
+    async def _write_rows(self, item: Prepared) -> None:
+        """Write the rows of one request that has no events (one statement)."""
+        async with self._connection() as conn:
+            await self._write(conn, [item])
+
+    async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
+        return events_from_rows(await self._read(self._sql.load_events, (execution_id, after_seq)))
+
+    # -- snapshots ------------------------------------------------------------------
+    async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        row = self.ROWS.checkpoint_row(checkpoint)
+        await self._write_rows(Prepared(0, checkpoint.execution_id, 0, [], checkpoints=[row]))
+
+    async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
+        rows = await self._read(self._sql.load_checkpoint, (execution_id,))
+        return checkpoint_from_row(execution_id, rows[0]) if rows else None
+
+    async def load_snapshot(self, execution_id: str) -> Snapshot | None:
+        rows = await self._read(self._sql.load_snapshot, (execution_id,))
+        return Snapshot.model_validate_json(rows[0][0]) if rows else None
+
+    # -- step results ---------------------------------------------------------------
+    async def save_task_result(self, execution_id: str, task_id: str, result: TaskResult) -> None:
+        row = self.ROWS.task_row(execution_id, task_id, result)
+        await self._write_rows(Prepared(0, execution_id, 0, [], tasks=[row]))
+
+    async def load_task_results(self, execution_id: str) -> list[TaskResult]:
+        rows = await self._read(self._sql.load_task_results, (execution_id,))
+        return [task_from_row(row) for row in rows]
+
+    # -- the executions index ---------------------------------------------------------
+    async def upsert_execution(self, record: ExecutionRecord) -> None:
+        row = self.ROWS.record_row(record)
+        await self._write_rows(Prepared(0, record.execution_id, 0, [], records=[row]))
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        rows = await self._read(self._sql.get_execution, (execution_id,))
+        return record_from_row(rows[0]) if rows else None
+
+    async def list_executions(
+        self,
+        flow_id: str | None = None,
+        status: StatusFilter = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        parent_id: str | None = None,
+    ) -> list[ExecutionRecord]:
+        check_page(limit, offset)
+        sql, params = self._sql.list_executions(flow_id, status, parent_id, limit, offset)
+        return [record_from_row(row) for row in await self._read(sql, params)]
+
+    async def count_executions(
+        self,
+        flow_id: str | None = None,
+        status: StatusFilter = None,
+        *,
+        parent_id: str | None = None,
+    ) -> int:
+        sql, params = self._sql.count_executions(flow_id, status, parent_id)
+        rows = await self._read(sql, params)
+        return int(rows[0][0])
+
+    async def executions_to_recover(self) -> list[ExecutionRecord]:
+        rows = await self._read(self._sql.recover, self._sql.recover_params)
+        return [record_from_row(row) for row in rows]
+
+    async def delete_execution(self, execution_id: str) -> bool:
+        async with self._connection() as conn:
+            return await self._delete(conn, execution_id) > 0
