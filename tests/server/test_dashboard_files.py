@@ -7,6 +7,7 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from water.server import create_app
@@ -84,3 +85,15 @@ def test_only_the_dashboards_files_are_served_without_the_token(guarded):
         assert guarded.get(path).status_code == 401, path
     authorized = {"Authorization": f"Bearer {TOKEN}"}
     assert "/ui" not in guarded.get("/openapi.json", headers=authorized).json()["paths"]
+
+
+def test_a_mounted_app_serves_health_and_the_dashboard_without_the_token(engine, monkeypatch):
+    monkeypatch.delenv("WATER_API_TOKEN", raising=False)
+    service = FastAPI()
+    service.mount("/water", create_app(engine, api_token=TOKEN))
+    client = TestClient(service)
+    assert client.get("/water/health").status_code == 200
+    assert client.get("/water/ui/").status_code == 200
+    assert client.get("/water/ui/app.js").status_code == 200
+    assert client.get("/water/flows").status_code == 401
+    assert client.get("/water/ui/x%2F..%2F..%2Fflows").status_code == 401
