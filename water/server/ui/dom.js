@@ -78,12 +78,20 @@ export function cssName(value) {
     .replace(/[^a-z0-9_-]/g, "-");
 }
 
-/** An ISO 8601 time as local time, in a <time> element. */
-export function time(iso) {
+/**
+ * An ISO 8601 time as local time, in a <time> element (the full time in its tooltip).
+ * `short`: today's times as HH:MM:SS, others as YYYY-MM-DD HH:MM.
+ */
+export function time(iso, { short = false } = {}) {
   if (!iso) return "—";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return h("time", { datetime: iso, title: iso }, localTime(date));
+  let text = localTime(date);
+  if (short) {
+    const today = localTime(new Date()).slice(0, 10);
+    text = text.startsWith(today) ? text.slice(11, 19) : text.slice(0, 16);
+  }
+  return h("time", { datetime: iso, title: iso }, text);
 }
 
 export function localTime(date) {

@@ -77,8 +77,8 @@ export async function listView(params, ctx) {
       h("td", {}, executionLink(item.execution_id)),
       h("td", {}, h("a", { href: `#/${query({ flow: item.flow_id })}` }, item.flow_id)),
       h("td", {}, badge(item.status)),
-      h("td", {}, time(item.created_at)),
-      h("td", {}, time(item.updated_at)),
+      h("td", {}, time(item.created_at, { short: true })),
+      h("td", {}, time(item.updated_at, { short: true })),
       h("td", {}, item.parent_id ? executionLink(item.parent_id) : "—"),
       h("td", { class: "error-text" }, item.error ?? ""),
     );
