@@ -5,8 +5,9 @@ check that every request the page made went to the server itself.
 
 Screenshots go to a temporary folder; with ``WATER_UPDATE_SCREENSHOTS=1`` they replace
 ``docs/dashboard-list.png`` and ``docs/dashboard-execution.png`` (shown in the README).
-Without chromium or playwright the test is skipped, saying which is missing, except under
-``CI=true``, where it fails: ``.ci/run`` installs chromium.
+Without chromium (``$WATER_CHROMIUM``, else ``chromium`` on PATH) or playwright the test is
+skipped, saying which is missing, except under ``CI=true``, where it fails: ``.ci/run``
+installs chromium.
 """
 
 from __future__ import annotations
@@ -235,6 +236,7 @@ class Browser:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     assert sync_playwright is not None
+    expect.set_options(timeout=10_000)  # a loaded machine: waits end as soon as the page is right
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("profile")),  # a fresh user-data-dir
