@@ -4,6 +4,8 @@
 
     app = create_app(engine)                       # you own the engine
     app = create_app_from_flows([orders], "sqlite:///water.db")  # the app owns it
+
+Besides the API, the app serves ``/docs`` (Swagger UI) and ``/ui/`` (the dashboard).
 """
 
 from collections.abc import AsyncIterator, Iterable
@@ -19,6 +21,7 @@ from water import __version__
 from water.engine import Engine
 from water.flow import Flow
 from water.server.auth import BearerAuthMiddleware, resolve_token
+from water.server.dashboard import install_dashboard
 from water.server.docs import install_docs
 from water.server.errors import documented, install_error_handlers
 from water.server.guard import JsonBodyGuard, OriginGuard
@@ -142,6 +145,7 @@ def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
     app.include_router(health_routes(engine), responses=documented(*guarded, 500))
     install_openapi(app, lambda: engine.flows)
     install_docs(app)
+    install_dashboard(app)
     # the last added runs first: Host and Origin, CORS (a preflight bears no token),
     # then the token, then the body
     app.add_middleware(BodyLimitMiddleware, max_bytes=options.max_body_bytes)

@@ -1,7 +1,9 @@
-"""Bearer-token protection of the API (every route but ``/health``).
+"""Bearer-token protection of the API (every route but ``/health`` and the dashboard's files).
 
 The token comes from ``create_app(api_token=...)`` or the ``WATER_API_TOKEN``
-environment variable. It is compared in constant time and never logged.
+environment variable. It is compared in constant time and never logged. The
+dashboard's static files (``/ui/...``) hold no data, so a browser can load them
+without the token; the page then sends it on every API request it makes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from water.server.dashboard import is_dashboard_path
 from water.server.errors import error_response
 
 TOKEN_ENV = "WATER_API_TOKEN"
@@ -39,6 +42,20 @@ def resolve_token(api_token: str | None) -> str | None:
     return token
 
 
+def is_open(path: str) -> bool:
+    """Whether a path is served without the token: ``/health`` and the dashboard's files."""
+    return path in OPEN_PATHS or is_dashboard_path(path)
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's mount point (``root_path``), as routes see it."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", "")).rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
+
+
 def token_matches(authorization: bytes | None, expected: bytes) -> bool:
     """Whether an ``Authorization`` header value carries the expected bearer token."""
     if not authorization:
@@ -57,7 +74,7 @@ class BearerAuthMiddleware:
         self.expected = token.encode("utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+        if scope["type"] != "http" or is_open(route_path(scope)):
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), None)

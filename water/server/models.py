@@ -105,6 +105,13 @@ class FlowList(BaseModel):
     flows: list[FlowInfo]
 
 
+class FlowGraph(BaseModel):
+    """A flow's steps as a Mermaid ``flowchart`` (what ``water graph`` prints)."""
+
+    flow_id: str
+    mermaid: str = Field(description="Mermaid text; nested flows are subgraphs.")
+
+
 # -- executions -----------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from water import __version__
 from water.engine import Engine
 from water.errors import StateConflictError, UnstorableValueError
 from water.flow import Flow
-from water.graph import describe
+from water.graph import describe, to_mermaid
 from water.ids import MAX_LENGTH, PATTERN
 from water.server.bodies import documented_body, json_body, model_body, unstorable
 from water.server.errors import ApiError, documented, field_errors, invalid_request
@@ -25,6 +25,7 @@ from water.server.models import (
     EventList,
     ExecutionAccepted,
     ExecutionResult,
+    FlowGraph,
     FlowInfo,
     FlowList,
     Health,
@@ -48,6 +49,10 @@ ExecutionId = Annotated[
     ),
 ]
 
+StatusFilter = Annotated[list[ExecutionStatus] | None, Query(description="Only these statuses.")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+
 
 def health_routes(engine: Engine) -> APIRouter:
     """``/health`` (never behind the token)."""
@@ -61,7 +66,7 @@ def health_routes(engine: Engine) -> APIRouter:
 
 
 def flow_routes(engine: Engine) -> APIRouter:
-    """``/flows``: describe flows, start executions, list a flow's executions."""
+    """``/flows``: describe and draw flows, start executions, list a flow's executions."""
     router = APIRouter(tags=["flows"])
     known_flows = sorted(engine.flows)
     FlowId = Annotated[
@@ -84,6 +89,20 @@ def flow_routes(engine: Engine) -> APIRouter:
     @router.get("/flows/{flow_id}", summary="Describe a flow", responses=documented(404))
     async def get_flow(flow_id: FlowId) -> FlowInfo:
         return info(engine.flow(flow_id))
+
+    drawn: dict[tuple[str, str], FlowGraph] = {}
+
+    @router.get(
+        "/flows/{flow_id}/graph",
+        summary="A flow's step graph as a Mermaid flowchart",
+        responses=documented(404),
+    )
+    async def get_graph(flow_id: FlowId) -> FlowGraph:
+        flow = engine.flow(flow_id)
+        key = (flow.id, flow.fingerprint)
+        if key not in drawn:
+            drawn[key] = FlowGraph(flow_id=flow.id, mermaid=to_mermaid(flow))
+        return drawn[key]
 
     @router.post(
         "/flows/{flow_id}/execute",
@@ -156,34 +175,55 @@ def flow_routes(engine: Engine) -> APIRouter:
     )
     async def list_sessions(
         flow_id: FlowId,
-        status: Annotated[
-            list[ExecutionStatus] | None, Query(description="Only these statuses.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+        status: StatusFilter = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> SessionPage:
         engine.flow(flow_id)
-        wanted = list(status) if status else None
-
-        def page() -> SessionPage:
-            records = engine.list_executions(flow_id, wanted, limit=limit, offset=offset)
-            total = engine.count_executions(flow_id, wanted)
-            items = [SessionSummary.from_record(r) for r in records]
-            return SessionPage(items=items, total=total, limit=limit, offset=offset)
-
-        return await asyncio.to_thread(page)
+        return await asyncio.to_thread(session_page, engine, flow_id, status, limit, offset)
 
     return router
 
 
+def session_page(
+    engine: Engine,
+    flow_id: str | None,
+    status: list[ExecutionStatus] | None,
+    limit: int,
+    offset: int,
+) -> SessionPage:
+    """A page of executions, newest first, with the total that match (blocking)."""
+    wanted = list(status) if status else None
+    records = engine.list_executions(flow_id, wanted, limit=limit, offset=offset)
+    total = engine.count_executions(flow_id, wanted)
+    items = [SessionSummary.from_record(r) for r in records]
+    return SessionPage(items=items, total=total, limit=limit, offset=offset)
+
+
 def session_routes(engine: Engine) -> APIRouter:
-    """``/sessions/{execution_id}``: observe, steer and delete one execution.
+    """``/sessions``: list executions across flows; ``/sessions/{execution_id}``: observe,
+    steer and delete one execution.
 
     Ids of nested executions contain ``/`` (``<parent>/1.inner``), so the id is a
     ``path`` parameter, sent as is or as ``%2F``; the routes with a suffix
     (``/events``, ``/pause``, ...) are declared first so that they match first.
     """
     router = APIRouter(tags=["sessions"])
+
+    @router.get("/sessions", summary="List executions of every flow (newest first)")
+    async def list_all_sessions(
+        flow_id: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                description="Only this flow's executions (registered here or not).",
+            ),
+        ] = None,
+        status: StatusFilter = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> SessionPage:
+        return await asyncio.to_thread(session_page, engine, flow_id, status, limit, offset)
 
     @router.get(
         "/sessions/{execution_id:path}/events",
