@@ -1,8 +1,8 @@
-"""TaskSupervisor: one per task id; owns the task's breaker, worker pool and restarts.
+"""TaskSupervisor: one per task id; owns the task's worker pool, timeouts and restarts.
 
 Sync bodies run on a bounded pool of ``TaskWorker`` actors (queued when all are
-busy); async bodies run on the reactor loop. The supervisor enforces timeouts
-(an async body is cancelled; a sync worker that overruns is abandoned and
+busy); async bodies run on the reactor loop (``actors.async_runner``). The
+supervisor enforces timeouts (a sync worker that overruns is abandoned and
 replaced, and its late result is dropped), consults the circuit breaker before
 every run, and replaces crashed workers within an OTP-style restart intensity;
 beyond it, it escalates: opens its breaker and asks the runtime to restart it
@@ -12,156 +12,30 @@ runtime's router), so a supervisor is never on a step's result path.
 
 from __future__ import annotations
 
-import asyncio
-import enum
 import logging
-import threading
 from collections import deque
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import pykka
 
-from actors.jobs import StepJob, SupervisorSpec, SuspendStep
+from actors.jobs import StepJob, SupervisorSpec
 from actors.logsafe import describe
-from actors.messages import RunFailed, RunSucceeded, RunSuspended
-from actors.reactor import Reactor
-from supervision import (
-    BreakerMachine,
-    CircuitOpenError,
-    RestartIntensity,
-    StepTimeoutError,
-    WaterError,
+from actors.messages import RunFailed
+from actors.runs import (
+    Ident,
+    Run,
+    Runtime,
+    SupervisorRestartedError,
+    WorkerCrashedError,
+    admit,
+    outcome_of,
 )
+from supervision import BreakerMachine, RestartIntensity, StepTimeoutError
 
 log = logging.getLogger("water.supervisor")
 
-Ident = tuple[str, str, int, Hashable]
 
-
-class WorkerCrashedError(WaterError, RuntimeError):
-    """The worker running a step died (an exception escaped the body's wrapper)."""
-
-
-class SupervisorRestartedError(WaterError, RuntimeError):
-    """The step's supervisor was restarted after too many worker crashes."""
-
-
-class Runtime(Protocol):
-    """What a supervisor needs from the runtime that owns it."""
-
-    reactor: Reactor
-
-    def deliver(self, execution_id: str, message: Any) -> None: ...
-
-    def supervisor_escalated(self, spec: SupervisorSpec, queued: list[Any]) -> None: ...
-
-    def count_restart(self, kind: str) -> None: ...
-
-
-def breaker_details(breaker: BreakerMachine) -> dict[str, Any]:
-    return {"breaker": breaker.name, "breaker_state": str(breaker.state)}
-
-
-class _Settled(enum.Enum):
-    OPEN = "open"
-    SETTLED = "settled"
-    REVOKED = "revoked"
-
-
-class Settlement:
-    """Who reports a run's outcome: the body that finished, or whoever abandoned it.
-
-    Exactly one of ``settle`` (the body finished) and ``revoke`` (timeout,
-    cancel, restart) wins; the loser's report is dropped. So a late result of an
-    abandoned body is ignored, and a breaker counts each run once.
-    """
-
-    __slots__ = ("_lock", "_state")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state = _Settled.OPEN
-
-    def settle(self) -> bool:
-        return self._close(_Settled.SETTLED)
-
-    def revoke(self) -> bool:
-        return self._close(_Settled.REVOKED)
-
-    def _close(self, how: _Settled) -> bool:
-        with self._lock:
-            if self._state is not _Settled.OPEN:
-                return False
-            self._state = how
-            return True
-
-    @property
-    def revoked(self) -> bool:
-        return self._state is _Settled.REVOKED
-
-
-@dataclass(slots=True)
-class Run:
-    """One admitted job in flight."""
-
-    job: StepJob
-    breaker: BreakerMachine | None = None
-    trial: bool = False
-    settlement: Settlement = field(default_factory=Settlement)
-    worker: str | None = None
-
-    @property
-    def ident(self) -> Ident:
-        j = self.job
-        return (j.execution_id, j.key, j.attempt, j.tag)
-
-    def report(self, runtime: Runtime, outcome: Any, ok: bool) -> None:
-        """The body finished: count it on the breaker, then tell the execution."""
-        if not self.settlement.settle():
-            return  # abandoned meanwhile: this late outcome is dropped
-        if self.breaker is not None:
-            if ok:
-                self.breaker.record_success(self.trial)
-            else:
-                self.breaker.record_failure(self.trial)
-                # the failure's event carries the breaker's state it led to
-                outcome.details.update(breaker_details(self.breaker))
-        runtime.deliver(self.job.execution_id, outcome)
-
-    def abandon(self, runtime: Runtime, error: BaseException | None) -> bool:
-        """Give up on the run; with an error, count a failure and fail the step."""
-        if not self.settlement.revoke():
-            return False  # it finished just before
-        details: dict[str, Any] = {}
-        if self.breaker is not None:
-            if error is None:
-                self.breaker.release(self.trial)
-            else:
-                self.breaker.record_failure(self.trial)
-                details = breaker_details(self.breaker)
-        if error is not None:
-            j = self.job
-            failed = RunFailed(j.key, j.attempt, error, j.tag, details)
-            runtime.deliver(j.execution_id, failed)
-        return True
-
-
-def admit(runtime: Runtime, breaker: BreakerMachine | None, job: StepJob) -> Run | None:
-    """Ask the breaker; an open one fails the step at once, without running its body."""
-    if breaker is None:
-        return Run(job)
-    admission = breaker.acquire()
-    if not admission.allowed:
-        err = CircuitOpenError(breaker.name, admission.retry_after)
-        failed = RunFailed(job.key, job.attempt, err, job.tag, breaker_details(breaker))
-        runtime.deliver(job.execution_id, failed)
-        return None
-    return Run(job, breaker, admission.trial)
-
-
-# -- messages ---------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RunJob:
     job: StepJob
@@ -193,17 +67,6 @@ class CancelRuns:
 @dataclass(frozen=True, slots=True)
 class Execute:
     run: Run
-
-
-def outcome_of(job: StepJob, call: Callable[[], Any]) -> tuple[Any, bool]:
-    """Run a sync body and turn what happened into the message for the execution."""
-    try:
-        output = call()
-    except SuspendStep as s:
-        return RunSuspended(job.key, job.attempt, s.payload), True
-    except Exception as exc:
-        return RunFailed(job.key, job.attempt, exc, job.tag), False
-    return RunSucceeded(job.key, job.attempt, output, job.tag), True
 
 
 class TaskWorker(pykka.ThreadingActor):
@@ -396,69 +259,3 @@ class TaskSupervisor(pykka.ThreadingActor):
                 run.abandon(self.runtime, None)
                 if run.worker is None:
                     del self.sync_runs[ident]
-
-
-class AsyncRunner:
-    """Runs the async bodies of one task on the reactor loop.
-
-    Every method runs on the loop thread, so it needs no lock. It shares the
-    task's breaker with the supervisor (the breaker locks itself) and reports
-    outcomes straight to the execution.
-    """
-
-    def __init__(self, runtime: Runtime, task_id: str, breaker: BreakerMachine | None) -> None:
-        self.runtime = runtime
-        self.task_id = task_id
-        self.breaker = breaker
-        self.runs: dict[Ident, tuple[Run, asyncio.Task[Any]]] = {}
-
-    def start(self, job: StepJob) -> None:
-        run = admit(self.runtime, self.breaker, job)
-        if run is None:
-            return
-        task = self.runtime.reactor.loop.create_task(self._run(run))
-        self.runs[run.ident] = (run, task)
-
-    def cancel(self, execution_id: str) -> None:
-        for ident in [i for i in self.runs if i[0] == execution_id]:
-            run, task = self.runs.pop(ident)
-            if run.abandon(self.runtime, None):
-                task.cancel()
-
-    async def _run(self, run: Run) -> None:
-        job = run.job
-        ok = False
-        deadline = asyncio.timeout(job.timeout) if job.timeout is not None else None
-        try:
-            coro = job.body()
-            if deadline is not None:
-                async with deadline:
-                    output = await coro
-            else:
-                output = await coro
-            outcome: Any = RunSucceeded(job.key, job.attempt, output, job.tag)
-            ok = True
-        except SuspendStep as s:
-            outcome = RunSuspended(job.key, job.attempt, s.payload)
-            ok = True
-        except asyncio.CancelledError:
-            outcome = (
-                None
-                if run.settlement.revoked
-                else RunFailed(
-                    job.key, job.attempt, RuntimeError("step body was cancelled"), job.tag
-                )
-            )
-        except TimeoutError as exc:
-            err: BaseException = exc
-            if deadline is not None and deadline.expired():
-                err = StepTimeoutError(job.task_id, job.timeout or 0.0)
-            outcome = RunFailed(job.key, job.attempt, err, job.tag)
-        except Exception as exc:
-            outcome = RunFailed(job.key, job.attempt, exc, job.tag)
-        except BaseException as exc:
-            crash = WorkerCrashedError(f"async body of task {job.task_id!r} raised {exc!r}")
-            outcome = RunFailed(job.key, job.attempt, crash, job.tag)
-        self.runs.pop(run.ident, None)
-        if outcome is not None:
-            run.report(self.runtime, outcome, ok)

@@ -15,11 +15,12 @@ from typing import Any
 
 import pykka
 
+from actors.async_runner import AsyncRunner
 from actors.jobs import StepJob, SupervisorSpec
 from actors.messages import SystemShutDown
 from actors.observer import RuntimeObserver
 from actors.reactor import Reactor
-from actors.supervisor import AsyncRunner, CancelRuns, RunJob, TaskSupervisor
+from actors.supervisor import CancelRuns, RunJob, TaskSupervisor
 from supervision import BreakerMachine, Clock
 
 log = logging.getLogger("water.runtime")

@@ -24,7 +24,7 @@ def test_the_errors_module_names_every_error_of_the_tree():
 def test_the_runtime_errors_share_the_root():
     from actors.journal import JournalClosed, StreamPoisoned
     from actors.messages import CommandRejected, SystemShutDown
-    from actors.supervisor import SupervisorRestartedError, WorkerCrashedError
+    from actors.runs import SupervisorRestartedError, WorkerCrashedError
     from water.server.discovery import DiscoveryError
     from water.storage import ConcurrencyError
 
