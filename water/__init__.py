@@ -14,6 +14,7 @@ from supervision import (
     RetryPolicy,
     StepTimeoutError,
 )
+from water import oneshot  # noqa: F401  (installs Flow.run and the workflows' run)
 from water.context import TaskContext
 from water.engine import Engine
 from water.errors import (

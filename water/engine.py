@@ -28,15 +28,15 @@ from actors.messages import Cancel, GetStatus, Start
 from actors.observer import RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
+from water.definition import Definition, as_definition, walk
 from water.errors import (
     ExecutionNotFoundError,
     FlowNotFoundError,
     StateConflictError,
 )
 from water.events import Event
-from water.flow import Flow
 from water.ids import can_exist, check_execution_id
-from water.interpreter import FlowMachine
+from water.interpreters import Interpreter, interpreter_for
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
 from water.snapshot import Snapshot, StepView
@@ -44,7 +44,6 @@ from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.task import Task
 from water.types import to_json, validate
-from water.workflow import WorkflowDefinition, WorkflowMachine, as_definition
 from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
@@ -54,8 +53,9 @@ log = logging.getLogger("water.engine")
 T = TypeVar("T")
 Out = TypeVar("Out")
 
-Runnable = Flow | WorkflowDefinition | type[Any]
-"""A Flow, a ``@workflow`` function or a ``Workflow`` class."""
+Runnable = Definition | type[Any]
+"""A definition (a Flow, a ``@workflow`` function) or a class standing for one
+(a ``Workflow`` class)."""
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -104,9 +104,8 @@ class Engine:
         self.max_restarts = max_restarts
         self.restart_period = restart_period
         self.allow_flow_changes = allow_flow_changes
-        self._flows: dict[str, Flow] = {}
-        self._machines: dict[str, FlowMachine | WorkflowMachine] = {}
-        self._workflows: dict[str, WorkflowDefinition] = {}
+        self._definitions: dict[str, Definition] = {}
+        self._machines: dict[str, Interpreter] = {}
         self._specs: dict[str, SupervisorSpec] = {}
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
@@ -129,80 +128,61 @@ class Engine:
         if recover:
             self.recover()
 
-    # -- flows -------------------------------------------------------------------
+    # -- flows ---------------------------------------------------------------------
     def register(self, flow: Runnable) -> Runnable:
-        """Register a flow (and the flows nested in it) so it can run and resume.
+        """Register a flow or a workflow, and every definition nested in it, so that
+        they can run and resume.
 
-        A code-first workflow (``@workflow`` function or ``Workflow`` class) is
-        registered with the workflows its code names, its children.
+        A flow is validated first (``FlowValidationError``). A code-first workflow
+        comes with the workflows its code names, its children. An id names one
+        definition: another one under a registered id is refused (``ValueError``)
+        unless it has the same kind and fingerprint, and then replaces it.
         """
         definition = as_definition(flow)
-        if definition is not None:
-            self._register_workflow(definition)
-            return flow
-        if not isinstance(flow, Flow):
+        if definition is None:
             raise TypeError(f"expected a Flow or a workflow, got {type(flow).__name__}")
-        flow.validate()
-        self._register(flow)
+        definition.validate()
+        self._register(definition)
         return flow
 
-    def _register_workflow(self, definition: WorkflowDefinition) -> None:
-        known = self._workflows.get(definition.id)
-        if known is definition:
-            return
-        if definition.id in self._flows or (
-            known is not None and known.version != definition.version
-        ):
-            raise ValueError(f"another flow or workflow with id {definition.id!r} is registered")
-        self._workflows[definition.id] = definition
-        self._machines.pop(definition.id, None)
-        for child in definition.children():
-            self._register_workflow(child)
-
-    def _register(self, flow: Flow) -> None:
-        if flow.id in self._workflows:
-            raise ValueError(f"a workflow with id {flow.id!r} is already registered")
-        known = self._flows.get(flow.id)
-        if known is not None and known is not flow:
-            if known.fingerprint != flow.fingerprint:
-                raise ValueError(
-                    f"another flow with id {flow.id!r} and different steps is already registered"
-                )
-            return
-        self._flows[flow.id] = flow
-        self._machines.pop(flow.id, None)
-        for node in flow.nodes:
-            for r in node.runnables:
-                if isinstance(r, Flow):
-                    self._register(r)
+    def _register(self, definition: Definition) -> None:
+        """Add ``definition`` and the ones nested in it: all of them, or none."""
+        if self._definitions.get(definition.id) is definition:
+            return  # and the ones nested in it, with it
+        found: dict[str, Definition] = {}
+        for d in walk(definition):
+            registered = self._definitions.get(d.id)
+            known = found.setdefault(d.id, d if registered is None else registered)
+            if known is not d and (known.kind != d.kind or known.fingerprint != d.fingerprint):
+                raise ValueError(_conflict(known, d))
+            found[d.id] = d
+        for d in found.values():
+            if self._definitions.get(d.id) is not d:
+                self._definitions[d.id] = d
+                self._machines.pop(d.id, None)
 
     @property
-    def flows(self) -> dict[str, Flow]:
-        return dict(self._flows)
+    def flows(self) -> dict[str, Definition]:
+        """The registered definitions (flows and workflows) by id."""
+        return dict(self._definitions)
 
-    def flow(self, flow_id: str) -> Flow:
+    def flow(self, flow_id: str) -> Definition:
+        """The registered flow or workflow of that id (``FlowNotFoundError`` if none)."""
         try:
-            return self._flows[flow_id]
+            return self._definitions[flow_id]
         except KeyError:
-            raise FlowNotFoundError(flow_id, list(self._flows)) from None
+            raise FlowNotFoundError(flow_id, list(self._definitions)) from None
 
     # actors.protocols.Interpreters
-    def interpreter(self, flow_id: str) -> FlowMachine | WorkflowMachine:
+    def interpreter(self, flow_id: str) -> Interpreter:
         machine = self._machines.get(flow_id)
-        if machine is None and flow_id in self._workflows:
-            machine = WorkflowMachine(
-                self._workflows[flow_id],
-                default_retry=self.default_retry,
-                spec_for=self._spec_for,
-                on_child=self._register_workflow,
-            )
-            self._machines[flow_id] = machine
         if machine is None:
-            machine = FlowMachine(
+            machine = interpreter_for(
                 self.flow(flow_id),
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
+                on_child=self._register,
             )
             self._machines[flow_id] = machine
         return machine
@@ -221,24 +201,17 @@ class Engine:
         return spec
 
     # -- executions ----------------------------------------------------------------
-    def _resolve(self, flow: Runnable | str) -> Flow | WorkflowDefinition:
-        if isinstance(flow, Flow):
-            if self._flows.get(flow.id) is not flow:
-                self.register(flow)
-            return flow
+    def _resolve(self, flow: Runnable | str) -> Definition:
         if isinstance(flow, str):
-            if flow in self._workflows:
-                return self._workflows[flow]
             return self.flow(flow)
         definition = as_definition(flow)
         if definition is None:
             raise TypeError(f"expected a Flow, a workflow or an id, got {type(flow).__name__}")
-        self._register_workflow(definition)
+        if self._definitions.get(definition.id) is not definition:
+            self.register(definition)
         return definition
 
-    def _start_message(
-        self, flow: Runnable | str, input: Any
-    ) -> tuple[Flow | WorkflowDefinition, Start]:
+    def _start_message(self, flow: Runnable | str, input: Any) -> tuple[Definition, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
         return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
@@ -510,12 +483,10 @@ class Engine:
                 future.set_exception(exc)
 
     def _typed_output(self, view: Snapshot) -> Any:
-        flow: Flow | WorkflowDefinition | None = self._flows.get(view.flow_id)
-        if flow is None:
-            flow = self._workflows.get(view.flow_id)
-        if flow is None:
+        definition = self._definitions.get(view.flow_id)
+        if definition is None:
             return view.output
-        return validate(flow.output_type, view.output)
+        return validate(definition.output_type, view.output)
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> int:
@@ -523,7 +494,7 @@ class Engine:
         records = self._run(self.storage.executions_to_recover())
         resumed = 0
         for record in records:
-            if record.flow_id not in self._flows and record.flow_id not in self._workflows:
+            if record.flow_id not in self._definitions:
                 log.warning(
                     "execution %s of unregistered flow %r is not resumed",
                     record.execution_id,
@@ -581,10 +552,18 @@ class Engine:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._flows)})"
+        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._definitions)})"
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:
     from water.metrics import EngineMetrics
 
     return EngineMetrics(engine, registry)
+
+
+def _conflict(known: Definition, new: Definition) -> str:
+    if new.kind != "flow":
+        return f"another flow or workflow with id {new.id!r} is registered"
+    if known.kind == "flow":
+        return f"another flow with id {new.id!r} and different steps is already registered"
+    return f"a {known.kind} with id {new.id!r} is already registered"

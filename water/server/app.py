@@ -18,8 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 
 from water import __version__
-from water.engine import Engine
-from water.flow import Flow
+from water.engine import Engine, Runnable
 from water.server.auth import BearerAuthMiddleware, resolve_token
 from water.server.dashboard import install_dashboard
 from water.server.docs import install_docs
@@ -69,7 +68,7 @@ def create_app(
 
 
 def create_app_from_flows(
-    flows: Iterable[Flow],
+    flows: Iterable[Runnable],
     storage: Storage | str | None = None,
     *,
     api_token: str | None = None,

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from actors.messages import Cancel, Pause, Resume, Signal
 from water import __version__
+from water.definition import Definition
 from water.engine import Engine
 from water.errors import StateConflictError, UnstorableValueError
-from water.flow import Flow
 from water.graph import describe, to_mermaid
 from water.ids import MAX_LENGTH, PATTERN
 from water.server.bodies import documented_body, json_body, model_body, unstorable
@@ -75,7 +75,7 @@ def flow_routes(engine: Engine) -> APIRouter:
     ]
     described: dict[tuple[str, str], FlowInfo] = {}
 
-    def info(flow: Flow) -> FlowInfo:
+    def info(flow: Definition) -> FlowInfo:
         key = (flow.id, flow.fingerprint)
         if key not in described:
             described[key] = FlowInfo.model_validate(describe(flow))
