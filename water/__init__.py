@@ -40,6 +40,7 @@ from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 from water.task import Task, task
+from water.version import __version__ as __version__
 from water.workflow import (
     NonDeterminismError,
     Workflow,
@@ -53,8 +54,6 @@ from water.workflow import (
     wait_for_signal,
     workflow,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Cancel",

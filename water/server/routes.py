@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from actors.messages import Cancel, Pause, Resume, Signal
-from water import __version__
 from water.definition import Definition
 from water.engine import Engine
 from water.errors import StateConflictError, UnstorableValueError
@@ -36,6 +35,7 @@ from water.server.models import (
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.types import to_json
+from water.version import __version__
 
 ASK_TIMEOUT = 30.0
 """Seconds a request waits for an execution's answer."""
