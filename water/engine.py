@@ -28,10 +28,9 @@ from actors.messages import Cancel, GetStatus, Start
 from actors.observer import RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
-from water.definition import Definition, as_definition, walk
+from water.definition import Definition, as_definition
 from water.errors import (
     ExecutionNotFoundError,
-    FlowNotFoundError,
     StateConflictError,
 )
 from water.events import Event
@@ -39,6 +38,7 @@ from water.ids import can_exist, check_execution_id
 from water.interpreters import Interpreter, interpreter_for
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
+from water.registry import Registry
 from water.snapshot import Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
@@ -104,8 +104,8 @@ class Engine:
         self.max_restarts = max_restarts
         self.restart_period = restart_period
         self.allow_flow_changes = allow_flow_changes
-        self._definitions: dict[str, Definition] = {}
-        self._machines: dict[str, Interpreter] = {}
+        self._registry = Registry()
+        self._machines: dict[str, tuple[Definition, Interpreter]] = {}
         self._specs: dict[str, SupervisorSpec] = {}
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
@@ -142,50 +142,32 @@ class Engine:
         if definition is None:
             raise TypeError(f"expected a Flow or a workflow, got {type(flow).__name__}")
         definition.validate()
-        self._register(definition)
+        self._registry.add(definition)
         return flow
-
-    def _register(self, definition: Definition) -> None:
-        """Add ``definition`` and the ones nested in it: all of them, or none."""
-        if self._definitions.get(definition.id) is definition:
-            return  # and the ones nested in it, with it
-        found: dict[str, Definition] = {}
-        for d in walk(definition):
-            registered = self._definitions.get(d.id)
-            known = found.setdefault(d.id, d if registered is None else registered)
-            if known is not d and (known.kind != d.kind or known.fingerprint != d.fingerprint):
-                raise ValueError(_conflict(known, d))
-            found[d.id] = d
-        for d in found.values():
-            if self._definitions.get(d.id) is not d:
-                self._definitions[d.id] = d
-                self._machines.pop(d.id, None)
 
     @property
     def flows(self) -> dict[str, Definition]:
         """The registered definitions (flows and workflows) by id."""
-        return dict(self._definitions)
+        return self._registry.all()
 
     def flow(self, flow_id: str) -> Definition:
         """The registered flow or workflow of that id (``FlowNotFoundError`` if none)."""
-        try:
-            return self._definitions[flow_id]
-        except KeyError:
-            raise FlowNotFoundError(flow_id, list(self._definitions)) from None
+        return self._registry.require(flow_id)
 
     # actors.protocols.Interpreters
     def interpreter(self, flow_id: str) -> Interpreter:
-        machine = self._machines.get(flow_id)
-        if machine is None:
+        definition = self.flow(flow_id)
+        built = self._machines.get(flow_id)
+        if built is None or built[0] is not definition:  # new, or replaced since
             machine = interpreter_for(
-                self.flow(flow_id),
+                definition,
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
-                on_child=self._register,
+                on_child=self._registry.add,
             )
-            self._machines[flow_id] = machine
-        return machine
+            built = self._machines[flow_id] = (definition, machine)
+        return built[1]
 
     def _spec_for(self, task: Task[Any, Any]) -> SupervisorSpec:
         spec = self._specs.get(task.id)
@@ -207,7 +189,7 @@ class Engine:
         definition = as_definition(flow)
         if definition is None:
             raise TypeError(f"expected a Flow, a workflow or an id, got {type(flow).__name__}")
-        if self._definitions.get(definition.id) is not definition:
+        if not self._registry.knows(definition):
             self.register(definition)
         return definition
 
@@ -483,7 +465,7 @@ class Engine:
                 future.set_exception(exc)
 
     def _typed_output(self, view: Snapshot) -> Any:
-        definition = self._definitions.get(view.flow_id)
+        definition = self._registry.get(view.flow_id)
         if definition is None:
             return view.output
         return validate(definition.output_type, view.output)
@@ -494,7 +476,7 @@ class Engine:
         records = self._run(self.storage.executions_to_recover())
         resumed = 0
         for record in records:
-            if record.flow_id not in self._definitions:
+            if record.flow_id not in self._registry:
                 log.warning(
                     "execution %s of unregistered flow %r is not resumed",
                     record.execution_id,
@@ -552,18 +534,10 @@ class Engine:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._definitions)})"
+        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._registry.all())})"
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:
     from water.metrics import EngineMetrics
 
     return EngineMetrics(engine, registry)
-
-
-def _conflict(known: Definition, new: Definition) -> str:
-    if new.kind != "flow":
-        return f"another flow or workflow with id {new.id!r} is registered"
-    if known.kind == "flow":
-        return f"another flow with id {new.id!r} and different steps is already registered"
-    return f"a {known.kind} with id {new.id!r} is already registered"
