@@ -81,7 +81,7 @@ def test_a_workflow_nested_in_a_flow_runs_as_a_linked_child_execution(engine):
     assert "twice" in engine.flows  # registered with the flow that nests it
 
 
-def test_workflows_nest_in_parallel_and_for_stages_and_as_classes(engine):
+def test_workflows_nest_in_every_kind_of_stage_and_as_classes(engine):
     fan = Flow("wf-fan", input_model=list[Num]).for_(twice, concurrency=2)
     assert engine.start(fan, [{"value": 1}, {"value": 2}]).result(timeout=10) == [
         Num(value=4),
@@ -91,6 +91,10 @@ def test_workflows_nest_in_parallel_and_for_stages_and_as_classes(engine):
     assert engine.start(both, {"value": 1}).result(timeout=10) == [{"value": 4}, {"value": 2}]
     cls = Flow("wf-class").then(inc).then(Summed)
     assert engine.start(cls, {"value": 1}).result(timeout=10) == Total(total=103)
+    chosen = Flow("wf-branch").branch([[lambda n: n.value > 5, inc], [lambda n: True, twice]])
+    assert engine.start(chosen, {"value": 1}).result(timeout=10) == Num(value=4)
+    looped = Flow("wf-while").while_(lambda n: n.value < 20, twice)
+    assert engine.start(looped, {"value": 1}).result(timeout=10) == Num(value=22)
 
 
 def test_pause_resume_and_signals_reach_a_nested_workflow(engine):
