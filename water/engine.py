@@ -35,7 +35,7 @@ from water.errors import (
 )
 from water.events import Event
 from water.ids import can_exist, check_execution_id
-from water.interpreters import Interpreter, interpreter_for
+from water.interpreters import Machine, interpreter_for
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
 from water.registry import Registry
@@ -105,7 +105,7 @@ class Engine:
         self.restart_period = restart_period
         self.allow_flow_changes = allow_flow_changes
         self._registry = Registry()
-        self._machines: dict[str, tuple[Definition, Interpreter]] = {}
+        self._machines: dict[str, tuple[Definition, Machine]] = {}
         self._specs: dict[str, SupervisorSpec] = {}
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
@@ -155,7 +155,7 @@ class Engine:
         return self._registry.require(flow_id)
 
     # actors.protocols.Interpreters
-    def interpreter(self, flow_id: str) -> Interpreter:
+    def interpreter(self, flow_id: str) -> Machine:
         definition = self.flow(flow_id)
         built = self._machines.get(flow_id)
         if built is None or built[0] is not definition:  # new, or replaced since

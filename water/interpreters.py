@@ -20,9 +20,10 @@ from water.interpreter import FlowMachine
 from water.task import Task
 from water.workflow import WorkflowDefinition, WorkflowMachine
 
-__all__ = ["Interpreter", "interpreter_for"]
+__all__ = ["Machine", "interpreter_for"]
 
-Interpreter = FlowMachine | WorkflowMachine
+Machine = FlowMachine | WorkflowMachine
+"""An interpreter of one definition (it implements ``actors.protocols.Interpreter``)."""
 
 
 def interpreter_for(
@@ -33,7 +34,7 @@ def interpreter_for(
     allow_flow_changes: bool = False,
     on_child: Callable[[Definition], None] | None = None,
     rng: random.Random | None = None,
-) -> Interpreter:
+) -> Machine:
     """The interpreter of ``definition``'s executions.
 
     ``on_child`` registers a definition an execution meets as it runs (a child a
