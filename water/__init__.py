@@ -14,6 +14,7 @@ from supervision import (
     RetryPolicy,
     StepTimeoutError,
 )
+from water import oneshot  # noqa: F401  (installs Flow.run and the workflows' run)
 from water.context import TaskContext
 from water.engine import Engine
 from water.errors import (
@@ -39,6 +40,7 @@ from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import MemoryStorage, PostgresStorage, SQLiteStorage, Storage
 from water.task import Task, task
+from water.version import __version__ as __version__
 from water.workflow import (
     NonDeterminismError,
     Workflow,
@@ -52,8 +54,6 @@ from water.workflow import (
     wait_for_signal,
     workflow,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Cancel",

@@ -11,7 +11,7 @@ from actors.jobs import SuspendStep
 from water.errors import OutputNotFoundError
 
 if TYPE_CHECKING:
-    from water.flow import Flow
+    from water.definition import Definition
     from water.task import Task
 
 Out = TypeVar("Out")
@@ -100,9 +100,9 @@ class TaskContext:
     @overload
     def output_of(self, task: Task[Any, Out]) -> Out: ...
     @overload
-    def output_of(self, task: Flow) -> Any: ...
-    def output_of(self, task: Task[Any, Any] | Flow) -> Any:
-        """The output of an earlier step of ``task`` (a Task or a nested Flow), typed.
+    def output_of(self, task: Definition) -> Any: ...
+    def output_of(self, task: Task[Any, Any] | Definition) -> Any:
+        """The output of an earlier step of ``task`` (a Task, a nested Flow or workflow), typed.
 
         It is the output of the task's latest completed step in this execution, as
         an instance of its output model. Raises ``OutputNotFoundError`` (a

@@ -28,23 +28,22 @@ from actors.messages import Cancel, GetStatus, Start
 from actors.observer import RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
+from water.definition import Definition, as_definition
 from water.errors import (
     ExecutionNotFoundError,
-    FlowNotFoundError,
     StateConflictError,
 )
 from water.events import Event
-from water.flow import Flow
 from water.ids import can_exist, check_execution_id
-from water.interpreter import FlowMachine
+from water.interpreters import Machine, interpreter_for
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
+from water.registry import Registry
 from water.snapshot import Snapshot, StepView
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.task import Task
 from water.types import to_json, validate
-from water.workflow import WorkflowDefinition, WorkflowMachine, as_definition
 from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
@@ -54,8 +53,9 @@ log = logging.getLogger("water.engine")
 T = TypeVar("T")
 Out = TypeVar("Out")
 
-Runnable = Flow | WorkflowDefinition | type[Any]
-"""A Flow, a ``@workflow`` function or a ``Workflow`` class."""
+Runnable = Definition | type[Any]
+"""A definition (a Flow, a ``@workflow`` function) or a class standing for one
+(a ``Workflow`` class)."""
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -104,9 +104,8 @@ class Engine:
         self.max_restarts = max_restarts
         self.restart_period = restart_period
         self.allow_flow_changes = allow_flow_changes
-        self._flows: dict[str, Flow] = {}
-        self._machines: dict[str, FlowMachine | WorkflowMachine] = {}
-        self._workflows: dict[str, WorkflowDefinition] = {}
+        self._registry = Registry()
+        self._machines: dict[str, tuple[Definition, Machine]] = {}
         self._specs: dict[str, SupervisorSpec] = {}
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
@@ -129,83 +128,46 @@ class Engine:
         if recover:
             self.recover()
 
-    # -- flows -------------------------------------------------------------------
+    # -- flows ---------------------------------------------------------------------
     def register(self, flow: Runnable) -> Runnable:
-        """Register a flow (and the flows nested in it) so it can run and resume.
+        """Register a flow or a workflow, and every definition nested in it, so that
+        they can run and resume.
 
-        A code-first workflow (``@workflow`` function or ``Workflow`` class) is
-        registered with the workflows its code names, its children.
+        A flow is validated first (``FlowValidationError``). A code-first workflow
+        comes with the workflows its code names, its children. An id names one
+        definition: another one under a registered id is refused (``ValueError``)
+        unless it has the same kind and fingerprint, and then replaces it.
         """
         definition = as_definition(flow)
-        if definition is not None:
-            self._register_workflow(definition)
-            return flow
-        if not isinstance(flow, Flow):
+        if definition is None:
             raise TypeError(f"expected a Flow or a workflow, got {type(flow).__name__}")
-        flow.validate()
-        self._register(flow)
+        definition.validate()
+        self._registry.add(definition)
         return flow
 
-    def _register_workflow(self, definition: WorkflowDefinition) -> None:
-        known = self._workflows.get(definition.id)
-        if known is definition:
-            return
-        if definition.id in self._flows or (
-            known is not None and known.version != definition.version
-        ):
-            raise ValueError(f"another flow or workflow with id {definition.id!r} is registered")
-        self._workflows[definition.id] = definition
-        self._machines.pop(definition.id, None)
-        for child in definition.children():
-            self._register_workflow(child)
-
-    def _register(self, flow: Flow) -> None:
-        if flow.id in self._workflows:
-            raise ValueError(f"a workflow with id {flow.id!r} is already registered")
-        known = self._flows.get(flow.id)
-        if known is not None and known is not flow:
-            if known.fingerprint != flow.fingerprint:
-                raise ValueError(
-                    f"another flow with id {flow.id!r} and different steps is already registered"
-                )
-            return
-        self._flows[flow.id] = flow
-        self._machines.pop(flow.id, None)
-        for node in flow.nodes:
-            for r in node.runnables:
-                if isinstance(r, Flow):
-                    self._register(r)
-
     @property
-    def flows(self) -> dict[str, Flow]:
-        return dict(self._flows)
+    def flows(self) -> dict[str, Definition]:
+        """The registered definitions (flows and workflows) by id."""
+        return self._registry.all()
 
-    def flow(self, flow_id: str) -> Flow:
-        try:
-            return self._flows[flow_id]
-        except KeyError:
-            raise FlowNotFoundError(flow_id, list(self._flows)) from None
+    def flow(self, flow_id: str) -> Definition:
+        """The registered flow or workflow of that id (``FlowNotFoundError`` if none)."""
+        return self._registry.require(flow_id)
 
     # actors.protocols.Interpreters
-    def interpreter(self, flow_id: str) -> FlowMachine | WorkflowMachine:
-        machine = self._machines.get(flow_id)
-        if machine is None and flow_id in self._workflows:
-            machine = WorkflowMachine(
-                self._workflows[flow_id],
-                default_retry=self.default_retry,
-                spec_for=self._spec_for,
-                on_child=self._register_workflow,
-            )
-            self._machines[flow_id] = machine
-        if machine is None:
-            machine = FlowMachine(
-                self.flow(flow_id),
+    def interpreter(self, flow_id: str) -> Machine:
+        definition = self.flow(flow_id)
+        built = self._machines.get(flow_id)
+        if built is None or built[0] is not definition:  # new, or replaced since
+            machine = interpreter_for(
+                definition,
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
+                on_child=self._registry.add,
             )
-            self._machines[flow_id] = machine
-        return machine
+            built = self._machines[flow_id] = (definition, machine)
+        return built[1]
 
     def _spec_for(self, task: Task[Any, Any]) -> SupervisorSpec:
         spec = self._specs.get(task.id)
@@ -221,24 +183,17 @@ class Engine:
         return spec
 
     # -- executions ----------------------------------------------------------------
-    def _resolve(self, flow: Runnable | str) -> Flow | WorkflowDefinition:
-        if isinstance(flow, Flow):
-            if self._flows.get(flow.id) is not flow:
-                self.register(flow)
-            return flow
+    def _resolve(self, flow: Runnable | str) -> Definition:
         if isinstance(flow, str):
-            if flow in self._workflows:
-                return self._workflows[flow]
             return self.flow(flow)
         definition = as_definition(flow)
         if definition is None:
             raise TypeError(f"expected a Flow, a workflow or an id, got {type(flow).__name__}")
-        self._register_workflow(definition)
+        if not self._registry.knows(definition):
+            self.register(definition)
         return definition
 
-    def _start_message(
-        self, flow: Runnable | str, input: Any
-    ) -> tuple[Flow | WorkflowDefinition, Start]:
+    def _start_message(self, flow: Runnable | str, input: Any) -> tuple[Definition, Start]:
         resolved = self._resolve(flow)
         data = validate(resolved.input_type, input)
         return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
@@ -510,12 +465,10 @@ class Engine:
                 future.set_exception(exc)
 
     def _typed_output(self, view: Snapshot) -> Any:
-        flow: Flow | WorkflowDefinition | None = self._flows.get(view.flow_id)
-        if flow is None:
-            flow = self._workflows.get(view.flow_id)
-        if flow is None:
+        definition = self._registry.get(view.flow_id)
+        if definition is None:
             return view.output
-        return validate(flow.output_type, view.output)
+        return validate(definition.output_type, view.output)
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> int:
@@ -523,7 +476,7 @@ class Engine:
         records = self._run(self.storage.executions_to_recover())
         resumed = 0
         for record in records:
-            if record.flow_id not in self._flows and record.flow_id not in self._workflows:
+            if record.flow_id not in self._registry:
                 log.warning(
                     "execution %s of unregistered flow %r is not resumed",
                     record.execution_id,
@@ -581,7 +534,7 @@ class Engine:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._flows)})"
+        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._registry.all())})"
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:

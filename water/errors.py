@@ -17,7 +17,7 @@ tree::
     ├── ExecutionNotFoundError (KeyError)
     ├── FlowNotFoundError (KeyError)    no flow or workflow with that id is registered
     ├── OutputNotFoundError (KeyError)  ``context.output_of(task)`` before it completed
-    ├── FlowValidationError (ValueError) a flow is not well formed (``water.flow``)
+    ├── FlowValidationError (ValueError) a flow is not well formed (``water.definition``)
     ├── FlowChangedError                a running execution's flow changed structure
     ├── NonDeterminismError             replayed workflow code called something else
     ├── NotDurableError                 workflow code used real time or I/O

@@ -1,7 +1,9 @@
-"""A flow's structure as data (``describe``) and as a Mermaid diagram (``to_mermaid``).
+"""A definition's structure as data (``describe``) and as a Mermaid diagram (``to_mermaid``).
 
 ``describe`` is what ``GET /flows`` answers; ``to_mermaid`` is what ``water graph``
-prints. Nested flows are described recursively and drawn as subgraphs.
+prints. Nested flows are described recursively and drawn as subgraphs; any other
+nested definition (a code-first workflow) is described by its id, kind and
+types, and drawn as one box: its steps are code, not data.
 """
 
 from __future__ import annotations
@@ -11,46 +13,57 @@ from datetime import datetime
 from typing import Any
 
 from supervision import CircuitBreaker, RetryPolicy, format_seconds
+from water.definition import Definition, has_cycle
 from water.flow import Flow, Node, Runnable
 from water.task import Task
 from water.types import json_schema
+from water.workflow import WorkflowDefinition
 
-__all__ = ["describe", "to_mermaid"]
+__all__ = ["describe", "step_labels", "to_mermaid"]
+
+
+def step_labels(definition: Definition) -> list[str]:
+    """Its stages, for listings: a flow's nodes, a workflow class's ``@step`` methods."""
+    if isinstance(definition, Flow):
+        return [node.label() for node in definition.nodes]
+    if isinstance(definition, WorkflowDefinition):
+        return list(definition.steps)
+    return []
 
 
 # -- describe -------------------------------------------------------------------------
-def describe(flow: Flow) -> dict[str, Any]:
-    """The flow as JSON-able data: id, description, schemas and steps (recursively)."""
-    return _describe_flow(flow, ())
+def describe(definition: Definition) -> dict[str, Any]:
+    """The definition as JSON-able data: id, description, schemas and steps (recursively)."""
+    return _describe(definition, ())
 
 
-def _describe_flow(flow: Flow, path: tuple[int, ...]) -> dict[str, Any]:
-    cyclic = _has_cycle(flow)
-    if id(flow) in path:  # a cycle: validate() reports it; describe the flow once only
+def _describe(definition: Definition, path: tuple[int, ...]) -> dict[str, Any]:
+    if not isinstance(definition, Flow):
+        return {
+            "type": definition.kind,
+            "id": definition.id,
+            "description": definition.description,
+            "fingerprint": definition.fingerprint,
+            "input_schema": json_schema(definition.input_type),
+            "output_schema": json_schema(definition.output_type),
+            "steps": [],
+        }
+    cyclic = has_cycle(definition)
+    if id(definition) in path:  # a cycle: validate() reports it; describe the flow once only
         steps: list[dict[str, Any]] = []
     else:
-        inner = (*path, id(flow))
-        steps = [_describe_node(i, node, inner) for i, node in enumerate(flow.nodes)]
+        inner = (*path, id(definition))
+        steps = [_describe_node(i, node, inner) for i, node in enumerate(definition.nodes)]
     return {
         "type": "flow",
-        "id": flow.id,
-        "description": flow.description,
-        "fingerprint": flow.fingerprint,
+        "id": definition.id,
+        "description": definition.description,
+        "fingerprint": definition.fingerprint,
         # the types of a flow with a flow nested in itself are undefined (and recurse forever)
-        "input_schema": {} if cyclic else json_schema(flow.input_type),
-        "output_schema": {} if cyclic else json_schema(flow.output_type),
+        "input_schema": {} if cyclic else json_schema(definition.input_type),
+        "output_schema": {} if cyclic else json_schema(definition.output_type),
         "steps": steps,
     }
-
-
-def _has_cycle(flow: Flow, stack: tuple[int, ...] = ()) -> bool:
-    """Whether a flow is nested in itself anywhere inside ``flow``."""
-    if id(flow) in stack:
-        return True
-    inner = (*stack, id(flow))
-    return any(
-        _has_cycle(r, inner) for node in flow.nodes for r in node.runnables if isinstance(r, Flow)
-    )
 
 
 def _describe_node(index: int, node: Node, path: tuple[int, ...]) -> dict[str, Any]:
@@ -71,8 +84,8 @@ def _describe_node(index: int, node: Node, path: tuple[int, ...]) -> dict[str, A
 
 
 def _describe_runnable(r: Runnable, path: tuple[int, ...]) -> dict[str, Any]:
-    if isinstance(r, Flow):
-        return _describe_flow(r, path)
+    if isinstance(r, Definition):
+        return _describe(r, path)
     return {
         "type": "task",
         "id": r.id,
@@ -127,12 +140,15 @@ Exit = tuple[str, str | None]
 """A node an edge leaves from, with the edge's label."""
 
 
-def to_mermaid(flow: Flow, direction: str = "TD") -> str:
-    """The flow as a Mermaid ``flowchart``; nested flows are subgraphs."""
+def to_mermaid(definition: Definition, direction: str = "TD") -> str:
+    """The definition as a Mermaid ``flowchart``; nested flows are subgraphs."""
     diagram = _Diagram()
     diagram.line(f"flowchart {direction}")
     start = diagram.node("start", "circle")
-    entry, exits = diagram.stages(flow, (id(flow),))
+    if isinstance(definition, Flow):
+        entry, exits = diagram.stages(definition, (id(definition),))
+    else:
+        entry, exits = diagram.runnable(definition, ())
     diagram.edge(start, entry)
     end = diagram.node("end", "circle")
     for source, label in exits:
@@ -147,6 +163,7 @@ _SHAPES = {
     "stadium": ('(["', '"])'),
     "slanted": ('[/"', '"/]'),
     "circle": ('(("', '"))'),
+    "subroutine": ('[["', '"]]'),
 }
 
 
@@ -256,6 +273,9 @@ class _Diagram:
         if isinstance(r, Task):
             step = self.node(f"{prefix}{r.id}")
             return step, [(step, None)]
+        if not isinstance(r, Flow):  # its steps are code: one box
+            box = self.node(f"{prefix}{r.kind} {r.id}", "subroutine")
+            return box, [(box, None)]
         if id(r) in path:  # a cycle: draw a reference instead of recursing
             ref = self.node(f"{prefix}flow {r.id} (cycle)")
             return ref, [(ref, None)]

@@ -40,12 +40,11 @@ from actors.messages import (
 )
 from actors.protocols import Interpreter, Stored
 from supervision import RetryPolicy
-from water.flow import Flow
-from water.interpreter import FlowMachine
+from water.definition import as_definition
+from water.interpreters import interpreter_for
 from water.snapshot import Snapshot
 from water.task import Task
 from water.types import to_json
-from water.workflow import WorkflowMachine, as_definition
 
 __all__ = ["Simulator"]
 
@@ -54,13 +53,10 @@ def _interpreter(definition: Any, retry: RetryPolicy, seed: int) -> Interpreter:
     def spec_for(task: Task[Any, Any]) -> SupervisorSpec:
         return SupervisorSpec(task.id)
 
-    rng = random.Random(seed)
-    if isinstance(definition, Flow):
-        return FlowMachine(definition, default_retry=retry, spec_for=spec_for, rng=rng)
-    workflow = as_definition(definition)
-    if workflow is None:
+    found = as_definition(definition)
+    if found is None:
         raise TypeError(f"a Flow or a code-first workflow is needed, got {definition!r}")
-    return WorkflowMachine(workflow, default_retry=retry, spec_for=spec_for, rng=rng)
+    return interpreter_for(found, default_retry=retry, spec_for=spec_for, rng=random.Random(seed))
 
 
 class Simulator:

@@ -16,7 +16,7 @@ def main() -> None:
     db, execution_id, name = sys.argv[1], sys.argv[2], sys.argv[3]
     definition = WORKFLOWS[name]
     engine = Engine(f"sqlite:///{db}", flows=[definition])
-    data = Num(value=int(sys.argv[4])) if name == "sums" else Signup(email="ana")
+    data = Num(value=int(sys.argv[4])) if name in ("sums", "nested") else Signup(email="ana")
     ref = engine.start(definition, data, execution_id=execution_id)
     print("STARTED", flush=True)
     if name == "onboarding":

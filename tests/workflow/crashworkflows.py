@@ -8,7 +8,7 @@ import time
 from pydantic import BaseModel
 
 import water
-from water import TaskContext, task, workflow
+from water import Flow, TaskContext, task, workflow
 
 RUN_LOG = os.environ.get("WATER_TEST_RUN_LOG", "")
 
@@ -74,4 +74,6 @@ class Onboarding(water.Workflow[Signup, Progress]):
         ctx.state.plan = await ctx.wait_for_signal("plan")
 
 
-WORKFLOWS = {"sums": sums, "onboarding": Onboarding}
+nested_sums = Flow("nested-sums").then(sums)  # a workflow nested in a flow
+
+WORKFLOWS = {"sums": sums, "onboarding": Onboarding, "nested": nested_sums}

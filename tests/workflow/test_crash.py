@@ -17,7 +17,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 import crashworkflows  # noqa: E402
-from crashworkflows import Onboarding, Progress, Total, sums  # noqa: E402
+from crashworkflows import Onboarding, Progress, Total, nested_sums, sums  # noqa: E402
 
 SIZE = 20
 
@@ -85,3 +85,25 @@ def test_a_class_workflow_keeps_its_state_across_a_sigkill_between_its_steps(tmp
         ref.ask(Signal("plan", "pro"))
         assert ref.result(timeout=30) == Progress(account="acct-ana", plan="pro")
     assert step_runs(run_log) == {"create.0.open_account": 1}
+
+
+def test_a_flow_and_its_nested_workflow_recover_after_a_sigkill(tmp_path, monkeypatch):
+    db, run_log = tmp_path / "nested.db", tmp_path / "runs.log"
+    monkeypatch.setattr(crashworkflows, "RUN_LOG", str(run_log))
+    run_child(db, run_log, ["nested", str(SIZE)], "ex-crash/0.sums", 5)
+    child_id = "ex-crash/0.sums"
+    with Engine(f"sqlite:///{db}", recover=False) as reader:
+        before = reader.events(child_id)
+        assert reader.get_execution("ex-crash").status == "running"  # waits for its child
+    durable = {e.key for e in before if e.type == "step_completed"}
+    [token] = [e.value for e in before if e.type == "value_recorded"]
+    assert 0 < len(durable) < SIZE
+
+    with Engine(f"sqlite:///{db}", flows=[nested_sums]) as engine:  # the flow only
+        result = engine.ref("ex-crash").result(timeout=60)
+        child = engine.ref(child_id).status()
+    assert result == Total(token=token, total=sum(i * i for i in range(SIZE)))
+    assert child.status == "completed" and child.parent_id == "ex-crash"
+    runs = step_runs(run_log)
+    again = sorted(k for k in durable if runs[k] != 1)
+    assert not again, f"completed steps ran again after the crash: {again}"

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from water.cli.render import err
-from water.flow import Flow
+from water.definition import Definition
 from water.server.discovery import DiscoveryError, load_flows
 from water.storage import Storage
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 
 FlowsFile = Annotated[
     Path,
-    typer.Argument(help="Python file defining Flow objects at module level."),
+    typer.Argument(help="Python file defining flows (or workflows) at module level."),
 ]
 Db = Annotated[
     str,
@@ -40,7 +40,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(path: Path) -> list[Flow]:
+def load(path: Path) -> list[Definition]:
     """The flows a flows file defines at module level."""
     try:
         return load_flows(path)

@@ -12,8 +12,8 @@ from rich.markup import escape
 
 from water.cli.app import Db, FlowsFile, fail, load, open_db
 from water.cli.render import count, err, out, print_reports, progress, styled
+from water.definition import Definition
 from water.errors import UnstorableValueError
-from water.flow import Flow
 from water.graph import to_mermaid
 from water.server.discovery import all_flows, check_flows
 from water.snapshot import Snapshot
@@ -77,7 +77,7 @@ def run(
     _report_outcome(final)
 
 
-def _find_flow(flows: list[Flow], flow_id: str) -> Flow:
+def _find_flow(flows: list[Definition], flow_id: str) -> Definition:
     """The flow ``flow_id`` among ``flows`` and the flows nested in them."""
     found = all_flows(flows)
     if flow_id not in found:
@@ -85,7 +85,7 @@ def _find_flow(flows: list[Flow], flow_id: str) -> Flow:
     return found[flow_id]
 
 
-def _no_input(flow: Flow) -> Any:
+def _no_input(flow: Definition) -> Any:
     """The input of a run without ``--input``: ``{}`` for a model input, else None."""
     tp = flow.input_type
     return {} if isinstance(tp, type) and issubclass(tp, BaseModel) else None

@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from water.definition import Definition
 from water.events import ErrorInfo, Event
-from water.flow import Flow
+from water.graph import step_labels
 from water.server.discovery import FlowReport
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
@@ -68,13 +69,13 @@ def local_time(value: datetime | float | None) -> str:
 
 
 # -- flows ------------------------------------------------------------------------------
-def print_flows(flows: list[Flow]) -> None:
+def print_flows(flows: list[Definition]) -> None:
     table = Table(title="Registered flows", title_justify="left")
     table.add_column("flow", style="bold", no_wrap=True)
     table.add_column("steps", justify="right")
     table.add_column("description")
     for flow in flows:
-        table.add_row(escape(flow.id), str(len(flow.nodes)), escape(flow.description))
+        table.add_row(escape(flow.id), str(len(step_labels(flow))), escape(flow.description))
     out().print(table)
 
 
@@ -83,7 +84,9 @@ def print_reports(reports: list[FlowReport]) -> None:
     for report in reports:
         flow = report.flow
         mark = "[green]✓[/]" if report.ok else "[red]✗[/]"
-        console.print(f"{mark} [bold]{escape(flow.id)}[/] ({count(len(flow.nodes), 'step')})")
+        console.print(
+            f"{mark} [bold]{escape(flow.id)}[/] ({count(len(step_labels(flow)), 'step')})"
+        )
         for problem in report.problems:
             console.print(f"    [red]- {escape(problem)}[/]")
         for warning in report.warnings:

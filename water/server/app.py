@@ -17,9 +17,7 @@ from fastapi import FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 
-from water import __version__
-from water.engine import Engine
-from water.flow import Flow
+from water.engine import Engine, Runnable
 from water.server.auth import BearerAuthMiddleware, resolve_token
 from water.server.dashboard import install_dashboard
 from water.server.docs import install_docs
@@ -29,6 +27,7 @@ from water.server.limits import BodyLimitMiddleware
 from water.server.openapi import install_openapi
 from water.server.routes import flow_routes, health_routes, service_routes, session_routes
 from water.storage import Storage
+from water.version import __version__
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "create_app_from_flows"]
 
@@ -69,7 +68,7 @@ def create_app(
 
 
 def create_app_from_flows(
-    flows: Iterable[Flow],
+    flows: Iterable[Runnable],
     storage: Storage | str | None = None,
     *,
     api_token: str | None = None,

@@ -1,4 +1,5 @@
-"""Finding the flows of a flows file: import it and collect its module-level ``Flow`` objects.
+"""Finding the flows of a flows file: import it and collect its module-level definitions
+(``Flow`` objects, ``@workflow`` functions, ``Workflow`` classes).
 
 Shared by the CLI (``water dev``, ``validate``, ``run``, ``graph``) and by the
 server factory that ``water dev --reload`` hands to uvicorn.
@@ -16,8 +17,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from water.definition import Definition, FlowValidationError, as_definition, walk
 from water.errors import WaterError
-from water.flow import Flow, FlowValidationError
+from water.flow import Flow
 from water.task import Task
 
 __all__ = [
@@ -78,33 +80,35 @@ def _where(exc: BaseException, file: Path) -> str:
     return f" (at {last.filename}:{last.lineno})"
 
 
-def module_flows(module: ModuleType) -> list[Flow]:
-    """The distinct ``Flow`` objects bound to names at module level, in definition order.
+def module_flows(module: ModuleType) -> list[Definition]:
+    """The distinct definitions bound to names at module level, in definition order:
+    flows, ``@workflow`` functions and ``Workflow`` classes.
 
-    Raises ``DiscoveryError`` when two different flows share an id.
+    Raises ``DiscoveryError`` when two different ones share an id.
     """
-    flows: list[Flow] = []
+    flows: list[Definition] = []
     names: dict[str, str] = {}
-    seen: dict[str, Flow] = {}
+    seen: dict[str, Definition] = {}
     for name, value in vars(module).items():
-        if not isinstance(value, Flow) or name.startswith("__"):
+        definition = as_definition(value)
+        if definition is None or name.startswith("__"):
             continue
-        known = seen.get(value.id)
-        if known is value:
+        known = seen.get(definition.id)
+        if known is definition:
             continue
         if known is not None:
             raise DiscoveryError(
-                f"duplicate flow id {value.id!r}: module-level names {names[value.id]!r} and "
-                f"{name!r} are different flows with the same id; give each flow its own id"
+                f"duplicate flow id {definition.id!r}: module-level names {names[definition.id]!r} "
+                f"and {name!r} are different flows with the same id; give each flow its own id"
             )
-        seen[value.id] = value
-        names[value.id] = name
-        flows.append(value)
+        seen[definition.id] = definition
+        names[definition.id] = name
+        flows.append(definition)
     return flows
 
 
-def load_flows(path: str | Path) -> list[Flow]:
-    """Import a flows file and return its module-level flows (at least one)."""
+def load_flows(path: str | Path) -> list[Definition]:
+    """Import a flows file and return its module-level flows and workflows (at least one)."""
     flows = module_flows(import_flows_file(path))
     if not flows:
         raise DiscoveryError(
@@ -114,25 +118,19 @@ def load_flows(path: str | Path) -> list[Flow]:
     return flows
 
 
-def all_flows(flows: Iterable[Flow]) -> dict[str, Flow]:
-    """The flows and every flow nested in them, by id (the first one seen wins)."""
-    found: dict[str, Flow] = {}
-    stack = list(flows)[::-1]
-    while stack:
-        flow = stack.pop()
-        if flow.id in found:
-            continue
-        found[flow.id] = flow
-        for node in reversed(flow.nodes):
-            stack.extend(r for r in reversed(node.runnables) if isinstance(r, Flow))
+def all_flows(flows: Iterable[Definition]) -> dict[str, Definition]:
+    """The definitions and every one nested in them, by id (the first one seen wins)."""
+    found: dict[str, Definition] = {}
+    for definition in walk(flows):
+        found.setdefault(definition.id, definition)
     return found
 
 
 @dataclass
 class FlowReport:
-    """What ``check_flows`` found about one flow."""
+    """What ``check_flows`` found about one flow (or workflow)."""
 
-    flow: Flow
+    flow: Definition
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -141,7 +139,7 @@ class FlowReport:
         return not self.problems
 
 
-def check_flows(flows: Iterable[Flow]) -> list[FlowReport]:
+def check_flows(flows: Iterable[Definition]) -> list[FlowReport]:
     """Validate flows without running them.
 
     Problems (the flow cannot be registered or run): what ``Flow.validate`` finds
@@ -151,38 +149,32 @@ def check_flows(flows: Iterable[Flow]) -> list[FlowReport]:
     """
     flows = list(flows)
     reports = [FlowReport(flow) for flow in flows]
-    flow_owner: dict[str, Flow] = {}
+    owner: dict[str, Definition] = {}
     task_owner: dict[str, Task[Any, Any]] = {}
     for report in reports:
         try:
             report.flow.validate()
         except FlowValidationError as exc:
             report.problems.extend(exc.problems)
-        for nested in _walk(report.flow):
-            known = flow_owner.setdefault(nested.id, nested)
-            if known is not nested and known.fingerprint != nested.fingerprint:
-                report.problems.append(
-                    f"flow id {nested.id!r} names two different flows (with different steps)"
-                )
-            for node in nested.nodes:
-                for r in node.runnables:
-                    if isinstance(r, Task):
-                        _check_task(r, report, task_owner)
+        for nested in walk(report.flow):
+            known = owner.setdefault(nested.id, nested)
+            if known is not nested and (
+                known.kind != nested.kind or known.fingerprint != nested.fingerprint
+            ):
+                report.problems.append(_two_under_one_id(known, nested))
+            if isinstance(nested, Flow):
+                for node in nested.nodes:
+                    for r in node.runnables:
+                        if isinstance(r, Task):
+                            _check_task(r, report, task_owner)
     return reports
 
 
-def _walk(flow: Flow) -> list[Flow]:
-    """``flow`` and the flows nested in it, each once (cycles are tolerated)."""
-    out: list[Flow] = []
-    stack = [flow]
-    while stack:
-        current = stack.pop()
-        if any(current is f for f in out):
-            continue
-        out.append(current)
-        for node in current.nodes:
-            stack.extend(r for r in node.runnables if isinstance(r, Flow))
-    return out
+def _two_under_one_id(known: Definition, other: Definition) -> str:
+    if known.kind != other.kind:
+        return f"id {other.id!r} names both a {known.kind} and a {other.kind}"
+    what = "steps" if other.kind == "flow" else "fingerprints"
+    return f"{other.kind} id {other.id!r} names two different {other.kind}s (with different {what})"
 
 
 def _check_task(

@@ -77,7 +77,8 @@ class StepInfo(BaseModel):
     kind: Literal["task", "branch", "parallel", "for", "while", "sleep", "signal"]
     label: str
     runnables: list[TaskInfo | FlowInfo] = Field(
-        default_factory=list, description="What the stage runs: tasks or nested flows."
+        default_factory=list,
+        description="What the stage runs: tasks, nested flows or workflows.",
     )
     conditions: list[str] = Field(default_factory=list, description="Condition function names.")
     concurrency: int | None = None
@@ -90,9 +91,10 @@ class StepInfo(BaseModel):
 
 
 class FlowInfo(BaseModel):
-    """A registered flow: its schemas and its step graph."""
+    """A registered flow or code-first workflow: its schemas and its step graph (a
+    workflow's steps are code: its ``steps`` are empty)."""
 
-    type: Literal["flow"] = "flow"
+    type: Literal["flow", "workflow"] = "flow"
     id: str
     description: str
     fingerprint: str

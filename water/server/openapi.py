@@ -18,14 +18,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
 
-from water.flow import Flow
+from water.definition import Definition
 from water.types import adapter, undescribed, validate
 
 GENERIC_PATH = "/flows/{flow_id}/execute"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def install_openapi(app: FastAPI, flows: Callable[[], Mapping[str, Flow]]) -> None:
+def install_openapi(app: FastAPI, flows: Callable[[], Mapping[str, Definition]]) -> None:
     """Serve the document with per-flow operations for the flows ``flows()`` returns."""
     cache: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
 
@@ -48,7 +48,9 @@ def install_openapi(app: FastAPI, flows: Callable[[], Mapping[str, Flow]]) -> No
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def with_flow_operations(document: dict[str, Any], flows: Mapping[str, Flow]) -> dict[str, Any]:
+def with_flow_operations(
+    document: dict[str, Any], flows: Mapping[str, Definition]
+) -> dict[str, Any]:
     """``document`` plus ``POST /flows/<id>/execute`` for each flow."""
     generic = document.get("paths", {}).get(GENERIC_PATH, {}).get("post")
     if generic is None:

@@ -12,10 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from actors.messages import Cancel, Pause, Resume, Signal
-from water import __version__
+from water.definition import Definition
 from water.engine import Engine
 from water.errors import StateConflictError, UnstorableValueError
-from water.flow import Flow
 from water.graph import describe, to_mermaid
 from water.ids import MAX_LENGTH, PATTERN
 from water.server.bodies import documented_body, json_body, model_body, unstorable
@@ -36,6 +35,7 @@ from water.server.models import (
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.types import to_json
+from water.version import __version__
 
 ASK_TIMEOUT = 30.0
 """Seconds a request waits for an execution's answer."""
@@ -75,7 +75,7 @@ def flow_routes(engine: Engine) -> APIRouter:
     ]
     described: dict[tuple[str, str], FlowInfo] = {}
 
-    def info(flow: Flow) -> FlowInfo:
+    def info(flow: Definition) -> FlowInfo:
         key = (flow.id, flow.fingerprint)
         if key not in described:
             described[key] = FlowInfo.model_validate(describe(flow))

@@ -14,12 +14,12 @@ passivation the code runs again with each recorded call answered from the
 journal.
 """
 
+from water.definition import as_definition
 from water.workflow.api import now, patched, random, sleep, uuid4, wait_for_signal
 from water.workflow.definition import (
     Workflow,
     WorkflowContext,
     WorkflowDefinition,
-    as_definition,
     step,
     workflow,
 )

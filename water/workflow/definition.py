@@ -1,8 +1,9 @@
 """Code-first workflow definitions: ``@workflow`` functions and ``Workflow`` classes.
 
-Both give the interpreter the same thing (``WorkflowDefinition``): an id, a
-version, the input and output types, and the program to run. They go wherever
-a Flow goes (``Engine(flows=[...])``, ``engine.start``).
+Both give the interpreter the same thing (``WorkflowDefinition``, a
+``water.definition.Definition``): an id, a version, the input and output types,
+and the program to run. They go wherever a Flow goes (``Engine(flows=[...])``,
+``engine.start``, a stage of a Flow).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from water.context import current_workflow
+from water.definition import Definition, as_definition
 from water.task import check_id
 
 In = TypeVar("In")
@@ -27,14 +29,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 _STEP_MARK = "__water_step__"
 
 
-class WorkflowDefinition:
+class WorkflowDefinition(Definition):
     """What the interpreter runs: the common shape of both forms."""
 
-    id: str
+    kind: ClassVar[str] = "workflow"
+    recursive: ClassVar[bool] = True  # its code decides which children it starts
     version: str
-    description: str
-    input_type: Any
-    output_type: Any
+    input_type: Any = None
+    output_type: Any = None
     steps: tuple[str, ...] = ()
     """The ``@step`` methods of a class workflow, in order (empty for a function)."""
     state_type: Any = None
@@ -43,14 +45,6 @@ class WorkflowDefinition:
     def fingerprint(self) -> str:
         """What an execution records of the code it started under: the version."""
         return self.version
-
-    @property
-    def input_model(self) -> Any:
-        return self.input_type
-
-    @property
-    def output_model(self) -> Any:
-        return self.output_type
 
     def program(self, data: Any, state: Any = None, start_at: int = 0) -> Coroutine[Any, Any, Any]:
         """The coroutine of one execution (from its ``start_at``-th step, for classes)."""
@@ -88,7 +82,7 @@ def _named_workflows(fn: Callable[..., Any]) -> list[WorkflowDefinition]:
     for name in dict.fromkeys(_names(code)):
         value = scope.get(name)
         definition = as_definition(value)
-        if definition is not None and definition not in found:
+        if isinstance(definition, WorkflowDefinition) and definition not in found:
             found.append(definition)
     return found
 
@@ -243,11 +237,12 @@ class Workflow(Generic[In, S]):
     id: str = ""
     version: str = "1"
     description: str = ""
-    __workflow__: ClassVar[ClassDefinition]
+    __definition__: ClassVar[ClassDefinition]
+    """What the engine runs for this class (``water.definition.as_definition`` finds it)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.__workflow__ = ClassDefinition(cls)
+        cls.__definition__ = ClassDefinition(cls)
 
 
 class ClassDefinition(WorkflowDefinition):
@@ -312,13 +307,3 @@ async def _run_steps(definition: ClassDefinition, data: Any, state: Any, start_a
         await getattr(instance, name)(ctx)
         ctx.state = scope.step_done(name, ctx.state)
     return ctx.state
-
-
-def as_definition(value: Any) -> WorkflowDefinition | None:
-    """The definition behind a ``@workflow`` function or a ``Workflow`` class, if it is one."""
-    if isinstance(value, WorkflowDefinition):
-        return value
-    if isinstance(value, type) and issubclass(value, Workflow) and value is not Workflow:
-        definition: WorkflowDefinition = value.__workflow__
-        return definition
-    return None

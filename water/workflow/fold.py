@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from water import events as ev
 from water import nesting
+from water.definition import as_definition
 from water.errors import StepError
 from water.task import Task
 from water.types import validate
-from water.workflow.definition import as_definition
 from water.workflow.state import (
     BACKOFF,
     CANCELLED,

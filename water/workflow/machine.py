@@ -35,6 +35,7 @@ from supervision import RetryPolicy
 from water import events as ev
 from water import nesting
 from water.context import current_workflow
+from water.definition import Definition, as_definition
 from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info
@@ -44,7 +45,7 @@ from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
 from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
-from water.workflow.definition import WorkflowDefinition, as_definition
+from water.workflow.definition import WorkflowDefinition
 from water.workflow.errors import WorkflowCodeStopped
 from water.workflow.fold import apply, position_of, resolve_step
 from water.workflow.jobs import step_job
@@ -82,7 +83,7 @@ class WorkflowMachine:
         *,
         default_retry: RetryPolicy,
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
-        on_child: Callable[[WorkflowDefinition], None] | None = None,
+        on_child: Callable[[Definition], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.definition = definition

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from water import events as ev
 from water.context import current_workflow
+from water.definition import as_definition
 from water.events import ErrorInfo
 from water.types import to_json, validate
-from water.workflow.definition import as_definition
 from water.workflow.errors import (
     NonDeterminismError,
     NotDurableError,
