@@ -31,9 +31,8 @@ from water.interpreter.state import (
     Stage,
     StepState,
 )
+from water.status import ACTIVE, ExecutionStatus
 from water.task import Task
-
-ACTIVE = ("running", "waiting")
 
 
 def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
@@ -50,7 +49,10 @@ def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
 # -- status -------------------------------------------------------------------
 def parked(step: StepState) -> bool:
     """A running child-flow step whose child waits or is paused: not active work."""
-    return step.kind == "flow" and step.child_status in ("waiting", "paused")
+    return step.kind == "flow" and step.child_status in (
+        ExecutionStatus.WAITING,
+        ExecutionStatus.PAUSED,
+    )
 
 
 def has_active_work(state: ExecState) -> bool:
@@ -69,16 +71,16 @@ def refresh_status(state: ExecState) -> None:
     if state.status not in ACTIVE:
         return
     if state.awaiting is not None or has_active_work(state):
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
     elif (
         state.suspended
         or state.waiting_signal is not None
         or state.parked
         or any(not t.startswith(("retry:", "comp:")) for t in state.timers)
     ):
-        state.status = "waiting"
+        state.status = ExecutionStatus.WAITING
     else:
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
 
 
 # -- starting steps -------------------------------------------------------------
@@ -285,7 +287,7 @@ def _started(flow: Flow, state: ExecState, e: ev.ExecutionStarted) -> None:
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
     state.created_at = e.ts
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
     state.node = 0
     state.value = e.input
     state.value_ref = ["input"]
@@ -493,17 +495,17 @@ def _signal_received(flow: Flow, state: ExecState, e: ev.SignalReceived) -> None
 
 
 def _pause_requested(flow: Flow, state: ExecState, e: ev.PauseRequested) -> None:
-    state.status = "pausing"
+    state.status = ExecutionStatus.PAUSING
     state.epoch += 1
     nesting.pausing(state.steps[k] for k in state.running)
 
 
 def _paused(flow: Flow, state: ExecState, e: ev.Paused) -> None:
-    state.status = "paused"
+    state.status = ExecutionStatus.PAUSED
 
 
 def _resumed(flow: Flow, state: ExecState, e: ev.Resumed) -> None:
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
     state.epoch += 1
     pump(flow, state)
 
@@ -530,13 +532,13 @@ def _stop_everything(state: ExecState) -> list[str]:
 def _cancelled(flow: Flow, state: ExecState, e: ev.Cancelled) -> None:
     _stop_everything(state)
     state.cancel_reason = e.reason
-    state.status = "cancelled"
+    state.status = ExecutionStatus.CANCELLED
 
 
 def _compensation_started(flow: Flow, state: ExecState, e: ev.CompensationStarted) -> None:
     _stop_everything(state)
     if state.status not in ACTIVE:
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
     state.compensation = CompensationState(keys=list(e.keys), error=e.error)
     _next_compensation(state)
 
@@ -582,13 +584,13 @@ def _compensation_failed(flow: Flow, state: ExecState, e: ev.CompensationFailed)
 def _execution_completed(flow: Flow, state: ExecState, e: ev.ExecutionCompleted) -> None:
     state.awaiting = None
     state.output = e.output
-    state.status = "completed"
+    state.status = ExecutionStatus.COMPLETED
 
 
 def _execution_failed(flow: Flow, state: ExecState, e: ev.ExecutionFailed) -> None:
     _stop_everything(state)
     state.error = e.error
-    state.status = "failed"
+    state.status = ExecutionStatus.FAILED
     if state.compensation is not None:
         state.compensation.running = False
 
@@ -607,9 +609,9 @@ _HANDLERS: dict[str, Any] = {
     "timer_fired": _timer_fired,
     "signal_received": _signal_received,
     "pause_requested": _pause_requested,
-    "paused": _paused,
+    ExecutionStatus.PAUSED: _paused,
     "resumed": _resumed,
-    "cancelled": _cancelled,
+    ExecutionStatus.CANCELLED: _cancelled,
     "compensation_started": _compensation_started,
     "compensation_completed": _compensation_completed,
     "compensation_failed": _compensation_failed,

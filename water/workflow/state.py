@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from water.events import ErrorInfo
+from water.status import ACTIVE, TERMINAL, ExecutionStatus
 from water.workflow.loop import WorkflowLoop
 
 # Step statuses (the same words as a flow's steps)
-RUNNING = "running"
-HELD = "pending"  # issued while the execution is paused: dispatched on resume
-COMPLETED = "completed"
-FAILED = "failed"
+RUNNING = ExecutionStatus.RUNNING
+HELD = ExecutionStatus.PENDING  # issued while the execution is paused: dispatched on resume
+COMPLETED = ExecutionStatus.COMPLETED
+FAILED = ExecutionStatus.FAILED
 BACKOFF = "backoff"  # failed, a retry is armed
 READY = "ready"  # the retry timer fired while the execution was paused
 SUSPENDED = "suspended"
-CANCELLED = "cancelled"
+CANCELLED = ExecutionStatus.CANCELLED
 
-TERMINAL = ("completed", "failed", "cancelled")
-ACTIVE = ("running", "waiting")
 
 NO_DEFAULT: Any = object()
 
@@ -108,7 +107,7 @@ class WfState:
         self.execution_id = execution_id
         self.flow_id = ""
         self.version = ""
-        self.status = "pending"
+        self.status: str = ExecutionStatus.PENDING
         self.input: Any = None
         self.output: Any = None
         self.error: ErrorInfo | None = None
@@ -161,13 +160,13 @@ def refresh_status(state: WfState) -> None:
     if state.status not in ACTIVE:
         return
     if has_active_work(state):
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
     elif (
         state.waits
         or state.suspended
         or state.parked
         or any(not t.startswith("retry:") for t in state.timers)
     ):
-        state.status = "waiting"
+        state.status = ExecutionStatus.WAITING
     else:
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
