@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from actors.effects import Effect, Forward, Route
 from actors.messages import Cancel, ChildUpdate, Pause, Resume, Start
-from water.status import ACTIVE, HALTED, ExecutionStatus
+from water.status import ACTIVE, HALTED, ExecutionStatus, StepStatus
 
 _BUSY = (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
@@ -103,7 +103,7 @@ def cancel_children(
 ) -> None:
     """A finished parent cancels the children it cancelled (they were running)."""
     for step in steps:
-        if step.child_id and step.status == ExecutionStatus.CANCELLED:
+        if step.child_id and step.status == StepStatus.CANCELLED:
             ident = ("cancel", step.child_id)
             if ident not in performed:
                 out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
@@ -137,7 +137,7 @@ def forward_resume(
         return None
     prefix, rest = target.split("/", 1)
     step = steps.get(prefix)
-    if step is None or step.kind not in kinds or step.status != ExecutionStatus.RUNNING:
+    if step is None or step.kind not in kinds or step.status != StepStatus.RUNNING:
         return None
     assert step.child_id is not None
     return Forward(step.child_id, Resume(message.data, rest))

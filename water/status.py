@@ -29,6 +29,19 @@ class ExecutionStatus(StrEnum):
         return self in (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
 
+class StepStatus(StrEnum):
+    """Where a step stands (a task run, or a child execution). Values are lower-case."""
+
+    PENDING = "pending"  # issued while its execution is paused: dispatched on resume
+    RUNNING = "running"
+    BACKOFF = "backoff"  # failed, a retry is armed
+    READY = "ready"  # its retry came due while its execution was paused
+    SUSPENDED = "suspended"  # waits for a person (``Resume(data, step=...)``)
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 """Statuses an execution never leaves."""
 ACTIVE = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.WAITING})

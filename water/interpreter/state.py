@@ -13,20 +13,20 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from water.events import ErrorInfo
-from water.status import ExecutionStatus
+from water.status import ExecutionStatus, StepStatus
 
 # How to rebuild the type of a JSON value: ["input"], ["out", node, slot],
 # ["list", node] (outputs of a parallel/for node), ["signal", node].
 TypeRef = list[Any]
 
 # Step statuses
-RUNNING = ExecutionStatus.RUNNING
-COMPLETED = ExecutionStatus.COMPLETED
-FAILED = ExecutionStatus.FAILED
-BACKOFF = "backoff"  # failed, a retry is armed
-READY = "ready"  # the retry timer fired while the execution was paused
-SUSPENDED = "suspended"
-CANCELLED = ExecutionStatus.CANCELLED
+RUNNING = StepStatus.RUNNING
+COMPLETED = StepStatus.COMPLETED
+FAILED = StepStatus.FAILED
+BACKOFF = StepStatus.BACKOFF
+READY = StepStatus.READY
+SUSPENDED = StepStatus.SUSPENDED
+CANCELLED = StepStatus.CANCELLED
 
 
 @dataclass(slots=True)

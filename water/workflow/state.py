@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from water.events import ErrorInfo
-from water.status import ACTIVE, TERMINAL, ExecutionStatus
+from water.status import ACTIVE, TERMINAL, ExecutionStatus, StepStatus
 from water.workflow.loop import WorkflowLoop
 
-# Step statuses (the same words as a flow's steps)
-RUNNING = ExecutionStatus.RUNNING
-HELD = ExecutionStatus.PENDING  # issued while the execution is paused: dispatched on resume
-COMPLETED = ExecutionStatus.COMPLETED
-FAILED = ExecutionStatus.FAILED
-BACKOFF = "backoff"  # failed, a retry is armed
-READY = "ready"  # the retry timer fired while the execution was paused
-SUSPENDED = "suspended"
-CANCELLED = ExecutionStatus.CANCELLED
+# Step statuses (the same as a flow's steps)
+RUNNING = StepStatus.RUNNING
+HELD = StepStatus.PENDING
+COMPLETED = StepStatus.COMPLETED
+FAILED = StepStatus.FAILED
+BACKOFF = StepStatus.BACKOFF
+READY = StepStatus.READY
+SUSPENDED = StepStatus.SUSPENDED
+CANCELLED = StepStatus.CANCELLED
 
 
 NO_DEFAULT: Any = object()
