@@ -38,6 +38,7 @@ from water.interpreter.jobs import UNDO
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, timer_name
 from water.types import describe_validation_error, safe_text, to_json, validate
 
 
@@ -398,10 +399,18 @@ class Decider:
                         value = self.revive(state.value_ref, state.value)
                         when = self._call(index, "sleep_until function", when, value)
                     fire_at = when.timestamp()  # type: ignore[union-attr]
-                return [ev.TimerArmed(timer=f"sleep:{index}", fire_at=fire_at, ts=now)]
+                return [
+                    ev.TimerArmed(timer=timer_name(TimerKind.SLEEP, index), fire_at=fire_at, ts=now)
+                ]
             if awaiting == "signal_timeout":
                 assert node.timeout is not None
-                return [ev.TimerArmed(timer=f"signal:{index}", fire_at=now + node.timeout, ts=now)]
+                return [
+                    ev.TimerArmed(
+                        timer=timer_name(TimerKind.SIGNAL, index),
+                        fire_at=now + node.timeout,
+                        ts=now,
+                    )
+                ]
         except Exception as exc:
             return [
                 ev.DecisionFailed(

@@ -33,6 +33,7 @@ from water.interpreter.state import (
 )
 from water.status import ACTIVE, ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, is_backoff, parse_timer, timer_name
 
 
 def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
@@ -76,7 +77,7 @@ def refresh_status(state: ExecState) -> None:
         state.suspended
         or state.waiting_signal is not None
         or state.parked
-        or any(not t.startswith(("retry:", "comp:")) for t in state.timers)
+        or any(not is_backoff(t) for t in state.timers)
     ):
         state.status = ExecutionStatus.WAITING
     else:
@@ -342,7 +343,7 @@ def _step_failed(flow: Flow, state: ExecState, e: ev.StepFailed) -> None:
     if e.retry_at is not None:
         step.status = BACKOFF
         step.retry_at = e.retry_at
-        state.timers[f"retry:{e.key}"] = e.retry_at
+        state.timers[timer_name(TimerKind.RETRY, e.key)] = e.retry_at
     else:
         step.status = FAILED
         step.finished_at = e.ts
@@ -440,23 +441,23 @@ def _timer_armed(flow: Flow, state: ExecState, e: ev.TimerArmed) -> None:
 def _timer_fired(flow: Flow, state: ExecState, e: ev.TimerFired) -> None:
     if state.timers.pop(e.timer, None) is None:
         return
-    kind, _, rest = e.timer.partition(":")
-    if kind == "retry":
+    kind, rest = parse_timer(e.timer)
+    if kind is TimerKind.RETRY:
         step = state.steps.get(rest)
         if step is not None and step.status == BACKOFF:
             step.status = READY
             state.ready[step.key] = None
-    elif kind == "comp":
+    elif kind is TimerKind.UNDO:
         comp = state.compensation
         if comp is not None and comp.keys[comp.index] == rest:
             comp.retry_at = None
             comp.attempts[rest] = comp.attempts.get(rest, 0) + 1
             comp.status[rest] = RUNNING
             comp.running = True
-    elif kind == "sleep":
+    elif kind is TimerKind.SLEEP:
         if state.stage is not None and state.stage.timer == e.timer:
             state.stage.complete = True
-    elif kind == "signal":
+    elif kind is TimerKind.SIGNAL:
         stage = state.stage
         if stage is not None and stage.timer == e.timer and state.waiting_signal is not None:
             node = flow.nodes[stage.node]
@@ -574,7 +575,7 @@ def _compensation_failed(flow: Flow, state: ExecState, e: ev.CompensationFailed)
     if e.retry_at is not None:
         comp.status[e.key] = BACKOFF
         comp.retry_at = e.retry_at
-        state.timers[f"comp:{e.key}"] = e.retry_at
+        state.timers[timer_name(TimerKind.UNDO, e.key)] = e.retry_at
     else:
         comp.status[e.key] = FAILED
         comp.index += 1

@@ -19,6 +19,7 @@ from water.definition import as_definition
 from water.errors import StepError
 from water.status import ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, parse_timer, timer_name
 from water.types import validate
 from water.workflow.state import (
     BACKOFF,
@@ -128,7 +129,7 @@ def _step_failed(state: WfState, e: ev.StepFailed) -> None:
     if e.retry_at is not None:
         step.status = BACKOFF
         step.retry_at = e.retry_at
-        state.timers[f"retry:{e.key}"] = e.retry_at
+        state.timers[timer_name(TimerKind.RETRY, e.key)] = e.retry_at
         return
     step.status = FAILED
     step.finished_at = e.ts
@@ -202,8 +203,8 @@ def _timer_armed(state: WfState, e: ev.TimerArmed) -> None:
 def _timer_fired(state: WfState, e: ev.TimerFired) -> None:
     if state.timers.pop(e.timer, None) is None:
         return
-    kind, _, rest = e.timer.partition(":")
-    if kind == "retry":
+    kind, rest = parse_timer(e.timer)
+    if kind is TimerKind.RETRY:
         step = state.steps.get(rest)
         if step is not None and step.status == BACKOFF:
             if state.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
@@ -211,11 +212,11 @@ def _timer_fired(state: WfState, e: ev.TimerFired) -> None:
             else:
                 step.status = READY
                 state.ready[step.key] = None
-    elif kind == "sleep":
+    elif kind is TimerKind.SLEEP:
         future = _future(state, e.timer)
         if future is not None:
             future.set_result(None)
-    elif kind == "signal":
+    elif kind is TimerKind.SIGNAL:
         state.waits.pop(rest, None)
         future = _future(state, e.timer)
         if future is not None:
@@ -228,7 +229,7 @@ def _signal_received(state: WfState, e: ev.SignalReceived) -> None:
             del state.waits[position]
             if wait.timer is not None:
                 state.timers.pop(wait.timer, None)
-            future = _future(state, f"signal:{position}")
+            future = _future(state, timer_name(TimerKind.SIGNAL, position))
             if future is not None:
                 future.set_result(("signal", e.payload))
             return

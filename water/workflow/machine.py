@@ -43,6 +43,7 @@ from water.snapshot import Snapshot
 from water.status import ACTIVE, TERMINAL, ExecutionStatus, runtime_status
 from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
+from water.timers import TimerKind, parse_timer
 from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
 from water.workflow.definition import WorkflowDefinition
@@ -332,9 +333,9 @@ class WorkflowMachine:
                 position = position_of(e.key)
                 note(position, "call", e.key[len(position) + 1 :])
             elif kind == "timer_armed":
-                timer_kind, _, position = e.timer.partition(":")
-                if timer_kind in ("sleep", "signal"):
-                    note(position, timer_kind, "")
+                timer_kind, position = parse_timer(e.timer)
+                if timer_kind in (TimerKind.SLEEP, TimerKind.SIGNAL):
+                    note(position, str(timer_kind), "")
                     history.decisions[position] = e
             elif kind == "value_recorded":
                 note(e.position, e.kind, "")
@@ -402,8 +403,8 @@ class WorkflowMachine:
         elif event.type == "value_recorded":
             position, recorded = event.position, describe_record(event.kind, "")
         else:
-            kind, _, position = event.timer.partition(":")
-            recorded = describe_record(kind, "")
+            kind, position = parse_timer(event.timer)
+            recorded = describe_record(str(kind), "")
         scope.diverged(position, recorded, "does not get there")
         self._settle(state)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from water.events import ErrorInfo
 from water.status import ACTIVE, TERMINAL, ExecutionStatus, StepStatus
+from water.timers import is_backoff
 from water.workflow.loop import WorkflowLoop
 
 # Step statuses (the same as a flow's steps)
@@ -165,7 +166,7 @@ def refresh_status(state: WfState) -> None:
         state.waits
         or state.suspended
         or state.parked
-        or any(not t.startswith("retry:") for t in state.timers)
+        or any(not is_backoff(t) for t in state.timers)
     ):
         state.status = ExecutionStatus.WAITING
     else:
