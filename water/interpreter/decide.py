@@ -33,8 +33,8 @@ from water import events as ev
 from water.errors import UnstorableValueError
 from water.events import ErrorInfo
 from water.flow import Flow, callable_name, output_type
-from water.interpreter.evolve import has_active_work, value_type
 from water.interpreter.jobs import UNDO
+from water.interpreter.plan import has_active_work, value_type
 from water.interpreter.state import RUNNING, ExecState, StepState
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task

@@ -25,8 +25,9 @@ from water import nesting
 from water.errors import FlowChangedError
 from water.flow import Flow
 from water.interpreter.decide import ADVANCE, Decider
-from water.interpreter.evolve import evolve, has_active_work
+from water.interpreter.evolve import evolve
 from water.interpreter.jobs import UNDO, compensation_job, step_job
+from water.interpreter.plan import has_active_work
 from water.interpreter.state import RUNNING, ExecState, dump_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
