@@ -22,10 +22,9 @@ from typing import Any, Protocol
 
 from actors.effects import Effect, Forward, Route
 from actors.messages import Cancel, ChildUpdate, Pause, Resume, Start
+from water.status import ACTIVE, HALTED, ExecutionStatus, StepStatus
 
-_PAUSED = ("pausing", "paused")
-_ACTIVE = ("running", "waiting")
-_BUSY = ("running", "pausing")
+_BUSY = (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
 
 class ChildStep(Protocol):
@@ -67,8 +66,8 @@ def report(state: Nested, performed: Set[Hashable]) -> Route | None:
         child_id=state.execution_id,
         status=status,
         suspended=dict(state.suspended),
-        output=state.output if status == "completed" else None,
-        error=state.error if status == "failed" else state.cancel_reason,
+        output=state.output if status == ExecutionStatus.COMPLETED else None,
+        error=state.error if status == ExecutionStatus.FAILED else state.cancel_reason,
     )
     return Route(ident, state.parent_id, update, report=True)
 
@@ -89,11 +88,11 @@ def steer(
         out.append(Route(ident, child_id, start))
     if not step.paused_by_parent:
         return
-    if state.status in _PAUSED and step.child_status != "paused":
+    if state.status in HALTED and step.child_status != ExecutionStatus.PAUSED:
         ident = ("pause", child_id, state.epoch)
         if ident not in performed:
             out.append(Route(ident, child_id, Pause()))
-    elif state.status in _ACTIVE and step.child_status == "paused":
+    elif state.status in ACTIVE and step.child_status == ExecutionStatus.PAUSED:
         ident = ("resume", child_id, state.epoch)
         if ident not in performed:
             out.append(Route(ident, child_id, Resume()))
@@ -104,7 +103,7 @@ def cancel_children(
 ) -> None:
     """A finished parent cancels the children it cancelled (they were running)."""
     for step in steps:
-        if step.child_id and step.status == "cancelled":
+        if step.child_id and step.status == StepStatus.CANCELLED:
             ident = ("cancel", step.child_id)
             if ident not in performed:
                 out.append(Route(ident, step.child_id, Cancel(state.cancel_reason)))
@@ -120,7 +119,7 @@ def pausing(running: Iterable[ChildStep]) -> None:
 def reported(state: Nested, step: ChildStep, status: str) -> None:
     """A child reported ``status``: once it runs again under a running parent, the
     parent's pause is over."""
-    if status not in _PAUSED and state.status in _ACTIVE:
+    if status not in HALTED and state.status in ACTIVE:
         step.paused_by_parent = False
 
 
@@ -128,7 +127,7 @@ def forward_resume(
     state: Nested, steps: dict[str, Any], message: Any, kinds: tuple[str, ...]
 ) -> Forward | None:
     """A ``Resume`` of a child's suspended step, forwarded to the child."""
-    if not isinstance(message, Resume) or state.status in _PAUSED:
+    if not isinstance(message, Resume) or state.status in HALTED:
         return None
     target = message.step
     if target is None and message.data is not None and len(state.suspended) == 1:
@@ -138,7 +137,7 @@ def forward_resume(
         return None
     prefix, rest = target.split("/", 1)
     step = steps.get(prefix)
-    if step is None or step.kind not in kinds or step.status != "running":
+    if step is None or step.kind not in kinds or step.status != StepStatus.RUNNING:
         return None
     assert step.child_id is not None
     return Forward(step.child_id, Resume(message.data, rest))

@@ -21,7 +21,7 @@ class ExecutionStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL
+        return self in TERMINAL
 
     @property
     def is_active(self) -> bool:
@@ -29,9 +29,25 @@ class ExecutionStatus(StrEnum):
         return self in (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 
 
-_TERMINAL = frozenset(
-    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
-)
+class StepStatus(StrEnum):
+    """Where a step stands (a task run, or a child execution). Values are lower-case."""
+
+    PENDING = "pending"  # issued while its execution is paused: dispatched on resume
+    RUNNING = "running"
+    BACKOFF = "backoff"  # failed, a retry is armed
+    READY = "ready"  # its retry came due while its execution was paused
+    SUSPENDED = "suspended"  # waits for a person (``Resume(data, step=...)``)
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+"""Statuses an execution never leaves."""
+ACTIVE = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.WAITING})
+"""Statuses in which an execution goes on (by itself, or when the world answers)."""
+HALTED = frozenset({ExecutionStatus.PAUSING, ExecutionStatus.PAUSED})
+"""Statuses of an execution told to pause."""
 
 
 _PHASES: dict[tuple[str, bool], Status] = {}
@@ -46,7 +62,7 @@ def runtime_status(label: str, idle: bool) -> Status:
     if status is None:
         if label == ExecutionStatus.PENDING:
             phase = Phase.NEW
-        elif label in _TERMINAL:
+        elif label in TERMINAL:
             phase = Phase.DONE
         else:
             phase = Phase.IDLE if idle else Phase.ACTIVE

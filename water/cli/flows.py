@@ -17,10 +17,8 @@ from water.errors import UnstorableValueError
 from water.graph import to_mermaid
 from water.server.discovery import all_flows, check_flows
 from water.snapshot import Snapshot
-from water.status import ExecutionStatus
+from water.status import TERMINAL, ExecutionStatus
 from water.types import validation_problems
-
-_TERMINAL = [ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED]
 
 
 # -- validate ---------------------------------------------------------------------------
@@ -118,7 +116,7 @@ def _follow(ref: Any, flow_id: str, timeout: float | None) -> Snapshot:
         with console.status(f"{label}: starting") as line:
             while True:
                 try:
-                    snapshot: Snapshot = ref.wait_for_status(*_TERMINAL, timeout=0.25)
+                    snapshot: Snapshot = ref.wait_for_status(*sorted(TERMINAL), timeout=0.25)
                     return snapshot
                 except TimeoutError:
                     pass

@@ -33,13 +33,13 @@ from water import events as ev
 from water.errors import UnstorableValueError
 from water.events import ErrorInfo
 from water.flow import Flow, callable_name, output_type
-from water.interpreter.evolve import has_active_work, value_type
 from water.interpreter.jobs import UNDO
+from water.interpreter.plan import has_active_work, value_type
 from water.interpreter.state import RUNNING, ExecState, StepState
+from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, timer_name
 from water.types import describe_validation_error, safe_text, to_json, validate
-
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 class Advance:
@@ -155,7 +155,7 @@ class Decider:
         if isinstance(msg, Resume):
             return self._resume(state, msg, now)
         if isinstance(msg, Cancel):
-            if state.status == "cancelled":
+            if state.status == ExecutionStatus.CANCELLED:
                 return []  # already holds: answered with the snapshot, as a repeated pause
             if state.status in TERMINAL:
                 raise CommandRejected(f"execution is already {state.status}; nothing to cancel")
@@ -165,7 +165,7 @@ class Decider:
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
 
     def _start(self, state: ExecState, msg: Start, now: float) -> list[Any]:
-        if state.status != "pending":
+        if state.status != ExecutionStatus.PENDING:
             return []  # idempotent start: the execution exists
         return [
             ev.ExecutionStarted(
@@ -252,14 +252,16 @@ class Decider:
         step = state.steps.get(msg.key)
         if step is None or step.kind != "flow" or step.status != RUNNING:
             return []
-        if msg.status == "completed":
+        if msg.status == ExecutionStatus.COMPLETED:
             return [ev.StepCompleted(key=msg.key, attempt=step.attempt, output=msg.output, ts=now)]
-        if msg.status in ("failed", "cancelled"):
+        if msg.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
             if isinstance(msg.error, ErrorInfo):
                 info = msg.error.model_copy(update={"retryable": False})
             else:
                 info = ErrorInfo(
-                    type="ChildExecutionCancelled" if msg.status == "cancelled" else "ChildFailed",
+                    type="ChildExecutionCancelled"
+                    if msg.status == ExecutionStatus.CANCELLED
+                    else "ChildFailed",
                     message=f"nested flow execution {msg.child_id!r} {msg.status}"
                     + (f": {msg.error}" if msg.error else ""),
                     step=msg.key,
@@ -271,17 +273,17 @@ class Decider:
         return [ev.ChildUpdated(key=msg.key, status=msg.status, suspended=msg.suspended, ts=now)]
 
     def _pause(self, state: ExecState, now: float) -> list[Any]:
-        if state.status in ("pausing", "paused"):
+        if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
             return []
-        if state.status in ("running", "waiting"):
+        if state.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
             return [ev.PauseRequested(ts=now)]
         raise CommandRejected(f"cannot pause an execution that is {state.status}")
 
     def _resume(self, state: ExecState, msg: Resume, now: float) -> list[Any]:
-        if state.status in TERMINAL or state.status == "pending":
+        if state.status in TERMINAL or state.status == ExecutionStatus.PENDING:
             raise CommandRejected(f"cannot resume an execution that is {state.status}")
         out: list[Any] = []
-        if state.status in ("pausing", "paused"):
+        if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
             out.append(ev.Resumed(ts=now))
         # not paused and nothing named to resume: its effect already holds (no events)
         if msg.step is not None or msg.data is not None or (not out and state.suspended):
@@ -353,9 +355,12 @@ class Decider:
         if awaiting == "compensated":
             assert state.compensation is not None
             return [ev.ExecutionFailed(error=state.compensation.error, ts=now)]
-        if state.status == "pausing" and not has_active_work(state):
+        if state.status == ExecutionStatus.PAUSING and not has_active_work(state):
             return [ev.Paused(ts=now)]
-        if state.status not in ("running", "waiting") or awaiting is None:
+        if (
+            state.status not in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
+            or awaiting is None
+        ):
             return []
         index = state.node
         if awaiting == "end":
@@ -394,10 +399,18 @@ class Decider:
                         value = self.revive(state.value_ref, state.value)
                         when = self._call(index, "sleep_until function", when, value)
                     fire_at = when.timestamp()  # type: ignore[union-attr]
-                return [ev.TimerArmed(timer=f"sleep:{index}", fire_at=fire_at, ts=now)]
+                return [
+                    ev.TimerArmed(timer=timer_name(TimerKind.SLEEP, index), fire_at=fire_at, ts=now)
+                ]
             if awaiting == "signal_timeout":
                 assert node.timeout is not None
-                return [ev.TimerArmed(timer=f"signal:{index}", fire_at=now + node.timeout, ts=now)]
+                return [
+                    ev.TimerArmed(
+                        timer=timer_name(TimerKind.SIGNAL, index),
+                        fire_at=now + node.timeout,
+                        ts=now,
+                    )
+                ]
         except Exception as exc:
             return [
                 ev.DecisionFailed(

@@ -11,29 +11,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from water import events as ev
 from water import nesting
-from water.compatibility import list_fields
 from water.events import ErrorInfo
-from water.flow import Flow, Node, output_type, signal_type
+from water.flow import Flow
+from water.interpreter.compensation import (
+    compensation_completed,
+    compensation_failed,
+    compensation_started,
+)
+from water.interpreter.plan import (
+    fail,
+    parked,
+    pump,
+    refresh_status,
+    start_step,
+    step_key,
+    stop_everything,
+)
 from water.interpreter.state import (
     BACKOFF,
-    CANCELLED,
     COMPLETED,
     FAILED,
     READY,
     RUNNING,
     SUSPENDED,
-    CompensationState,
     ExecState,
-    Stage,
-    StepState,
 )
+from water.status import ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, parse_timer, timer_name
 
-ACTIVE = ("running", "waiting")
+__all__ = ["evolve"]
 
 
 def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
@@ -47,234 +56,6 @@ def evolve(flow: Flow, state: ExecState, event: Any) -> ExecState:
     return state
 
 
-# -- status -------------------------------------------------------------------
-def parked(step: StepState) -> bool:
-    """A running child-flow step whose child waits or is paused: not active work."""
-    return step.kind == "flow" and step.child_status in ("waiting", "paused")
-
-
-def has_active_work(state: ExecState) -> bool:
-    if state.compensation is not None and state.compensation.running:
-        return True
-    return len(state.running) > len(state.parked)
-
-
-def refresh_status(state: ExecState) -> None:
-    """Derive running/waiting from what is in flight (other statuses are explicit).
-
-    ``waiting`` means waiting for the world: a sleep, a signal, a person
-    (suspended steps), or a child that waits. A retry back-off is not waiting:
-    the execution goes on by itself (it is still idle, and may be passivated).
-    """
-    if state.status not in ACTIVE:
-        return
-    if state.awaiting is not None or has_active_work(state):
-        state.status = "running"
-    elif (
-        state.suspended
-        or state.waiting_signal is not None
-        or state.parked
-        or any(not t.startswith(("retry:", "comp:")) for t in state.timers)
-    ):
-        state.status = "waiting"
-    else:
-        state.status = "running"
-
-
-# -- starting steps -------------------------------------------------------------
-def step_key(
-    node: Node, index: int, slot: int, *, item: int | None = None, iteration: int | None = None
-) -> str:
-    rid = node.runnables[slot].id
-    if item is not None:
-        return f"{index}.{rid}[{item}]"
-    if iteration is not None:
-        return f"{index}.{rid}#{iteration}"
-    return f"{index}.{rid}"
-
-
-def start_step(
-    flow: Flow, state: ExecState, index: int, slot: int, key: str, value: Any, item: int = -1
-) -> None:
-    node = flow.nodes[index]
-    runnable = node.runnables[slot]
-    is_task = isinstance(runnable, Task)
-    step = StepState(
-        key=key,
-        task_id=runnable.id,
-        node=index,
-        slot=slot,
-        kind="task" if is_task else "flow",
-        input=value,
-        item=item,
-        started_at=state.updated_at,
-        child_id=None if is_task else f"{state.execution_id}/{key}",
-    )
-    state.steps[key] = step
-    state.running[key] = None
-    state.started.append(key)
-
-
-def fail(state: ExecState, error: ErrorInfo) -> None:
-    """The execution fails: the decider records the rollback or the failure next."""
-    if state.failure is None and state.compensation is None:
-        state.failure = error
-        state.awaiting = "fail"
-
-
-# -- entering and leaving nodes ---------------------------------------------------
-def enter(flow: Flow, state: ExecState) -> None:
-    index = state.node
-    if index >= len(flow.nodes):
-        state.stage = None
-        state.awaiting = "end"
-        return
-    node = flow.nodes[index]
-    stage = Stage(node=index, kind=node.kind)
-    state.stage = stage
-    kind = node.kind
-    if kind == "task":
-        key = step_key(node, index, 0)
-        stage.keys = [key]
-        start_step(flow, state, index, 0, key, state.value)
-    elif kind == "parallel":
-        keys = [step_key(node, index, j) for j in range(len(node.runnables))]
-        stage.keys = list(keys)
-        stage.outputs = [None] * len(node.runnables)
-        for j, key in enumerate(keys):
-            start_step(flow, state, index, j, key, state.value)
-    elif kind == "for":
-        items = extract_items(flow, state)
-        if isinstance(items, ErrorInfo):
-            fail(state, items)
-            return
-        stage.items = items
-        stage.outputs = [None] * len(items)
-        stage.keys = [None] * len(items)
-        stage.complete = not items
-    elif kind == "branch":
-        state.awaiting = "branch"
-    elif kind == "while":
-        state.awaiting = "loop"
-    elif kind == "sleep":
-        state.awaiting = "timer"
-    elif kind == "signal":
-        assert node.signal is not None
-        queued = state.signals.get(node.signal)
-        if queued:
-            state.value = queued.pop(0)
-            state.value_ref = ["signal", index]
-            if not queued:
-                del state.signals[node.signal]
-            stage.complete = True
-        else:
-            state.waiting_signal = node.signal
-            if node.timeout is not None:
-                state.awaiting = "signal_timeout"
-
-
-def extract_items(flow: Flow, state: ExecState) -> list[Any] | ErrorInfo:
-    """The list a ``for_`` iterates: the value, or the single list field of a model."""
-    value = state.value
-    if isinstance(value, list):
-        return value
-    where = f"step {state.node} (for_ {flow.nodes[state.node].runnables[0].id})"
-    if isinstance(value, dict):
-        tp = value_type(flow, state.value_ref)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            names = list_fields(tp)
-        else:
-            names = [k for k, v in value.items() if isinstance(v, list)]
-        if len(names) == 1 and isinstance(value.get(names[0]), list):
-            items: list[Any] = value[names[0]]
-            return items
-        return ErrorInfo(
-            type="ForInputError",
-            message=f"{where} needs a list or a model with exactly one list field; "
-            f"got an object with list fields {names}",
-            retryable=False,
-        )
-    return ErrorInfo(
-        type="ForInputError",
-        message=f"{where} needs a list, got {type(value).__name__}",
-        retryable=False,
-    )
-
-
-def value_type(flow: Flow, ref: list[Any]) -> Any:
-    """The declared type of a value from its TypeRef (None when untyped or a list)."""
-    kind = ref[0]
-    if kind == "input":
-        return flow.input_type
-    if kind == "out":
-        return output_type(flow.nodes[ref[1]].runnables[ref[2]])
-    if kind == "signal":
-        return signal_type(flow.nodes[ref[1]])
-    return None
-
-
-def pump(flow: Flow, state: ExecState) -> None:
-    """Make all progress that needs no decision, while the execution may start work."""
-    while state.status in ACTIVE and state.awaiting is None and state.failure is None:
-        stage = state.stage
-        if stage is None:
-            enter(flow, state)
-            continue
-        node = flow.nodes[stage.node]
-        for key in list(state.ready):  # retries whose back-off elapsed
-            _restart(state, state.steps[key])
-        if stage.kind == "for" and stage.items is not None:
-            _fill_slots(flow, state, stage, node)
-        if stage.kind == "while" and not stage.complete and not _stage_busy(state, stage):
-            state.awaiting = "loop"
-            return
-        if not stage.complete:
-            return
-        _leave(flow, state, stage, node)
-
-
-def _stage_busy(state: ExecState, stage: Stage) -> bool:
-    return any(k is not None and state.steps[k].status != COMPLETED for k in stage.keys[-1:])
-
-
-def _fill_slots(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
-    assert stage.items is not None
-    limit = node.concurrency or len(stage.items)
-    in_flight = stage.next_item - stage.done
-    while stage.next_item < len(stage.items) and in_flight < limit:
-        k = stage.next_item
-        key = step_key(node, stage.node, 0, item=k)
-        stage.keys[k] = key
-        start_step(flow, state, stage.node, 0, key, stage.items[k], item=k)
-        stage.next_item += 1
-        in_flight += 1
-
-
-def _leave(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
-    index = stage.node
-    if stage.kind in ("parallel", "for"):
-        state.value = stage.outputs
-        state.value_ref = ["list", index]
-    elif stage.kind in ("task", "branch") and stage.keys:
-        last = state.steps[stage.keys[-1]]  # type: ignore[index]
-        state.value = last.output
-        state.value_ref = ["out", index, last.slot]
-    # while: the value was fed back at each iteration; sleep/signal: set already
-    state.node = index + 1
-    state.stage = None
-
-
-def _restart(state: ExecState, step: StepState) -> None:
-    state.ready.pop(step.key, None)
-    step.status = RUNNING
-    step.attempt += 1
-    step.runs += 1
-    step.retry_at = None
-    step.started_at = state.updated_at
-    state.running[step.key] = None
-    state.started.append(step.key)
-
-
 # -- event handlers ------------------------------------------------------------------
 def _started(flow: Flow, state: ExecState, e: ev.ExecutionStarted) -> None:
     state.flow_id = e.flow_id
@@ -285,7 +66,7 @@ def _started(flow: Flow, state: ExecState, e: ev.ExecutionStarted) -> None:
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
     state.created_at = e.ts
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
     state.node = 0
     state.value = e.input
     state.value_ref = ["input"]
@@ -340,7 +121,7 @@ def _step_failed(flow: Flow, state: ExecState, e: ev.StepFailed) -> None:
     if e.retry_at is not None:
         step.status = BACKOFF
         step.retry_at = e.retry_at
-        state.timers[f"retry:{e.key}"] = e.retry_at
+        state.timers[timer_name(TimerKind.RETRY, e.key)] = e.retry_at
     else:
         step.status = FAILED
         step.finished_at = e.ts
@@ -438,23 +219,23 @@ def _timer_armed(flow: Flow, state: ExecState, e: ev.TimerArmed) -> None:
 def _timer_fired(flow: Flow, state: ExecState, e: ev.TimerFired) -> None:
     if state.timers.pop(e.timer, None) is None:
         return
-    kind, _, rest = e.timer.partition(":")
-    if kind == "retry":
+    kind, rest = parse_timer(e.timer)
+    if kind is TimerKind.RETRY:
         step = state.steps.get(rest)
         if step is not None and step.status == BACKOFF:
             step.status = READY
             state.ready[step.key] = None
-    elif kind == "comp":
+    elif kind is TimerKind.UNDO:
         comp = state.compensation
         if comp is not None and comp.keys[comp.index] == rest:
             comp.retry_at = None
             comp.attempts[rest] = comp.attempts.get(rest, 0) + 1
             comp.status[rest] = RUNNING
             comp.running = True
-    elif kind == "sleep":
+    elif kind is TimerKind.SLEEP:
         if state.stage is not None and state.stage.timer == e.timer:
             state.stage.complete = True
-    elif kind == "signal":
+    elif kind is TimerKind.SIGNAL:
         stage = state.stage
         if stage is not None and stage.timer == e.timer and state.waiting_signal is not None:
             node = flow.nodes[stage.node]
@@ -493,102 +274,37 @@ def _signal_received(flow: Flow, state: ExecState, e: ev.SignalReceived) -> None
 
 
 def _pause_requested(flow: Flow, state: ExecState, e: ev.PauseRequested) -> None:
-    state.status = "pausing"
+    state.status = ExecutionStatus.PAUSING
     state.epoch += 1
     nesting.pausing(state.steps[k] for k in state.running)
 
 
 def _paused(flow: Flow, state: ExecState, e: ev.Paused) -> None:
-    state.status = "paused"
+    state.status = ExecutionStatus.PAUSED
 
 
 def _resumed(flow: Flow, state: ExecState, e: ev.Resumed) -> None:
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
     state.epoch += 1
     pump(flow, state)
 
 
-def _stop_everything(state: ExecState) -> list[str]:
-    """Cancel in-flight steps and timers; return the keys that were running."""
-    stopped = list(state.running)
-    for key in stopped:
-        state.steps[key].status = CANCELLED
-        state.steps[key].finished_at = state.updated_at
-    for step in state.steps.values():
-        if step.status in (BACKOFF, READY, SUSPENDED):
-            step.status = CANCELLED
-    state.running.clear()
-    state.ready.clear()
-    state.parked.clear()
-    state.timers.clear()
-    state.suspended.clear()
-    state.waiting_signal = None
-    state.awaiting = None
-    return stopped
-
-
 def _cancelled(flow: Flow, state: ExecState, e: ev.Cancelled) -> None:
-    _stop_everything(state)
+    stop_everything(state)
     state.cancel_reason = e.reason
-    state.status = "cancelled"
-
-
-def _compensation_started(flow: Flow, state: ExecState, e: ev.CompensationStarted) -> None:
-    _stop_everything(state)
-    if state.status not in ACTIVE:
-        state.status = "running"
-    state.compensation = CompensationState(keys=list(e.keys), error=e.error)
-    _next_compensation(state)
-
-
-def _next_compensation(state: ExecState) -> None:
-    comp = state.compensation
-    assert comp is not None
-    comp.running = False
-    if comp.index >= len(comp.keys):
-        state.awaiting = "compensated"
-        return
-    key = comp.keys[comp.index]
-    comp.attempts[key] = comp.attempts.get(key, 0) + 1
-    comp.status[key] = RUNNING
-    comp.running = True
-
-
-def _compensation_completed(flow: Flow, state: ExecState, e: ev.CompensationCompleted) -> None:
-    comp = state.compensation
-    if comp is None or not comp.running or comp.keys[comp.index] != e.key:
-        return
-    comp.status[e.key] = COMPLETED
-    comp.index += 1
-    _next_compensation(state)
-
-
-def _compensation_failed(flow: Flow, state: ExecState, e: ev.CompensationFailed) -> None:
-    comp = state.compensation
-    if comp is None or not comp.running or comp.keys[comp.index] != e.key:
-        return
-    comp.errors[e.key] = e.error
-    comp.running = False
-    if e.retry_at is not None:
-        comp.status[e.key] = BACKOFF
-        comp.retry_at = e.retry_at
-        state.timers[f"comp:{e.key}"] = e.retry_at
-    else:
-        comp.status[e.key] = FAILED
-        comp.index += 1
-        _next_compensation(state)
+    state.status = ExecutionStatus.CANCELLED
 
 
 def _execution_completed(flow: Flow, state: ExecState, e: ev.ExecutionCompleted) -> None:
     state.awaiting = None
     state.output = e.output
-    state.status = "completed"
+    state.status = ExecutionStatus.COMPLETED
 
 
 def _execution_failed(flow: Flow, state: ExecState, e: ev.ExecutionFailed) -> None:
-    _stop_everything(state)
+    stop_everything(state)
     state.error = e.error
-    state.status = "failed"
+    state.status = ExecutionStatus.FAILED
     if state.compensation is not None:
         state.compensation.running = False
 
@@ -607,12 +323,12 @@ _HANDLERS: dict[str, Any] = {
     "timer_fired": _timer_fired,
     "signal_received": _signal_received,
     "pause_requested": _pause_requested,
-    "paused": _paused,
+    ExecutionStatus.PAUSED: _paused,
     "resumed": _resumed,
-    "cancelled": _cancelled,
-    "compensation_started": _compensation_started,
-    "compensation_completed": _compensation_completed,
-    "compensation_failed": _compensation_failed,
+    ExecutionStatus.CANCELLED: _cancelled,
+    "compensation_started": compensation_started,
+    "compensation_completed": compensation_completed,
+    "compensation_failed": compensation_failed,
     "execution_completed": _execution_completed,
     "execution_failed": _execution_failed,
 }

@@ -25,16 +25,16 @@ from water import nesting
 from water.errors import FlowChangedError
 from water.flow import Flow
 from water.interpreter.decide import ADVANCE, Decider
-from water.interpreter.evolve import evolve, has_active_work
+from water.interpreter.evolve import evolve
 from water.interpreter.jobs import UNDO, compensation_job, step_job
+from water.interpreter.plan import has_active_work
 from water.interpreter.state import RUNNING, ExecState, dump_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
-from water.status import ExecutionStatus, runtime_status
+from water.status import TERMINAL, ExecutionStatus, runtime_status
 from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
 
-TERMINAL = ("completed", "failed", "cancelled")
 MAX_DECISIONS = 100_000
 
 
@@ -102,7 +102,7 @@ class FlowMachine:
         if reported is not None:
             out.append(reported)
         if state.status in TERMINAL:
-            if state.status != "completed" and StopRuns().ident not in performed:
+            if state.status != ExecutionStatus.COMPLETED and StopRuns().ident not in performed:
                 out.append(StopRuns())  # runs may still be in flight
             nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
@@ -111,7 +111,7 @@ class FlowMachine:
         # Usually only the steps (re)started by the last message can need a dispatch;
         # a new incarnation (nothing performed yet), steering and waiting children
         # need every running step looked at.
-        everything = not performed or state.status != "running" or bool(state.parked)
+        everything = not performed or state.status != ExecutionStatus.RUNNING or bool(state.parked)
         for key in state.running if everything else state.started:
             step = steps.get(key)
             if step is None or step.status != RUNNING:
@@ -174,10 +174,11 @@ class FlowMachine:
     def _idle(state: ExecState) -> bool:
         """Nothing in flight: the execution only waits (for the world, a timer, a resume)."""
         return (
-            state.status in ("running", "waiting", "paused")
+            state.status
+            in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
             and state.awaiting is None
             and not has_active_work(state)
-            and (state.status != "running" or bool(state.timers))
+            and (state.status != ExecutionStatus.RUNNING or bool(state.timers))
         )
 
     def view(self, state: ExecState, detail: bool = True) -> Snapshot:

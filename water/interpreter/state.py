@@ -13,19 +13,20 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from water.events import ErrorInfo
+from water.status import ExecutionStatus, StepStatus
 
 # How to rebuild the type of a JSON value: ["input"], ["out", node, slot],
 # ["list", node] (outputs of a parallel/for node), ["signal", node].
 TypeRef = list[Any]
 
 # Step statuses
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-BACKOFF = "backoff"  # failed, a retry is armed
-READY = "ready"  # the retry timer fired while the execution was paused
-SUSPENDED = "suspended"
-CANCELLED = "cancelled"
+RUNNING = StepStatus.RUNNING
+COMPLETED = StepStatus.COMPLETED
+FAILED = StepStatus.FAILED
+BACKOFF = StepStatus.BACKOFF
+READY = StepStatus.READY
+SUSPENDED = StepStatus.SUSPENDED
+CANCELLED = StepStatus.CANCELLED
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class ExecState:
     execution_id: str
     flow_id: str = ""
     fingerprint: str = ""
-    status: str = "pending"
+    status: str = ExecutionStatus.PENDING
     input: Any = None
     variables: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)

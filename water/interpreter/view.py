@@ -36,7 +36,7 @@ def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
                 CompensationView(
                     key=key,
                     task_id=step.task_id,
-                    status=comp.status.get(key, "pending"),
+                    status=comp.status.get(key, ExecutionStatus.PENDING),
                     attempts=comp.attempts.get(key, 0),
                     error=comp.errors.get(key),
                 )

@@ -31,10 +31,11 @@ from supervision import RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info, storable
+from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
 from water.types import describe_validation_error, validate
 from water.workflow.definition import WorkflowDefinition
-from water.workflow.state import RUNNING, TERMINAL, WfState, WfStep
+from water.workflow.state import RUNNING, WfState, WfStep
 
 
 class Decide:
@@ -68,9 +69,9 @@ class Decide:
         if isinstance(msg, (GetStatus, Wake)):
             return []
         if isinstance(msg, Pause):
-            if state.status in ("pausing", "paused"):
+            if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
                 return []
-            if state.status in ("running", "waiting"):
+            if state.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
                 return [ev.PauseRequested(ts=now)]
             raise CommandRejected(f"cannot pause an execution that is {state.status}")
         if isinstance(msg, Resume):
@@ -84,7 +85,7 @@ class Decide:
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
 
     def _start(self, state: WfState, msg: Start, now: float) -> list[Any]:
-        if state.status != "pending":
+        if state.status != ExecutionStatus.PENDING:
             return []  # idempotent start: the execution exists
         definition = self.definition
         return [
@@ -135,14 +136,16 @@ class Decide:
         step = state.steps.get(msg.key)
         if step is None or step.kind != "workflow" or step.status != RUNNING:
             return []
-        if msg.status == "completed":
+        if msg.status == ExecutionStatus.COMPLETED:
             return [ev.StepCompleted(key=msg.key, attempt=step.attempt, output=msg.output, ts=now)]
-        if msg.status in ("failed", "cancelled"):
+        if msg.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
             if isinstance(msg.error, ErrorInfo):
                 info = msg.error.model_copy(update={"retryable": False})
             else:
                 info = ErrorInfo(
-                    type="ChildExecutionCancelled" if msg.status == "cancelled" else "ChildFailed",
+                    type="ChildExecutionCancelled"
+                    if msg.status == ExecutionStatus.CANCELLED
+                    else "ChildFailed",
                     message=f"child execution {msg.child_id!r} {msg.status}"
                     + (f": {msg.error}" if msg.error else ""),
                     step=msg.key,
@@ -154,10 +157,10 @@ class Decide:
         return [ev.ChildUpdated(key=msg.key, status=msg.status, suspended=msg.suspended, ts=now)]
 
     def _resume(self, state: WfState, msg: Resume, now: float) -> list[Any]:
-        if state.status in TERMINAL or state.status == "pending":
+        if state.status in TERMINAL or state.status == ExecutionStatus.PENDING:
             raise CommandRejected(f"cannot resume an execution that is {state.status}")
         out: list[Any] = []
-        if state.status in ("pausing", "paused"):
+        if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
             out.append(ev.Resumed(ts=now))
         if msg.step is not None or msg.data is not None or (not out and state.suspended):
             key = self._resume_target(state, msg.step)
@@ -203,7 +206,7 @@ class Decide:
         return own[0] if own else None
 
     def _signal(self, state: WfState, msg: Signal, now: float) -> list[Any]:
-        if state.status in TERMINAL or state.status == "pending":
+        if state.status in TERMINAL or state.status == ExecutionStatus.PENDING:
             raise CommandRejected(f"execution is {state.status}; it takes no signals")
         payload = msg.payload
         wait = next((w for w in state.waits.values() if w.name == msg.name), None)

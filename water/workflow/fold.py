@@ -17,7 +17,9 @@ from water import events as ev
 from water import nesting
 from water.definition import as_definition
 from water.errors import StepError
+from water.status import ExecutionStatus
 from water.task import Task
+from water.timers import TimerKind, parse_timer, timer_name
 from water.types import validate
 from water.workflow.state import (
     BACKOFF,
@@ -96,7 +98,7 @@ def _started(state: WfState, e: ev.ExecutionStarted) -> None:
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
     state.created_at = e.ts
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
 
 
 def _step_completed(state: WfState, e: ev.StepCompleted) -> None:
@@ -127,7 +129,7 @@ def _step_failed(state: WfState, e: ev.StepFailed) -> None:
     if e.retry_at is not None:
         step.status = BACKOFF
         step.retry_at = e.retry_at
-        state.timers[f"retry:{e.key}"] = e.retry_at
+        state.timers[timer_name(TimerKind.RETRY, e.key)] = e.retry_at
         return
     step.status = FAILED
     step.finished_at = e.ts
@@ -172,7 +174,7 @@ def _child_updated(state: WfState, e: ev.ChildUpdated) -> None:
     step.child_status = e.status
     step.child_suspended = dict(e.suspended)
     nesting.reported(state, step, e.status)
-    if e.status in ("waiting", "paused"):
+    if e.status in (ExecutionStatus.WAITING, ExecutionStatus.PAUSED):
         state.parked[e.key] = None
     else:
         state.parked.pop(e.key, None)
@@ -201,20 +203,20 @@ def _timer_armed(state: WfState, e: ev.TimerArmed) -> None:
 def _timer_fired(state: WfState, e: ev.TimerFired) -> None:
     if state.timers.pop(e.timer, None) is None:
         return
-    kind, _, rest = e.timer.partition(":")
-    if kind == "retry":
+    kind, rest = parse_timer(e.timer)
+    if kind is TimerKind.RETRY:
         step = state.steps.get(rest)
         if step is not None and step.status == BACKOFF:
-            if state.status in ("running", "waiting"):
+            if state.status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
                 restart(state, step)
             else:
                 step.status = READY
                 state.ready[step.key] = None
-    elif kind == "sleep":
+    elif kind is TimerKind.SLEEP:
         future = _future(state, e.timer)
         if future is not None:
             future.set_result(None)
-    elif kind == "signal":
+    elif kind is TimerKind.SIGNAL:
         state.waits.pop(rest, None)
         future = _future(state, e.timer)
         if future is not None:
@@ -227,7 +229,7 @@ def _signal_received(state: WfState, e: ev.SignalReceived) -> None:
             del state.waits[position]
             if wait.timer is not None:
                 state.timers.pop(wait.timer, None)
-            future = _future(state, f"signal:{position}")
+            future = _future(state, timer_name(TimerKind.SIGNAL, position))
             if future is not None:
                 future.set_result(("signal", e.payload))
             return
@@ -235,17 +237,17 @@ def _signal_received(state: WfState, e: ev.SignalReceived) -> None:
 
 
 def _pause_requested(state: WfState, e: ev.PauseRequested) -> None:
-    state.status = "pausing"
+    state.status = ExecutionStatus.PAUSING
     state.epoch += 1
     nesting.pausing(state.steps[k] for k in state.running)
 
 
 def _paused(state: WfState, e: ev.Paused) -> None:
-    state.status = "paused"
+    state.status = ExecutionStatus.PAUSED
 
 
 def _resumed(state: WfState, e: ev.Resumed) -> None:
-    state.status = "running"
+    state.status = ExecutionStatus.RUNNING
     state.epoch += 1
     for key in [*state.ready, *state.held]:
         restart(state, state.steps[key])
@@ -272,19 +274,19 @@ def stop_everything(state: WfState) -> None:
 def _cancelled(state: WfState, e: ev.Cancelled) -> None:
     stop_everything(state)
     state.cancel_reason = e.reason
-    state.status = "cancelled"
+    state.status = ExecutionStatus.CANCELLED
 
 
 def _completed(state: WfState, e: ev.ExecutionCompleted) -> None:
     stop_everything(state)
     state.output = e.output
-    state.status = "completed"
+    state.status = ExecutionStatus.COMPLETED
 
 
 def _failed(state: WfState, e: ev.ExecutionFailed) -> None:
     stop_everything(state)
     state.error = e.error
-    state.status = "failed"
+    state.status = ExecutionStatus.FAILED
 
 
 def _patch_marked(state: WfState, e: ev.PatchMarked) -> None:
@@ -302,9 +304,9 @@ _HANDLERS: dict[str, Any] = {
     "timer_fired": _timer_fired,
     "signal_received": _signal_received,
     "pause_requested": _pause_requested,
-    "paused": _paused,
+    ExecutionStatus.PAUSED: _paused,
     "resumed": _resumed,
-    "cancelled": _cancelled,
+    ExecutionStatus.CANCELLED: _cancelled,
     "execution_completed": _completed,
     "execution_failed": _failed,
     "patch_marked": _patch_marked,

@@ -40,9 +40,10 @@ from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
 from water.interpreter.decide import error_info
 from water.snapshot import Snapshot
-from water.status import runtime_status
+from water.status import ACTIVE, TERMINAL, ExecutionStatus, runtime_status
 from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
+from water.timers import TimerKind, parse_timer
 from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
 from water.workflow.definition import WorkflowDefinition
@@ -52,7 +53,6 @@ from water.workflow.jobs import step_job
 from water.workflow.loop import WorkflowLoop
 from water.workflow.scope import Scope, describe_record
 from water.workflow.state import (
-    ACTIVE,
     BACKOFF,
     CANCELLED,
     COMPLETED,
@@ -61,7 +61,6 @@ from water.workflow.state import (
     READY,
     RUNNING,
     SUSPENDED,
-    TERMINAL,
     History,
     Run,
     WfState,
@@ -72,7 +71,7 @@ from water.workflow.state import (
 from water.workflow.view import build_view, index_record, task_results
 
 _ASKED_FOR = frozenset({"timer_armed", "value_recorded", "state_recorded"})
-_ENDS = frozenset({"execution_completed", "execution_failed", "cancelled"})
+_ENDS = frozenset({"execution_completed", "execution_failed", ExecutionStatus.CANCELLED})
 _PENDING_WORK = (RUNNING, HELD, BACKOFF, READY, SUSPENDED)
 
 
@@ -114,7 +113,11 @@ class WorkflowMachine:
             # what the recovery decided (the end, after a divergence?) is journaled first;
             # the message did not apply to the state it was decided against
             events = []
-        if events and state.run is None and state.status not in ("pending", *TERMINAL):
+        if (
+            events
+            and state.run is None
+            and state.status not in (ExecutionStatus.PENDING, *TERMINAL)
+        ):
             self._revive(state)
             pending.extend(state.unjournaled)
             state.unjournaled = []
@@ -201,7 +204,7 @@ class WorkflowMachine:
 
     def _settle(self, state: WfState) -> None:
         """Decisions of the machine once the code waits: the end, a pause, a dead end."""
-        if state.terminal or state.status == "pending":
+        if state.terminal or state.status == ExecutionStatus.PENDING:
             return
         history = state.replay
         if state.failure is None:
@@ -219,7 +222,7 @@ class WorkflowMachine:
                         "end", "a run that went on waiting", "returns from the workflow"
                     )
             elif history is None:
-                if state.status == "pausing" and not has_active_work(state):
+                if state.status == ExecutionStatus.PAUSING and not has_active_work(state):
                     self.record(state, ev.Paused())
                 elif state.status in ACTIVE and main is not None and self._blocked(state):
                     state.failure = ErrorInfo(
@@ -294,7 +297,7 @@ class WorkflowMachine:
         if step is None:  # else a replay met its outcome before the code got here
             step = WfStep(key, target.id, "task", position, started_at=state.updated_at)
             state.steps[key] = step
-            if state.status in ("pausing", "paused"):
+            if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
                 step.status = HELD
                 state.held[key] = None
             else:
@@ -330,9 +333,9 @@ class WorkflowMachine:
                 position = position_of(e.key)
                 note(position, "call", e.key[len(position) + 1 :])
             elif kind == "timer_armed":
-                timer_kind, _, position = e.timer.partition(":")
-                if timer_kind in ("sleep", "signal"):
-                    note(position, timer_kind, "")
+                timer_kind, position = parse_timer(e.timer)
+                if timer_kind in (TimerKind.SLEEP, TimerKind.SIGNAL):
+                    note(position, str(timer_kind), "")
                     history.decisions[position] = e
             elif kind == "value_recorded":
                 note(e.position, e.kind, "")
@@ -372,7 +375,7 @@ class WorkflowMachine:
             elif kind in _ASKED_FOR:
                 if e.seq not in history.consumed:
                     self._unasked(state, e)
-            elif kind in ("patch_marked", "paused"):
+            elif kind in ("patch_marked", ExecutionStatus.PAUSED):
                 apply(state, e)
             else:
                 apply(state, e)
@@ -400,8 +403,8 @@ class WorkflowMachine:
         elif event.type == "value_recorded":
             position, recorded = event.position, describe_record(event.kind, "")
         else:
-            kind, _, position = event.timer.partition(":")
-            recorded = describe_record(kind, "")
+            kind, position = parse_timer(event.timer)
+            recorded = describe_record(str(kind), "")
         scope.diverged(position, recorded, "does not get there")
         self._settle(state)
 
@@ -413,7 +416,7 @@ class WorkflowMachine:
             step = state.steps[key]
             if step.status in (RUNNING, HELD, READY):
                 step.status = CANCELLED
-        for name in ("running", "ready", "held", "parked"):
+        for name in (ExecutionStatus.RUNNING, "ready", "held", "parked"):
             getattr(state, name).clear()
         state.timers.clear()
         state.waits.clear()
@@ -448,7 +451,7 @@ class WorkflowMachine:
         if reported is not None:
             out.append(reported)
         if state.terminal:
-            if state.status != "completed" and StopRuns().ident not in performed:
+            if state.status != ExecutionStatus.COMPLETED and StopRuns().ident not in performed:
                 out.append(StopRuns())  # runs may still be in flight
             nesting.cancel_children(state, state.steps.values(), performed, out)
             return out
@@ -488,10 +491,11 @@ class WorkflowMachine:
     def _idle(state: WfState) -> bool:
         """Nothing in flight: the execution only waits (for the world, a timer, a resume)."""
         return (
-            state.status in ("running", "waiting", "paused")
+            state.status
+            in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING, ExecutionStatus.PAUSED)
             and not has_active_work(state)
             and not state.unjournaled
-            and (state.status != "running" or bool(state.timers))
+            and (state.status != ExecutionStatus.RUNNING or bool(state.timers))
         )
 
     def view(self, state: WfState, detail: bool = True) -> Snapshot:

@@ -23,6 +23,7 @@ from water import events as ev
 from water.context import current_workflow
 from water.definition import as_definition
 from water.events import ErrorInfo
+from water.timers import TimerKind, timer_name
 from water.types import to_json, validate
 from water.workflow.errors import (
     NonDeterminismError,
@@ -183,9 +184,9 @@ class Scope:
         self._guard()
         position = self._take()
         if self._recorded(position, "sleep", "sleeps") is None:
-            timer = f"sleep:{position}"
+            timer = timer_name(TimerKind.SLEEP, position)
             self._record(ev.TimerArmed(timer=timer, fire_at=self.state.now + seconds))
-        await self._future(f"sleep:{position}")
+        await self._future(timer_name(TimerKind.SLEEP, position))
 
     async def wait_for_signal(
         self, name: str, model: Any, timeout: float | None, default: Any = NO_DEFAULT
@@ -203,9 +204,9 @@ class Scope:
             return validate(model, payload)
         wait = SignalWait(position, name, model, timeout=timeout, default=default)
         state.waits[position] = wait
-        future = self._future(f"signal:{position}")
+        future = self._future(timer_name(TimerKind.SIGNAL, position))
         if timeout is not None:
-            wait.timer = f"signal:{position}"
+            wait.timer = timer_name(TimerKind.SIGNAL, position)
             if self._recorded(position, "signal", called) is None:
                 self._record(ev.TimerArmed(timer=wait.timer, fire_at=state.now + timeout))
         else:

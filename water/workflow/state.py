@@ -13,20 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from water.events import ErrorInfo
+from water.status import ACTIVE, TERMINAL, ExecutionStatus, StepStatus
+from water.timers import is_backoff
 from water.workflow.loop import WorkflowLoop
 
-# Step statuses (the same words as a flow's steps)
-RUNNING = "running"
-HELD = "pending"  # issued while the execution is paused: dispatched on resume
-COMPLETED = "completed"
-FAILED = "failed"
-BACKOFF = "backoff"  # failed, a retry is armed
-READY = "ready"  # the retry timer fired while the execution was paused
-SUSPENDED = "suspended"
-CANCELLED = "cancelled"
+# Step statuses (the same as a flow's steps)
+RUNNING = StepStatus.RUNNING
+HELD = StepStatus.PENDING
+COMPLETED = StepStatus.COMPLETED
+FAILED = StepStatus.FAILED
+BACKOFF = StepStatus.BACKOFF
+READY = StepStatus.READY
+SUSPENDED = StepStatus.SUSPENDED
+CANCELLED = StepStatus.CANCELLED
 
-TERMINAL = ("completed", "failed", "cancelled")
-ACTIVE = ("running", "waiting")
 
 NO_DEFAULT: Any = object()
 
@@ -108,7 +108,7 @@ class WfState:
         self.execution_id = execution_id
         self.flow_id = ""
         self.version = ""
-        self.status = "pending"
+        self.status: str = ExecutionStatus.PENDING
         self.input: Any = None
         self.output: Any = None
         self.error: ErrorInfo | None = None
@@ -161,13 +161,13 @@ def refresh_status(state: WfState) -> None:
     if state.status not in ACTIVE:
         return
     if has_active_work(state):
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
     elif (
         state.waits
         or state.suspended
         or state.parked
-        or any(not t.startswith("retry:") for t in state.timers)
+        or any(not is_backoff(t) for t in state.timers)
     ):
-        state.status = "waiting"
+        state.status = ExecutionStatus.WAITING
     else:
-        state.status = "running"
+        state.status = ExecutionStatus.RUNNING
