@@ -16,6 +16,9 @@ never a raw driver error; ``water.storage.faults`` says which faults are transie
 * snapshots: immutable checkpoints ``(execution_id, seq, state, view)`` that make
   rehydration and status reads fast. Never the source of truth.
 * task_results: one row per step (by step key) for operators' step tables.
+
+``stats`` computes ``water.stats.ExecutionStats`` where the rows are (in SQL for the
+SQL storages), never by loading every row into memory.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from water.errors import StorageError
 from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
+from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 
 LIST_LIMIT_MAX = 1000
@@ -164,6 +168,11 @@ class Storage(abc.ABC):
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of one execution with ``seq > after_seq``, in order, ``seq`` set."""
 
+    async def last_seq(self, execution_id: str) -> int:
+        """The sequence number of an execution's last event (0: none)."""
+        events = await self.load_events(execution_id)
+        return events[-1].seq if events else 0
+
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         """Write many appends at once (group commit); one result per request, in order.
 
@@ -266,3 +275,9 @@ class Storage(abc.ABC):
         Pending, running and pausing executions, plus waiting ones with a
         ``wake_at`` (their earliest timer).
         """
+
+    # -- statistics -------------------------------------------------------
+    @abc.abstractmethod
+    async def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        """Executions by status and steps by task (of one flow, or of all), as
+        ``water.stats`` defines them."""

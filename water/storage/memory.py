@@ -16,6 +16,7 @@ from typing import Any
 
 from water.events import Event
 from water.snapshot import Snapshot
+from water.stats import PERCENTILES, ExecutionStats, StepStats, percentile, zero_counts
 from water.storage.base import (
     AppendRequest,
     Checkpoint,
@@ -131,6 +132,9 @@ class MemoryStorage(Storage):
         self._check(execution_id, expected_seq)
         self._events.setdefault(execution_id, []).extend(_numbered(events, expected_seq))
         return expected_seq + len(events)
+
+    async def last_seq(self, execution_id: str) -> int:
+        return self._last_seq(execution_id)
 
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         stream = self._events.get(execution_id)
@@ -261,6 +265,35 @@ class MemoryStorage(Storage):
             for table in (self._events, self._records, self._checkpoints, self._tasks)
         ]
         return any(found)
+
+    # -- statistics --------------------------------------------------------
+    async def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        counts = zero_counts()
+        chosen = self._select(flow_id, None, None)
+        for record in chosen:
+            counts[record.status] += 1
+        ids = [r.execution_id for r in chosen] if flow_id is not None else list(self._tasks)
+        rows: dict[str, list[TaskResult]] = {}
+        for execution_id in ids:
+            for row in self._tasks.get(execution_id, {}).values():
+                rows.setdefault(row.task_id, []).append(row)
+        steps: dict[str, StepStats] = {}
+        for task_id in sorted(rows):
+            of_task = rows[task_id]
+            durations = [
+                (r.finished_at - r.started_at).total_seconds() * 1000
+                for r in of_task
+                if r.status == "completed" and r.started_at and r.finished_at
+            ]
+            p50, p95 = (percentile(durations, q) for q in PERCENTILES)
+            steps[task_id] = StepStats(
+                count=len(of_task),
+                failures=sum(r.status == "failed" for r in of_task),
+                retries=sum(max(r.attempts - 1, 0) for r in of_task),
+                p50_ms=p50,
+                p95_ms=p95,
+            )
+        return ExecutionStats(flow_id=flow_id, counts=counts, steps=steps)
 
 
 def _age_key(record: ExecutionRecord) -> tuple[float, str]:
