@@ -221,9 +221,13 @@ class Subscriptions(RuntimeObserver):
         self._subscribers: tuple[Subscription, ...] = ()
         self._lock = threading.Lock()
         self._closed = False
+        # what ``water.feed`` reads the store for, and what it needs to drop duplicates:
+        self.watched: set[str | None] = set()
+        """Flows whose executions' events are also read from the store (None: all)."""
         self.last_seq: dict[str, int] = {}
-        """Executions whose duplicates are dropped (``water.feed`` follows them): the
-        last ``seq`` published of each."""
+        """The last ``seq`` published of each execution that the store is read for."""
+        self.seen_at: dict[str, float] = {}
+        """The time of that event."""
 
     @property
     def subscribers(self) -> tuple[Subscription, ...]:
@@ -260,7 +264,10 @@ class Subscriptions(RuntimeObserver):
             events = [e for e in events if e.seq > last]
             if not events:
                 return
+        watched = self.watched
+        if last is not None or (watched and (None in watched or flow_id in watched)):
             self.last_seq[execution_id] = events[-1].seq
+            self.seen_at[execution_id] = events[-1].ts
         chosen = [s for s in self._subscribers if s.matches(execution_id, flow_id)]
         if not chosen:
             return

@@ -3,82 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from subscribers import Collector, Num, fan_out, inc, journal, other
 
 import water
 from water import Engine, Flow, RetryPolicy, task
-from water.subscriptions import TERMINAL_TYPES, CommittedEvent
-
-
-class Num(BaseModel):
-    value: int
-
-
-@task
-def inc(n: Num) -> Num:
-    return Num(value=n.value + 1)
-
-
-@task
-def double(n: Num) -> Num:
-    return Num(value=n.value * 2)
-
-
-@task
-def square(n: Num) -> Num:
-    return Num(value=n.value * n.value)
-
-
-@task
-def total(xs: list[Num]) -> Num:
-    return Num(value=sum(x.value for x in xs))
-
-
-def fan_out() -> Flow:
-    return Flow("fan").then(inc).parallel([inc, double, square]).then(total)
-
-
-def other() -> Flow:
-    return Flow("other").then(double)
-
-
-class Collector:
-    """A callback that keeps what it gets and tells when executions have finished."""
-
-    def __init__(self) -> None:
-        self.items: list[CommittedEvent] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, item: CommittedEvent) -> None:
-        with self._changed:
-            self.items.append(item)
-            self._changed.notify_all()
-
-    def of(self, execution_id: str) -> list[tuple[int, str]]:
-        with self._changed:
-            return [(i.seq, i.type) for i in self.items if i.execution_id == execution_id]
-
-    def wait_for(self, check: Callable[[], bool], timeout: float = 10) -> None:
-        with self._changed:
-            assert self._changed.wait_for(check, timeout)
-
-    def wait_finished(self, execution_ids: Iterable[str], timeout: float = 10) -> None:
-        wanted = set(execution_ids)
-
-        def done() -> bool:
-            ended = {i.execution_id for i in self.items if i.type in TERMINAL_TYPES}
-            return wanted <= ended
-
-        with self._changed:
-            assert self._changed.wait_for(done, timeout), f"not all of {wanted} finished"
-
-
-def journal(engine: Engine, execution_id: str) -> list[tuple[int, str]]:
-    return [(e.seq, e.type) for e in engine.events(execution_id)]
+from water.subscriptions import CommittedEvent
 
 
 def test_a_subscriber_sees_every_execution_s_events_in_journal_order(engine: Engine) -> None:
@@ -282,17 +219,6 @@ def test_retries_and_failures_are_published() -> None:
         assert kinds == ["step_failed", "step_failed", "execution_completed"]
         failed = [i.event for i in seen.items if i.type == "step_failed"]
         assert all(e.retry_at is not None for e in failed)  # type: ignore[union-attr]
-
-
-def test_an_engine_sharing_the_store_sees_another_engine_s_execution(sqlite_url: str) -> None:
-    with Engine(sqlite_url, flows=[fan_out()]) as runner, Engine(sqlite_url) as watcher:
-        seen = Collector()
-        watcher.subscribe(seen, execution_id="X-1")
-        ref = runner.start("fan", {"value": 1}, execution_id="X-1")
-        ref.result(timeout=10)
-        seen.wait_finished(["X-1"])
-        assert seen.of("X-1") == journal(runner, "X-1")
-        assert {i.flow_id for i in seen.items} == {"fan"}
 
 
 def test_subscribing_to_a_shut_down_engine_is_refused() -> None:

@@ -50,6 +50,10 @@ RECOVER_WITH_TIMER = (ExecutionStatus.WAITING,)
 """Statuses of executions an engine resumes at start when they have a ``wake_at``."""
 
 
+FlowEvent: TypeAlias = tuple[str, str, Event]
+"""An event with its execution's id and flow id (``events_since``)."""
+
+
 def statuses(status: StatusFilter) -> list[ExecutionStatus] | None:
     """A status filter as a list of statuses (None: no filter); refuses unknown values."""
     if status is None:
@@ -172,6 +176,12 @@ class Storage(abc.ABC):
         """The sequence number of an execution's last event (0: none)."""
         events = await self.load_events(execution_id)
         return events[-1].seq if events else 0
+
+    @abc.abstractmethod
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        """``(execution_id, flow_id, event)`` of every event (of ``flow_id``) whose time is
+        ``ts`` or later (unix seconds), oldest first. Reads an index on the events' times
+        (the store feed of ``Engine.subscribe`` asks for the last seconds' events)."""
 
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         """Write many appends at once (group commit); one result per request, in order.

@@ -22,6 +22,7 @@ from water.storage.base import (
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    FlowEvent,
     StatusFilter,
     Storage,
     TaskResult,
@@ -141,6 +142,16 @@ class MemoryStorage(Storage):
         if not stream:
             return []
         return stream[max(after_seq, 0) :]
+
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        found: list[FlowEvent] = []
+        for execution_id, stream in self._events.items():
+            record = self._records.get(execution_id)
+            if record is None or (flow_id is not None and record.flow_id != flow_id):
+                continue
+            found.extend((execution_id, record.flow_id, e) for e in stream if e.ts >= ts)
+        found.sort(key=lambda item: (item[2].ts, item[0], item[2].seq))
+        return found
 
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         results: list[BaseException | None] = []

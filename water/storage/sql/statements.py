@@ -74,6 +74,17 @@ class Statements:
         )
         self.recover_params: list[Any] = [*always_params, *timer_params]
 
+    def events_since(self, ts: float, flow_id: str | None) -> tuple[str, list[Any]]:
+        """Events from ``ts`` on (of ``flow_id``) -> (execution_id, flow_id, seq, data)."""
+        p = self.dialect.param
+        flow, params = ("", []) if flow_id is None else (f" AND x.flow_id = {p}", [flow_id])
+        sql = (
+            "SELECT e.execution_id, x.flow_id, e.seq, e.data FROM events AS e "
+            "JOIN executions AS x ON x.execution_id = e.execution_id "
+            f"WHERE e.ts >= {p}{flow} ORDER BY e.ts, e.execution_id, e.seq"
+        )
+        return sql, [ts, *params]
+
     def _where(
         self, flow_id: str | None, status: StatusFilter, parent_id: str | None
     ) -> tuple[str, list[Any]]:

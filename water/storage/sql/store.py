@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from water.errors import StorageError
-from water.events import Event
+from water.events import Event, decode_event
 from water.snapshot import Snapshot
 from water.stats import ExecutionStats, StepStats, zero_counts
 from water.status import ExecutionStatus
@@ -29,6 +29,7 @@ from water.storage.base import (
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    FlowEvent,
     StatusFilter,
     Storage,
     TaskResult,
@@ -285,6 +286,10 @@ class SQLStorage(Storage, Generic[Conn]):
     async def last_seq(self, execution_id: str) -> int:
         async with self._connection() as conn:
             return await self._last_seq(conn, execution_id)
+
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        rows = await self._read(*self._sql.events_since(ts, flow_id))
+        return [(row[0], row[1], decode_event(row[3], row[2])) for row in rows]
 
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         return events_from_rows(await self._read(self._sql.load_events, (execution_id, after_seq)))
