@@ -166,18 +166,24 @@ class Subscription:
 
     def unsubscribe(self) -> None:
         """Stop: once this returns, the callback is not running and is not called again."""
+        self.close(wait=True)
+
+    __call__ = unsubscribe
+
+    def close(self, *, wait: bool) -> None:
+        """Stop calling the callback; with ``wait``, wait for a call in progress to return
+        (reentrant: a callback may unsubscribe itself)."""
         with self._ready:
             if self._closed:
                 return
             self._closed = True
             self._queue.clear()
             self._ready.notify()
-        with self._calling:  # wait for a call in progress (reentrant: from the callback too)
-            pass
+        if wait:
+            with self._calling:
+                pass
         if self._on_close is not None:
             self._on_close(self)
-
-    __call__ = unsubscribe
 
     def _next(self) -> CommittedEvent | None:
         with self._ready:
@@ -245,12 +251,13 @@ class Subscriptions(RuntimeObserver):
             self._subscribers = tuple(s for s in self._subscribers if s is not subscription)
 
     def close(self) -> None:
-        """End every subscription (the engine shuts down)."""
+        """End every subscription (the engine shuts down; a callback still running
+        finishes on its own thread, and is not waited for)."""
         with self._lock:
             self._closed = True
             subscribers, self._subscribers = self._subscribers, ()
         for subscription in subscribers:
-            subscription.unsubscribe()
+            subscription.close(wait=False)
 
     # -- on the loop ----------------------------------------------------------------
     def events_committed(self, state: Any, events: Sequence[Any]) -> None:

@@ -226,3 +226,25 @@ def test_subscribing_to_a_shut_down_engine_is_refused() -> None:
     engine.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         engine.subscribe(Collector())
+
+
+def test_shutdown_does_not_wait_for_a_stuck_callback() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(item: CommittedEvent) -> None:
+        entered.set()
+        release.wait(30)
+
+    engine = Engine("memory://", flows=[other()])
+    try:
+        subscription = engine.subscribe(stuck)
+        engine.start("other", {"value": 1}).result(timeout=10)
+        assert entered.wait(10)
+        stopping = threading.Thread(target=engine.shutdown)
+        stopping.start()
+        stopping.join(10)
+        assert not stopping.is_alive(), "shutdown waited for the callback"
+        assert not subscription.active
+    finally:
+        release.set()
+        engine.shutdown()

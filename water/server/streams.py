@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -34,7 +35,17 @@ from water.events import Event
 from water.server.models import ApiEvent
 from water.subscriptions import TERMINAL_TYPES, CommittedEvent
 
-__all__ = ["KEEPALIVE", "RELAY_LIMIT", "StreamedEvent", "flow_stream", "session_stream"]
+__all__ = [
+    "KEEPALIVE",
+    "RELAY_LIMIT",
+    "SSE_MEDIA_TYPE",
+    "StreamedEvent",
+    "flow_stream",
+    "session_stream",
+    "sse",
+]
+
+log = logging.getLogger("water.server")
 
 KEEPALIVE = 15.0
 """Seconds without an event after which a keep-alive comment is sent."""
@@ -80,6 +91,7 @@ class _Relay:
         self._items: collections.deque[CommittedEvent] = collections.deque()
         self._lock = threading.Lock()
         self._woken = False
+        self._overflowing = False
         self._wake = asyncio.Event()
         self.dropped = 0
 
@@ -89,6 +101,14 @@ class _Relay:
                 self._items.append(item)
             else:
                 self.dropped += 1
+                if self._limit and not self._overflowing:
+                    self._overflowing = True
+                    log.warning(
+                        "a client of a flow's event stream reads too slowly: dropping events "
+                        "(first dropped: execution %s, seq %d)",
+                        item.execution_id,
+                        item.seq,
+                    )
             if self._woken:
                 return
             self._woken = True
@@ -106,6 +126,7 @@ class _Relay:
         self._wake.clear()
         with self._lock:
             self._woken = False
+            self._overflowing = False
             items = list(self._items)
             self._items.clear()
         return items
