@@ -47,7 +47,11 @@ class Observers(RuntimeObserver):
                 log.exception("%s.%s failed", type(observer).__name__, hook)
 
     def events_committed(self, state: Any, events: Sequence[Any]) -> None:
-        self._each("events_committed", state, events)
+        for observer in self.observers:  # on every commit: no lookup by name
+            try:
+                observer.events_committed(state, events)
+            except Exception:
+                log.exception("%s.events_committed failed", type(observer).__name__)
 
     def journal_committed(self, batch_size: int, seconds: float) -> None:
         self._each("journal_committed", batch_size, seconds)
