@@ -20,12 +20,12 @@ import concurrent.futures
 import logging
 import uuid
 import weakref
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, GetStatus, Start
-from actors.observer import RuntimeObserver
+from actors.observer import Observers, RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
 from water.definition import Definition, as_definition
@@ -34,14 +34,17 @@ from water.errors import (
     StateConflictError,
 )
 from water.events import Event
+from water.feed import StoreFeed
 from water.ids import can_exist, check_execution_id
 from water.interpreters import Machine, interpreter_for
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
 from water.registry import Registry
 from water.snapshot import Snapshot, StepView
+from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
+from water.subscriptions import MAX_PENDING, CommittedEvent, Subscription, Subscriptions
 from water.task import Task
 from water.types import to_json, validate
 from water.workflow.definition import Workflow, WorkflowFunction
@@ -110,9 +113,10 @@ class Engine:
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
         )
-        self.system = ActorSystem(
-            self, EngineStore(self.storage), clock=clock, observer=observer or self.metrics
-        )
+        self.subscriptions = Subscriptions()
+        observers = Observers([observer or self.metrics or RuntimeObserver(), self.subscriptions])
+        self.system = ActorSystem(self, EngineStore(self.storage), clock=clock, observer=observers)
+        self._feed = StoreFeed(self.subscriptions, self.storage, self.system.reactor)
         self._closed = False
         self._metrics_servers: list[tuple[Any, Any]] = []  # (server, its thread)
         try:
@@ -404,6 +408,41 @@ class Engine:
         self.system.forget(execution_id, ExecutionNotFoundError(execution_id))
         return deleted
 
+    # -- events and statistics ---------------------------------------------------------
+    def subscribe(
+        self,
+        callback: Callable[[CommittedEvent], Any],
+        *,
+        flow_id: str | None = None,
+        execution_id: str | None = None,
+        types: Collection[str] | None = None,
+        max_pending: int = MAX_PENDING,
+    ) -> Subscription:
+        """Call ``callback`` with each event committed from now on; returns ``unsubscribe``.
+
+        Only the events of ``flow_id``, of ``execution_id``, and of these ``types``
+        (event type names such as ``"step_failed"``) when given. The callback runs on a
+        thread of its own, in journal order per execution, and never slows the engine:
+        an exception it raises is logged, and past ``max_pending`` events behind, events
+        are dropped (``Subscription.dropped``) until it catches up. Calling the returned
+        ``Subscription`` (or its ``unsubscribe()``) ends it. See ``water.subscriptions``.
+        """
+        self._check_open()
+        subscription = Subscription(
+            callback,
+            flow_id=flow_id,
+            execution_id=execution_id,
+            types=types,
+            max_pending=max_pending,
+            on_close=self._feed.unsubscribe,
+        )
+        self._feed.subscribe(subscription)
+        return subscription
+
+    def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        """Executions by status and steps by task over the stored history (``water.stats``)."""
+        return self._run(self.storage.stats(flow_id))
+
     # -- metrics ---------------------------------------------------------------------
     @property
     def registry(self) -> Any:
@@ -513,6 +552,7 @@ class Engine:
             server.server_close()
             thread.join(timeout=10)
         reactor = self.system.reactor
+        self._feed.close()
         self.system.shutdown_actors()
         try:
             reactor.run(self.system.journal.drain(), timeout=10)

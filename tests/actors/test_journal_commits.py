@@ -145,4 +145,4 @@ def test_a_failing_observer_of_commits_does_not_wedge_the_execution(
         ref = engine.start(flow, {"value": 1}, timeout=10)
         assert ref.result(timeout=10) == Num(value=3)
         assert ref.ask(GetStatus(), timeout=10).status == "completed"
-    assert any("observing the committed events" in r.getMessage() for r in caplog.records)
+    assert any("events_committed failed" in r.getMessage() for r in caplog.records)

@@ -278,3 +278,34 @@ def test_graph_of_an_unknown_flow(runner, flows_file):
     result = invoke(runner, "graph", flows_file, "nope")
     assert result.exit_code == 1
     assert "no flow 'nope'" in result.output
+
+
+# -- stats ------------------------------------------------------------------------------
+def test_stats_counts_executions_by_status_and_steps_by_task(runner, db_with_runs):
+    db, _ = db_with_runs
+    everything = run_ok(runner, "stats", "--db", db)
+    assert "Executions of every flow" in everything.output
+    rows = {
+        line.split("│")[1].strip(): line for line in everything.output.splitlines() if "│" in line
+    }
+    assert rows["completed"].split("│")[2].strip() == "4"  # two runs and their nested children
+    assert rows["failed"].split("│")[2].strip() == "1"
+    assert rows["total"].split("│")[2].strip() == "5"
+    cells = [c.strip() for c in rows["explode"].split("│")[1:-1]]
+    assert cells == ["explode", "1", "1", "0", "-", "-"]  # one step, failed, no duration
+    assert [c.strip() for c in rows["inc"].split("│")[2:5]] == ["2", "0", "0"]
+    assert rows["inc"].split("│")[5].strip().endswith("ms")
+
+    failing = run_ok(runner, "stats", "--db", db, "--flow", "failing")
+    assert "Executions of flow failing" in failing.output
+    assert "inc" not in failing.output and "explode" in failing.output
+
+    assert (
+        "no executions of flow nope" in run_ok(runner, "stats", "--db", db, "--flow", "nope").output
+    )
+
+
+def test_stats_needs_an_existing_database(runner, tmp_path):
+    result = invoke(runner, "stats", "--db", tmp_path / "none.db")
+    assert result.exit_code == 1
+    assert "no database at" in result.output

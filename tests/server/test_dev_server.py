@@ -221,3 +221,32 @@ def test_prometheus_scrapes_the_dev_server(dev_server, tmp_path):
         assert finished and finished[0]["metric"]["flow"] == "arithmetic"
     finally:
         stop(prometheus, log)
+
+
+def test_dev_stops_at_ctrl_c_while_an_event_stream_is_open(tmp_path):
+    (tmp_path / "flows.py").write_text(textwrap.dedent(FLOWS))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WATER_API_TOKEN"}
+    log = tmp_path / "dev.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "water.cli", "dev", "flows.py"),
+                *("--port", str(port), "--db", "water.db", "--log-level", "warning"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        poll(lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200, 30, "dev", proc)
+        with httpx.stream("GET", f"{url}/flows/arithmetic/events", timeout=30) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == ": subscribed"
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)  # the open stream does not hold the server up
+    finally:
+        output = stop(proc, log)
+    assert proc.returncode == 0, output

@@ -35,4 +35,7 @@ EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
+    if case.path.endswith("/events") and isinstance(case.query, dict):
+        # a followed stream lasts as long as it is read: give it a short life here
+        case.query["timeout"] = 0.2
     case.call_and_validate(excluded_checks=EXCLUDED)

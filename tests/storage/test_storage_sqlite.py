@@ -165,7 +165,7 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
     run(body("full", 2))
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         tables = {
             name for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
@@ -184,8 +184,13 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
             )
         }
         assert indexes == {("flow_id", "created_at"), ("status",), ("parent_id",), ("wake_at",)}
-    assert SCHEMA_VERSION == 2
-    assert [version for version, _ in MIGRATIONS] == [1, 2]
+        events_indexes = raw.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='events'"
+            " AND sql IS NOT NULL"
+        ).fetchall()
+        assert events_indexes == [("events_ts",)]
+    assert SCHEMA_VERSION == 4
+    assert [version for version, _ in MIGRATIONS] == [1, 2, 3, 4]
 
 
 def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -218,7 +223,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> 
         ("1.inner", "e1/1.inner"),
     ]
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     raw.close()
 
 

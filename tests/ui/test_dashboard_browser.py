@@ -368,6 +368,24 @@ def test_an_operator_finds_pauses_resumes_and_signals_an_execution(server, page,
     assert TOKEN not in page.content()  # every request went to the server: see the fixture
 
 
+def test_an_execution_page_shows_what_happens_elsewhere_as_it_is_committed(server, page):
+    waiting = server.start({"order_id": "B-1", "amount": 5})
+    server.wait_for(waiting, "waiting")
+    # the page follows the execution's event stream rather than polling it
+    with page.expect_request(lambda request: "/events?follow=true" in request.url):
+        sign_in(page, f"{server.url}/ui/#/executions/{waiting}")
+    status = page.locator("#execution-status")
+    expect(status).to_have_text("waiting")
+
+    sent = server.http.post(
+        f"/sessions/{waiting}/signal/approve", json={"approved": True, "by": "bo"}
+    )  # not from the page
+    assert sent.status_code == 200
+    expect(status).to_have_text("completed")
+    expect(page.get_by_role("region", name="Output")).to_contain_text('"approved_by": "bo"')
+    expect(page.locator("table.events")).to_contain_text("execution_completed")
+
+
 def test_the_graph_draws_every_node_edge_and_subgraph_of_the_mermaid_text(server, page):
     execution = server.http.post("/flows/kitchen/execute", json={"value": 1}).json()
     server.wait_for(execution["execution_id"], "waiting")

@@ -7,17 +7,18 @@
     water run flows.py orders --input '{"order_id": "A-1"}'
     water list --db water.db --status failed
     water inspect <execution-id> --db water.db
+    water stats --db water.db --flow orders   # executions by status, steps by task
     water graph flows.py orders              # Mermaid
 
 ``app`` (the typer app and the shared options), one module per group of
 commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
-inspect) and ``render`` (what they print).
+inspect, stats) and ``render`` (what they print).
 """
 
 from __future__ import annotations
 
 from water.cli.app import app
-from water.cli.executions import inspect, list_executions
+from water.cli.executions import inspect, list_executions, stats
 from water.cli.flows import graph, run, validate
 from water.cli.serve import dev
 
@@ -27,6 +28,7 @@ app.command()(validate)
 app.command()(run)
 app.command("list")(list_executions)
 app.command()(inspect)
+app.command()(stats)
 app.command()(graph)
 
 

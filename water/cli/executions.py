@@ -1,4 +1,5 @@
-"""``water list`` and ``water inspect``: executions read from a database (no flows file)."""
+"""``water list``, ``water inspect`` and ``water stats``: executions read from a database
+(no flows file)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Annotated
 import typer
 
 from water.cli.app import Db, fail, open_db
-from water.cli.render import count, out, print_execution, print_records
+from water.cli.render import count, out, print_execution, print_records, print_stats
 from water.events import Event
 from water.snapshot import Snapshot
+from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, MemoryStorage, Storage, TaskResult
 
@@ -94,3 +96,21 @@ def inspect(
     if found is None:
         fail(f"no execution {execution_id!r} in {db}")
     print_execution(found.record, found.snapshot, found.steps, found.events)
+
+
+# -- stats ------------------------------------------------------------------------------
+def stats(
+    db: Db = "water.db",
+    flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
+) -> None:
+    """Executions by status and steps by task: counts, failures, retries, p50/p95 durations."""
+    storage = _existing(db)
+
+    async def read() -> ExecutionStats:
+        await storage.initialize()
+        try:
+            return await storage.stats(flow)
+        finally:
+            await storage.close()
+
+    print_stats(asyncio.run(read()))

@@ -21,6 +21,7 @@ from water.events import ErrorInfo, Event
 from water.graph import step_labels
 from water.server.discovery import FlowReport
 from water.snapshot import Snapshot
+from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, TaskResult
 
@@ -210,6 +211,46 @@ def print_execution(
                 escape(_event_detail(event)),
             )
         console.print(timeline)
+
+
+def print_stats(stats: ExecutionStats) -> None:
+    """Executions by status, then steps by task."""
+    console = out()
+    scope = f"flow {escape(stats.flow_id)}" if stats.flow_id is not None else "every flow"
+    if not stats.total:
+        console.print(f"no executions of {scope}")
+        return
+    console.print(f"[bold]Executions of {scope}[/]")
+    statuses = Table()
+    statuses.add_column("status", no_wrap=True)
+    statuses.add_column("executions", justify="right")
+    for status, n in stats.counts.items():
+        if n:
+            statuses.add_row(styled(str(status)), str(n))
+    statuses.add_row("[bold]total[/]", f"[bold]{stats.total}[/]")
+    console.print(statuses)
+    if not stats.steps:
+        return
+    steps = Table(title="Steps by task", title_justify="left")
+    steps.add_column("task", no_wrap=True)
+    for name in ("steps", "failures", "retries", "p50", "p95"):
+        steps.add_column(name, justify="right", no_wrap=True)
+    for task_id, step in stats.steps.items():
+        steps.add_row(
+            escape(task_id),
+            str(step.count),
+            f"[red]{step.failures}[/]" if step.failures else "0",
+            str(step.retries),
+            _millis(step.p50_ms),
+            _millis(step.p95_ms),
+        )
+    console.print(steps)
+
+
+def _millis(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
 _BULKY = frozenset({"seq", "ts", "type", "output", "input", "payload", "data", "variables"})

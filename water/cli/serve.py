@@ -13,6 +13,9 @@ from water.cli.app import Db, FlowsFile, fail, load, open_db
 from water.cli.render import out, print_flows, print_reports, warn_open
 from water.server.discovery import check_flows
 
+SHUTDOWN_GRACE = 3
+"""Seconds the server waits for open requests (event streams follow forever) at Ctrl-C."""
+
 
 def dev(
     flows_file: FlowsFile = Path("flows.py"),
@@ -89,6 +92,7 @@ def dev(
             reload=True,
             reload_dirs=[str(flows_file.resolve().parent)],
             log_level=log_level,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
         )
         return
     try:
@@ -97,4 +101,6 @@ def dev(
         )
     except (ValueError, OSError) as exc:
         fail(f"cannot start the engine: {exc}")
-    uvicorn.run(api, host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        api, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE
+    )

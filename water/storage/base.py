@@ -16,6 +16,9 @@ never a raw driver error; ``water.storage.faults`` says which faults are transie
 * snapshots: immutable checkpoints ``(execution_id, seq, state, view)`` that make
   rehydration and status reads fast. Never the source of truth.
 * task_results: one row per step (by step key) for operators' step tables.
+
+``stats`` computes ``water.stats.ExecutionStats`` where the rows are (in SQL for the
+SQL storages), never by loading every row into memory.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from water.errors import StorageError
 from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
+from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 
 LIST_LIMIT_MAX = 1000
@@ -44,6 +48,10 @@ RECOVER_ALWAYS = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionSta
 
 RECOVER_WITH_TIMER = (ExecutionStatus.WAITING,)
 """Statuses of executions an engine resumes at start when they have a ``wake_at``."""
+
+
+FlowEvent: TypeAlias = tuple[str, str, Event]
+"""An event with its execution's id and flow id (``events_since``)."""
 
 
 def statuses(status: StatusFilter) -> list[ExecutionStatus] | None:
@@ -164,6 +172,17 @@ class Storage(abc.ABC):
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of one execution with ``seq > after_seq``, in order, ``seq`` set."""
 
+    async def last_seq(self, execution_id: str) -> int:
+        """The sequence number of an execution's last event (0: none)."""
+        events = await self.load_events(execution_id)
+        return events[-1].seq if events else 0
+
+    @abc.abstractmethod
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        """``(execution_id, flow_id, event)`` of every event (of ``flow_id``) whose time is
+        ``ts`` or later (unix seconds), oldest first. Reads an index on the events' times
+        (the store feed of ``Engine.subscribe`` asks for the last seconds' events)."""
+
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         """Write many appends at once (group commit); one result per request, in order.
 
@@ -266,3 +285,9 @@ class Storage(abc.ABC):
         Pending, running and pausing executions, plus waiting ones with a
         ``wake_at`` (their earliest timer).
         """
+
+    # -- statistics -------------------------------------------------------
+    @abc.abstractmethod
+    async def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        """Executions by status and steps by task (of one flow, or of all), as
+        ``water.stats`` defines them."""

@@ -16,11 +16,13 @@ from typing import Any
 
 from water.events import Event
 from water.snapshot import Snapshot
+from water.stats import PERCENTILES, ExecutionStats, StepStats, percentile, zero_counts
 from water.storage.base import (
     AppendRequest,
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    FlowEvent,
     StatusFilter,
     Storage,
     TaskResult,
@@ -132,11 +134,24 @@ class MemoryStorage(Storage):
         self._events.setdefault(execution_id, []).extend(_numbered(events, expected_seq))
         return expected_seq + len(events)
 
+    async def last_seq(self, execution_id: str) -> int:
+        return self._last_seq(execution_id)
+
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         stream = self._events.get(execution_id)
         if not stream:
             return []
         return stream[max(after_seq, 0) :]
+
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        found: list[FlowEvent] = []
+        for execution_id, stream in self._events.items():
+            record = self._records.get(execution_id)
+            if record is None or (flow_id is not None and record.flow_id != flow_id):
+                continue
+            found.extend((execution_id, record.flow_id, e) for e in stream if e.ts >= ts)
+        found.sort(key=lambda item: (item[2].ts, item[0], item[2].seq))
+        return found
 
     async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
         results: list[BaseException | None] = []
@@ -261,6 +276,35 @@ class MemoryStorage(Storage):
             for table in (self._events, self._records, self._checkpoints, self._tasks)
         ]
         return any(found)
+
+    # -- statistics --------------------------------------------------------
+    async def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        counts = zero_counts()
+        chosen = self._select(flow_id, None, None)
+        for record in chosen:
+            counts[record.status] += 1
+        ids = [r.execution_id for r in chosen] if flow_id is not None else list(self._tasks)
+        rows: dict[str, list[TaskResult]] = {}
+        for execution_id in ids:
+            for row in self._tasks.get(execution_id, {}).values():
+                rows.setdefault(row.task_id, []).append(row)
+        steps: dict[str, StepStats] = {}
+        for task_id in sorted(rows):
+            of_task = rows[task_id]
+            durations = [
+                (r.finished_at - r.started_at).total_seconds() * 1000
+                for r in of_task
+                if r.status == "completed" and r.started_at and r.finished_at
+            ]
+            p50, p95 = (percentile(durations, q) for q in PERCENTILES)
+            steps[task_id] = StepStats(
+                count=len(of_task),
+                failures=sum(r.status == "failed" for r in of_task),
+                retries=sum(max(r.attempts - 1, 0) for r in of_task),
+                p50_ms=p50,
+                p95_ms=p95,
+            )
+        return ExecutionStats(flow_id=flow_id, counts=counts, steps=steps)
 
 
 def _age_key(record: ExecutionRecord) -> tuple[float, str]:

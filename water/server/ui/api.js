@@ -71,6 +71,29 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   return data;
 }
 
+/**
+ * Open a stream of server-sent events: answers the Response (its body not read yet), or null
+ * when the server has nothing more to send (204); raises ApiError like `api`.
+ */
+export async function openStream(path, { signal } = {}) {
+  const headers = { Accept: "text/event-stream" };
+  const bearer = token();
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const init = { headers, signal, credentials: "omit", cache: "no-store" };
+  let response;
+  try {
+    response = await fetch(new URL(path, apiRoot), init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "unreachable", "the server did not answer; is it running?");
+  }
+  if (response.status === 204) return null;
+  if (!response.ok || !response.body) {
+    throw new ApiError(response.status, `http_${response.status}`, response.statusText);
+  }
+  return response;
+}
+
 /** The path of an execution's resource; nested ids keep their "/" (the routes take it). */
 export function sessionPath(executionId) {
   return `sessions/${executionId.split("/").map(encodeURIComponent).join("/")}`;

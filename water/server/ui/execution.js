@@ -17,7 +17,7 @@ import {
   time,
 } from "./dom.js";
 import { colour, drawGraph } from "./graph.js";
-import { live } from "./live.js";
+import { follow } from "./live.js";
 
 /**
  * The steering buttons, in order. `when(snapshot)` says whether the command applies now;
@@ -555,6 +555,8 @@ export async function executionView(id, ctx) {
   await refreshEvents();
   if (!ctx.show(view)) return null;
   loadGraph();
-  const stop = live(refresh);
+  if (TERMINAL.has(snapshot.status)) return () => {};
+  // pushed: each event the execution commits (read from `lastSeq` on) refreshes the view
+  const stop = follow(`${path}/events${query({ follow: "true", after_seq: lastSeq })}`, refresh);
   return () => stop();
 }

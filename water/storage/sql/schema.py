@@ -86,6 +86,7 @@ EVENTS = Table(
         Column("data", "text"),
     ),
     key=("execution_id", "seq"),
+    indexes=(Index("events_ts", ("ts",), since=4),),
     clustered=True,
 )
 """The journal: one row per event, the source of truth."""

@@ -1,10 +1,11 @@
-"""The SQL every dialect shares: reads, filters, upserts and the gap-refusing events insert."""
+"""The SQL every dialect shares: reads, filters, statistics and the gap-refusing events insert."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from water.stats import PERCENTILES
 from water.storage.base import RECOVER_ALWAYS, RECOVER_WITH_TIMER, StatusFilter, statuses
 from water.storage.sql.dialect import Dialect
 from water.storage.sql.rows import EVENT_COLUMNS, RECORD_COLUMNS, TASK_COLUMNS
@@ -73,6 +74,20 @@ class Statements:
         )
         self.recover_params: list[Any] = [*always_params, *timer_params]
 
+    def events_since(self, ts: float, flow_id: str | None) -> tuple[str, list[Any]]:
+        """Events from ``ts`` on (of ``flow_id``) -> (execution_id, flow_id, seq, data)."""
+        p = self.dialect.param
+        flow, params = ("", []) if flow_id is None else (f" AND x.flow_id = {p}", [flow_id])
+        # CROSS JOIN: SQLite then reads events first, by the index on ts (left to itself,
+        # it may read every event of the flow's executions instead)
+        sql = (
+            "SELECT e.execution_id, x.flow_id, e.seq, e.data "
+            "FROM events AS e CROSS JOIN executions AS x "
+            f"WHERE x.execution_id = e.execution_id AND e.ts >= {p}{flow} "
+            "ORDER BY e.ts, e.execution_id, e.seq"
+        )
+        return sql, [ts, *params]
+
     def _where(
         self, flow_id: str | None, status: StatusFilter, parent_id: str | None
     ) -> tuple[str, list[Any]]:
@@ -120,4 +135,65 @@ class Statements:
         """The last ``seq`` of these streams -> (execution_id, seq) of those with events."""
         clause, params = self.dialect.any_of("execution_id", execution_ids)
         sql = f"SELECT execution_id, MAX(seq) FROM events WHERE {clause} GROUP BY execution_id"
+        return sql, params
+
+    # -- statistics (``water.stats`` defines the figures) ---------------------------------
+    def _steps_of(self, flow_id: str | None) -> tuple[str, list[Any]]:
+        """``task_results AS t`` (of the flow's executions) and the parameters."""
+        if flow_id is None:
+            return "task_results AS t", []
+        p = self.dialect.param
+        return (
+            "task_results AS t JOIN executions AS x ON x.execution_id = t.execution_id "
+            f"AND x.flow_id = {p}",
+            [flow_id],
+        )
+
+    def stats_counts(self, flow_id: str | None) -> tuple[str, list[Any]]:
+        """Executions by status -> (status, count)."""
+        where, params = self._where(flow_id, None, None)
+        return f"SELECT status, COUNT(*) FROM executions{where} GROUP BY status", params
+
+    def stats_steps(self, flow_id: str | None) -> tuple[str, list[Any]]:
+        """Steps by task -> (task_id, count, failures, retries)."""
+        source, params = self._steps_of(flow_id)
+        sql = (
+            "SELECT t.task_id, COUNT(*), "
+            "SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN t.attempts > 1 THEN t.attempts - 1 ELSE 0 END) "
+            f"FROM {source} GROUP BY t.task_id"
+        )
+        return sql, params
+
+    def stats_durations(self, flow_id: str | None) -> tuple[str, list[Any]]:
+        """Percentiles of completed steps' durations by task -> (task_id, *PERCENTILES in ms).
+
+        Neither dialect's own percentile function is used (SQLite has none): each
+        task's durations are numbered in order, and the percentile is interpolated
+        between the durations at ``(n - 1) * q / 100`` (integer division) and the next
+        one, by the remainder: ``percentile_cont``, computed the same way everywhere.
+        """
+        source, params = self._steps_of(flow_id)
+        picks: list[str] = []
+        values: list[str] = []
+        for q in PERCENTILES:
+            at = f"last * {q} / 100"
+            picks.append(
+                f"MAX(CASE WHEN i = {at} THEN ms END) AS lo{q}, "
+                f"MAX(CASE WHEN i = {at} + 1 THEN ms END) AS hi{q}, "
+                f"MAX(last * {q} - {at} * 100) AS rest{q}"  # no % (a parameter mark)
+            )
+            values.append(f"lo{q} + (COALESCE(hi{q}, lo{q}) - lo{q}) * rest{q} / 100.0")
+        sql = (
+            "WITH d AS ("
+            "SELECT t.task_id AS task_id, (t.finished_at - t.started_at) * 1000.0 AS ms "
+            f"FROM {source} WHERE t.status = 'completed' "
+            "AND t.started_at IS NOT NULL AND t.finished_at IS NOT NULL"
+            "), r AS ("
+            "SELECT task_id, ms, ROW_NUMBER() OVER (PARTITION BY task_id ORDER BY ms) - 1 AS i, "
+            "COUNT(*) OVER (PARTITION BY task_id) - 1 AS last FROM d"
+            "), p AS ("
+            f"SELECT task_id, {', '.join(picks)} FROM r GROUP BY task_id"
+            f") SELECT task_id, {', '.join(values)} FROM p"
+        )
         return sql, params

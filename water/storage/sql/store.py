@@ -20,13 +20,16 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from water.errors import StorageError
-from water.events import Event
+from water.events import Event, decode_event
 from water.snapshot import Snapshot
+from water.stats import ExecutionStats, StepStats, zero_counts
+from water.status import ExecutionStatus
 from water.storage.base import (
     AppendRequest,
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    FlowEvent,
     StatusFilter,
     Storage,
     TaskResult,
@@ -280,6 +283,14 @@ class SQLStorage(Storage, Generic[Conn]):
         async with self._connection() as conn:
             await self._write(conn, [item])
 
+    async def last_seq(self, execution_id: str) -> int:
+        async with self._connection() as conn:
+            return await self._last_seq(conn, execution_id)
+
+    async def events_since(self, ts: float, flow_id: str | None = None) -> list[FlowEvent]:
+        rows = await self._read(*self._sql.events_since(ts, flow_id))
+        return [(row[0], row[1], decode_event(row[3], row[2])) for row in rows]
+
     async def load_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         return events_from_rows(await self._read(self._sql.load_events, (execution_id, after_seq)))
 
@@ -345,3 +356,26 @@ class SQLStorage(Storage, Generic[Conn]):
     async def delete_execution(self, execution_id: str) -> bool:
         async with self._connection() as conn:
             return await self._delete(conn, execution_id) > 0
+
+    # -- statistics -------------------------------------------------------------------
+    async def stats(self, flow_id: str | None = None) -> ExecutionStats:
+        sql = self._sql
+        async with self._connection() as conn:
+            by_status = await self._fetch(conn, *sql.stats_counts(flow_id))
+            by_task = await self._fetch(conn, *sql.stats_steps(flow_id))
+            durations = await self._fetch(conn, *sql.stats_durations(flow_id))
+        counts = zero_counts()
+        for status, n in by_status:
+            counts[ExecutionStatus(status)] = int(n)
+        quantiles = {row[0]: row[1:] for row in durations}
+        steps: dict[str, StepStats] = {}
+        for task_id, n, failures, retries in sorted(by_task, key=lambda r: str(r[0])):
+            p50, p95 = quantiles.get(task_id, (None, None))
+            steps[task_id] = StepStats(
+                count=int(n),
+                failures=int(failures),
+                retries=int(retries),
+                p50_ms=None if p50 is None else float(p50),
+                p95_ms=None if p95 is None else float(p95),
+            )
+        return ExecutionStats(flow_id=flow_id, counts=counts, steps=steps)
