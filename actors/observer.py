@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
+
+log = logging.getLogger("water.runtime")
 
 
 class RuntimeObserver:
@@ -24,3 +27,40 @@ class RuntimeObserver:
 
     def storage_changed(self, available: bool) -> None:
         """The storage stopped taking the journal's writes, or took them again."""
+
+
+class Observers(RuntimeObserver):
+    """Several observers, each told everything in turn (one that raises stops no other)."""
+
+    def __init__(self, *observers: RuntimeObserver) -> None:
+        self.observers = observers
+
+    def _each(self, hook: str, *args: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, hook)(*args)
+            except Exception:
+                log.exception("observer %s failed in %s", type(observer).__name__, hook)
+
+    def events_committed(self, state: Any, events: Sequence[Any]) -> None:
+        self._each("events_committed", state, events)
+
+    def journal_committed(self, batch_size: int, seconds: float) -> None:
+        self._each("journal_committed", batch_size, seconds)
+
+    def actor_restarted(self, kind: str) -> None:
+        self._each("actor_restarted", kind)
+
+    def breaker_changed(self, name: str, old: str, new: str) -> None:
+        self._each("breaker_changed", name, old, new)
+
+    def storage_changed(self, available: bool) -> None:
+        self._each("storage_changed", available)
+
+
+def compose(*observers: RuntimeObserver | None) -> RuntimeObserver | None:
+    """One observer for those given (None when none is)."""
+    present = [o for o in observers if o is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return Observers(*present)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
+import dataclasses
 import logging
 import uuid
 import weakref
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, GetStatus, Start
-from actors.observer import RuntimeObserver
+from actors.observer import RuntimeObserver, compose
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
 from water.errors import (
@@ -49,6 +51,7 @@ from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
     from water.metrics import EngineMetrics
+    from water.tracing import Tracing
 
 log = logging.getLogger("water.engine")
 T = TypeVar("T")
@@ -80,6 +83,8 @@ class Engine:
     resume interrupted executions at start (default True).
     ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics;
     ``metrics_port``: also serve them over HTTP on ``127.0.0.1:<port>``.
+    With ``opentelemetry-api`` installed, executions and steps are traced through
+    the global tracer provider (see ``water.tracing``).
     """
 
     def __init__(
@@ -111,8 +116,12 @@ class Engine:
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
         )
+        self.tracing = _make_tracing()
         self.system = ActorSystem(
-            self, EngineStore(self.storage), clock=clock, observer=observer or self.metrics
+            self,
+            EngineStore(self.storage),
+            clock=clock,
+            observer=compose(observer or self.metrics, self.tracing),
         )
         self._closed = False
         self._metrics_servers: list[tuple[Any, Any]] = []  # (server, its thread)
@@ -195,6 +204,7 @@ class Engine:
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 on_child=self._register_workflow,
+                tracing=self.tracing,
             )
             self._machines[flow_id] = machine
         if machine is None:
@@ -203,6 +213,7 @@ class Engine:
                 default_retry=self.default_retry,
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
+                tracing=self.tracing,
             )
             self._machines[flow_id] = machine
         return machine
@@ -284,7 +295,10 @@ class Engine:
         resolved, message = self._start_message(flow, input)
         eid = execution_id if execution_id is not None else uuid.uuid4().hex
         fresh = execution_id is None  # an id made here: no stored execution to look up
-        view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+        with self._start_span(resolved.id, eid) as trace:
+            if trace is not None:
+                message = dataclasses.replace(message, trace=trace)
+            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -319,8 +333,19 @@ class Engine:
         for value in inputs:
             _, message = self._start_message(flow, value)
             messages.append((uuid.uuid4().hex, message))
-        self.system.ask_many(messages, timeout, fresh=True)
+        with self._start_span(self._resolve(flow).id, count=len(messages)) as trace:
+            if trace is not None:
+                messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
+            self.system.ask_many(messages, timeout, fresh=True)
         return [ExecutionRef(self, eid) for eid, _ in messages]
+
+    def _start_span(
+        self, flow_id: str, execution_id: str | None = None, count: int = 1
+    ) -> contextlib.AbstractContextManager[dict[str, str] | None]:
+        """The ``water.start`` span around a start; it gives the trace context to journal."""
+        if self.tracing is None:
+            return contextlib.nullcontext()
+        return self.tracing.starting(flow_id, execution_id, count)
 
     @overload
     async def start_async(
@@ -570,6 +595,8 @@ class Engine:
         except Exception:
             log.exception("closing storage failed")
         reactor.stop()
+        if self.tracing is not None:
+            self.tracing.close()
 
     async def shutdown_async(self) -> None:
         await asyncio.to_thread(self.shutdown)
@@ -582,6 +609,16 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(storage={self.storage.url!r}, flows={sorted(self._flows)})"
+
+
+def _make_tracing() -> Tracing | None:
+    try:
+        from water.tracing import Tracing
+    except ImportError:  # opentelemetry-api is not installed: no spans
+        return None
+    from water import __version__
+
+    return Tracing(__version__)
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:
