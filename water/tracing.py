@@ -91,15 +91,17 @@ class Tracing(RuntimeObserver):
     # -- execution segments (on the loop) ----------------------------------------------
     def events_committed(self, state: Any, events: Sequence[Any]) -> None:
         execution_id = state.execution_id
+        end = None
+        for event in events:
+            if event.type in _ENDS:
+                end = event
         if execution_id not in self._segments:
-            if not enabled():
-                return
+            if (end is None and state.status in _TERMINAL) or not enabled():
+                return  # nothing more of a finished execution is traced
             started = any(e.type == "execution_started" for e in events)
             self._open(state, resumed=not started)
-        for event in events:
-            status = _ENDS.get(event.type)
-            if status is not None:
-                self._close(execution_id, status, event)
+        if end is not None:
+            self._close(execution_id, _ENDS[end.type], end)
 
     def restored(self, state: Any) -> None:
         """An unfinished execution was rehydrated: after a restart, a new segment opens."""

@@ -106,6 +106,25 @@ def test_a_failed_execution_is_an_error_naming_the_step(spans):
     assert spans.one("water.step").status.status_code is StatusCode.ERROR
 
 
+def test_a_rollback_runs_each_undo_in_a_compensation_span(spans):
+    @task(compensate=lambda n, out, ctx: None)
+    def reserve(n: int) -> int:
+        return n
+
+    @task
+    def ship(n: int) -> int:
+        raise RuntimeError("carrier down")
+
+    flow = Flow("saga").then(reserve).then(ship)
+    with Engine("memory://", flows=[flow]) as engine:
+        engine.start(flow, 1).wait_for_status("failed", timeout=10)
+
+    undo = spans.one("water.compensation")
+    assert undo.attributes["water.step"] == "0.reserve"
+    assert undo.status.status_code is StatusCode.OK
+    assert parent_of(undo) == spans.one("water.execution").context.span_id
+
+
 def test_the_execution_joins_the_callers_trace_at_start(spans, tracer):
     flow = Flow("joined").then(fetch).then(store)
     with Engine("memory://", flows=[flow]) as engine:
