@@ -43,7 +43,15 @@ class Observers(RuntimeObserver):
                 log.exception("observer %s failed in %s", type(observer).__name__, hook)
 
     def events_committed(self, state: Any, events: Sequence[Any]) -> None:
-        self._each("events_committed", state, events)
+        for observer in self.observers:
+            try:
+                observer.events_committed(state, events)
+            except Exception:
+                log.exception(
+                    "observing the committed events of %s failed (%s)",
+                    getattr(state, "execution_id", "?"),
+                    type(observer).__name__,
+                )
 
     def journal_committed(self, batch_size: int, seconds: float) -> None:
         self._each("journal_committed", batch_size, seconds)

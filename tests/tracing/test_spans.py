@@ -259,3 +259,18 @@ def test_a_restart_ends_the_segment_and_the_next_process_continues_the_trace(spa
     assert parent_of(second) == parent_of(first) == start.context.span_id
     assert second.attributes["water.status"] == "completed"
     assert parent_of(spans.one("water.step", task_id="store")) == second.context.span_id
+
+
+def test_a_failing_metrics_observer_does_not_stop_the_spans(spans, monkeypatch):
+    flow = Flow("observed").then(fetch)
+    with Engine("memory://", flows=[flow]) as engine:
+        assert engine.metrics is not None
+
+        def broken(state, events):
+            raise RuntimeError("metrics backend down")
+
+        monkeypatch.setattr(engine.metrics, "events_committed", broken)
+        engine.start(flow, 1).result(timeout=10)
+
+    execution = spans.one("water.execution")
+    assert execution.attributes["water.status"] == "completed"

@@ -29,6 +29,7 @@ def main() -> None:
     engine = Engine(f"sqlite:///{db}", flows=[flow])
     with trace.get_tracer("the-app").start_as_current_span("request"):
         engine.start(flow, 1, execution_id=execution_id)
+    print("STARTED", flush=True)  # its spans have ended (and are written)
     threading.Event().wait()  # the second step blocks: run until killed
 
 
