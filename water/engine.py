@@ -616,9 +616,7 @@ def _make_tracing() -> Tracing | None:
         from water.tracing import Tracing
     except ImportError:  # opentelemetry-api is not installed: no spans
         return None
-    from water import __version__
-
-    return Tracing(__version__)
+    return Tracing()
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:

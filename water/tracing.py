@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import Token
+from importlib import metadata
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -49,6 +50,13 @@ _ENDS = {"execution_completed": "completed", "execution_failed": "failed", "canc
 _TERMINAL = frozenset(_ENDS.values())
 
 
+def _version() -> str | None:
+    try:
+        return metadata.version("water")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def enabled() -> bool:
     """Is a tracer provider configured (else every span would be a no-op)?"""
     provider = trace.get_tracer_provider()
@@ -64,8 +72,8 @@ class Tracing(RuntimeObserver):
     """The spans of one engine. It observes commits on the reactor loop, where it
     opens and ends execution segments; step bodies only read the segments."""
 
-    def __init__(self, version: str) -> None:
-        self._tracer = trace.get_tracer("water", version)
+    def __init__(self) -> None:
+        self._tracer = trace.get_tracer("water", _version())
         self._segments: dict[str, Span] = {}  # execution id -> open segment (loop-owned)
         install_log_ids()
 
