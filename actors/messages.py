@@ -13,7 +13,7 @@ retry, or nothing if the run was stale). The names differ on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,12 +64,17 @@ PUBLIC_MESSAGES = (Pause, Resume, Cancel, Signal, GetStatus)
 # -- between the runtime's actors -------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Create (or, if it exists, look up) an execution of ``definition``."""
+    """Create (or, if it exists, look up) an execution of ``definition``.
+
+    ``trace`` is the trace context of the caller (W3C ``traceparent``/``tracestate``
+    text), journaled with the start; the runtime carries it without reading it.
+    """
 
     definition: str
     input: Any = None
     parent_id: str | None = None
     parent_step: str | None = None
+    trace: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
+import dataclasses
 import logging
 import uuid
 import weakref
@@ -51,6 +53,7 @@ from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
     from water.metrics import EngineMetrics
+    from water.tracing import Tracing
 
 log = logging.getLogger("water.engine")
 T = TypeVar("T")
@@ -83,6 +86,8 @@ class Engine:
     resume interrupted executions at start (default True).
     ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics;
     ``metrics_port``: also serve them over HTTP on ``127.0.0.1:<port>``.
+    With ``opentelemetry-api`` installed, executions and steps are traced through
+    the global tracer provider (see ``water.tracing``).
     """
 
     def __init__(
@@ -113,8 +118,10 @@ class Engine:
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
         )
+        self.tracing = _make_tracing()
         self.subscriptions = Subscriptions()
-        observers = Observers([observer or self.metrics or RuntimeObserver(), self.subscriptions])
+        observed = [o for o in (observer or self.metrics, self.tracing) if o is not None]
+        observers = Observers([*observed, self.subscriptions])
         self.system = ActorSystem(self, EngineStore(self.storage), clock=clock, observer=observers)
         self._feed = StoreFeed(self.subscriptions, self.storage, self.system.reactor)
         self._closed = False
@@ -169,6 +176,7 @@ class Engine:
                 spec_for=self._spec_for,
                 allow_flow_changes=self.allow_flow_changes,
                 on_child=self._registry.add,
+                tracing=self.tracing,
             )
             built = self._machines[flow_id] = (definition, machine)
         return built[1]
@@ -243,7 +251,10 @@ class Engine:
         resolved, message = self._start_message(flow, input)
         eid = execution_id if execution_id is not None else uuid.uuid4().hex
         fresh = execution_id is None  # an id made here: no stored execution to look up
-        view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+        with self._start_span(resolved.id, eid) as trace:
+            if trace is not None:
+                message = dataclasses.replace(message, trace=trace)
+            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -278,8 +289,19 @@ class Engine:
         for value in inputs:
             _, message = self._start_message(flow, value)
             messages.append((uuid.uuid4().hex, message))
-        self.system.ask_many(messages, timeout, fresh=True)
+        with self._start_span(self._resolve(flow).id, count=len(messages)) as trace:
+            if trace is not None:
+                messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
+            self.system.ask_many(messages, timeout, fresh=True)
         return [ExecutionRef(self, eid) for eid, _ in messages]
+
+    def _start_span(
+        self, flow_id: str, execution_id: str | None = None, count: int = 1
+    ) -> contextlib.AbstractContextManager[dict[str, str] | None]:
+        """The ``water.start`` span around a start; it gives the trace context to journal."""
+        if self.tracing is None:
+            return contextlib.nullcontext()
+        return self.tracing.starting(flow_id, execution_id, count)
 
     @overload
     async def start_async(
@@ -563,6 +585,8 @@ class Engine:
         except Exception:
             log.exception("closing storage failed")
         reactor.stop()
+        if self.tracing is not None:
+            self.tracing.close()
 
     async def shutdown_async(self) -> None:
         await asyncio.to_thread(self.shutdown)
@@ -575,6 +599,14 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(storage={self.storage.url!r}, flows={sorted(self._registry.all())})"
+
+
+def _make_tracing() -> Tracing | None:
+    try:
+        from water.tracing import Tracing
+    except ImportError:  # opentelemetry-api is not installed: no spans
+        return None
+    return Tracing()
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:

@@ -49,6 +49,11 @@ class ExecutionStarted(_Event):
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent_id: str | None = None
     parent_step: str | None = None
+    trace: dict[str, str] | None = Field(
+        default=None,
+        description="The W3C trace context (traceparent, tracestate) the execution was started "
+        "in, when OpenTelemetry was active: its spans join that trace in every process.",
+    )
 
 
 class StepCompleted(_Event):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.jobs import SupervisorSpec
 from supervision import RetryPolicy
@@ -19,6 +19,9 @@ from water.flow import Flow
 from water.interpreter import FlowMachine
 from water.task import Task
 from water.workflow import WorkflowDefinition, WorkflowMachine
+
+if TYPE_CHECKING:
+    from water.tracing import Tracing
 
 __all__ = ["Machine", "interpreter_for"]
 
@@ -34,12 +37,14 @@ def interpreter_for(
     allow_flow_changes: bool = False,
     on_child: Callable[[Definition], None] | None = None,
     rng: random.Random | None = None,
+    tracing: Tracing | None = None,
 ) -> Machine:
     """The interpreter of ``definition``'s executions.
 
     ``on_child`` registers a definition an execution meets as it runs (a child a
     workflow's code calls), so the child's executions can run and recover; ``rng``
-    draws retry jitter and recorded values (seeded in simulations).
+    draws retry jitter and recorded values (seeded in simulations); ``tracing`` wraps
+    step bodies in OpenTelemetry spans.
     """
     if definition.kind == "flow" and isinstance(definition, Flow):
         return FlowMachine(
@@ -48,6 +53,7 @@ def interpreter_for(
             spec_for=spec_for,
             allow_flow_changes=allow_flow_changes,
             rng=rng,
+            tracing=tracing,
         )
     if definition.kind == "workflow" and isinstance(definition, WorkflowDefinition):
         return WorkflowMachine(
@@ -56,6 +62,7 @@ def interpreter_for(
             spec_for=spec_for,
             on_child=on_child,
             rng=rng,
+            tracing=tracing,
         )
     raise TypeError(
         f"no interpreter runs {definition.kind} {definition.id!r} ({type(definition).__name__})"

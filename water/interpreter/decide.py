@@ -176,6 +176,7 @@ class Decider:
                 metadata=to_json(self.flow.metadata, f"metadata of flow {self.flow.id!r}"),
                 parent_id=msg.parent_id,
                 parent_step=msg.parent_step,
+                trace=None if msg.trace is None else dict(msg.trace),
                 ts=now,
             )
         ]

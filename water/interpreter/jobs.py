@@ -9,7 +9,7 @@ are ``FatalError`` subclasses: retrying would not help.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -20,6 +20,9 @@ from water.flow import Flow, output_type
 from water.interpreter.state import ExecState, StepState
 from water.task import Task
 from water.types import describe_validation_error, to_json, type_name, validate
+
+if TYPE_CHECKING:
+    from water.tracing import Tracing
 
 UNDO = "undo"
 """The tag of a compensation run (``StepJob.tag``): its outcome is a compensation's."""
@@ -85,8 +88,10 @@ def context_for(
     )
 
 
-def step_job(flow: Flow, state: ExecState, step: StepState) -> StepJob:
-    """The job that runs one attempt of a task step."""
+def step_job(
+    flow: Flow, state: ExecState, step: StepState, tracing: Tracing | None = None
+) -> StepJob:
+    """The job that runs one attempt of a task step (in a span of its own with ``tracing``)."""
     task = flow.nodes[step.node].runnables[step.slot]
     assert isinstance(task, Task)
     resume_data = step.resume_data
@@ -115,6 +120,10 @@ def step_job(flow: Flow, state: ExecState, step: StepState) -> StepJob:
             return _json_output(task, result)
 
         body = run_sync
+    if tracing is not None:
+        body = tracing.traced(
+            body, task.is_async, state, key=step.key, attempt=step.attempt, task_id=task.id
+        )
     return StepJob(
         execution_id=state.execution_id,
         key=step.key,
@@ -126,7 +135,9 @@ def step_job(flow: Flow, state: ExecState, step: StepState) -> StepJob:
     )
 
 
-def compensation_job(flow: Flow, state: ExecState, step: StepState, attempt: int) -> StepJob:
+def compensation_job(
+    flow: Flow, state: ExecState, step: StepState, attempt: int, tracing: Tracing | None = None
+) -> StepJob:
     """The job that undoes a completed step."""
     task = flow.nodes[step.node].runnables[step.slot]
     assert isinstance(task, Task)
@@ -151,6 +162,16 @@ def compensation_job(flow: Flow, state: ExecState, step: StepState, attempt: int
             )
 
         body = undo_sync
+    if tracing is not None:
+        body = tracing.traced(
+            body,
+            is_async,
+            state,
+            key=step.key,
+            attempt=attempt,
+            task_id=task.id,
+            name="water.compensation",
+        )
     return StepJob(
         execution_id=state.execution_id,
         key=step.key,

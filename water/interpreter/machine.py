@@ -14,7 +14,7 @@ import functools
 import random
 from collections.abc import Callable, Hashable, Set
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
@@ -35,6 +35,8 @@ from water.status import TERMINAL, ExecutionStatus, runtime_status
 from water.storage.base import ExecutionRecord, TaskResult
 from water.task import Task
 
+if TYPE_CHECKING:
+    from water.tracing import Tracing
 MAX_DECISIONS = 100_000
 
 
@@ -47,8 +49,10 @@ class FlowMachine:
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
         allow_flow_changes: bool = False,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.flow = flow
+        self.tracing = tracing
         self.decider = Decider(flow, default_retry, rng)
         self.spec_for = spec_for
         self.allow_flow_changes = allow_flow_changes
@@ -71,6 +75,8 @@ class FlowMachine:
             raise FlowChangedError(
                 execution_id, self.flow.id, state.fingerprint, self.flow.fingerprint
             )
+        if self.tracing is not None:
+            self.tracing.restored(state)
         return state
 
     def handle(self, state: ExecState, message: Any, now: float) -> list[Any] | Forward:
@@ -125,12 +131,12 @@ class FlowMachine:
                         Dispatch(
                             ident,
                             self.spec_for(task),
-                            functools.partial(step_job, flow, state, step),
+                            functools.partial(step_job, flow, state, step, self.tracing),
                         )
                     )
                 continue
             child_flow = flow.nodes[step.node].runnables[step.slot]
-            start = Start(child_flow.id, step.input, state.execution_id, key)
+            start = Start(child_flow.id, step.input, state.execution_id, key, state.trace)
             nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)
@@ -149,7 +155,9 @@ class FlowMachine:
                     Dispatch(
                         ident,
                         self.spec_for(task),
-                        functools.partial(compensation_job, flow, state, step, attempt),
+                        functools.partial(
+                            compensation_job, flow, state, step, attempt, self.tracing
+                        ),
                     )
                 )
         return out

@@ -98,6 +98,7 @@ class ExecState:
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
     parent_step: str | None = None
+    trace: dict[str, str] | None = None  # the trace context journaled with the start
     created_at: float = 0.0
     updated_at: float = 0.0
     seq: int = 0

@@ -96,6 +96,7 @@ class Decide:
                 metadata={"version": definition.version},
                 parent_id=msg.parent_id,
                 parent_step=msg.parent_step,
+                trace=None if msg.trace is None else dict(msg.trace),
                 ts=now,
             )
         ]

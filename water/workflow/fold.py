@@ -97,6 +97,7 @@ def _started(state: WfState, e: ev.ExecutionStarted) -> None:
     state.metadata = dict(e.metadata)
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
+    state.trace = e.trace
     state.created_at = e.ts
     state.status = ExecutionStatus.RUNNING
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.jobs import StepJob
 from water.context import TaskContext
@@ -12,11 +12,17 @@ from water.task import Task
 from water.types import validate
 from water.workflow.state import WfState, WfStep
 
+if TYPE_CHECKING:
+    from water.tracing import Tracing
 
-def step_job(state: WfState, step: WfStep, task: Task[Any, Any]) -> StepJob:
+
+def step_job(
+    state: WfState, step: WfStep, task: Task[Any, Any], tracing: Tracing | None = None
+) -> StepJob:
     """Validate the input, run the body with its ``TaskContext``, journal the output as JSON.
 
-    ``TaskContext.outputs`` is empty: workflow code passes values on itself.
+    ``TaskContext.outputs`` is empty: workflow code passes values on itself. With
+    ``tracing``, the body runs in a span of its own.
     """
     resume_data = step.resume_data
     if resume_data is not None and task.resume_model is not None:
@@ -45,6 +51,10 @@ def step_job(state: WfState, step: WfStep, task: Task[Any, Any]) -> StepJob:
             return _json_output(task, task.execute(_typed_input(task, raw), ctx))
 
         body = run_sync
+    if tracing is not None:
+        body = tracing.traced(
+            body, task.is_async, state, key=step.key, attempt=step.attempt, task_id=task.id
+        )
     return StepJob(
         execution_id=state.execution_id,
         key=step.key,

@@ -23,7 +23,7 @@ import contextvars
 import functools
 import random
 from collections.abc import Callable, Hashable, Set
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -70,6 +70,9 @@ from water.workflow.state import (
 )
 from water.workflow.view import build_view, index_record, task_results
 
+if TYPE_CHECKING:
+    from water.tracing import Tracing
+
 _ASKED_FOR = frozenset({"timer_armed", "value_recorded", "state_recorded"})
 _ENDS = frozenset({"execution_completed", "execution_failed", ExecutionStatus.CANCELLED})
 _PENDING_WORK = (RUNNING, HELD, BACKOFF, READY, SUSPENDED)
@@ -84,8 +87,10 @@ class WorkflowMachine:
         spec_for: Callable[[Task[Any, Any]], SupervisorSpec],
         on_child: Callable[[Definition], None] | None = None,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.definition = definition
+        self.tracing = tracing
         self.spec_for = spec_for
         self.on_child = on_child
         self.rng = rng or random.Random()
@@ -98,6 +103,8 @@ class WorkflowMachine:
         state = WfState(execution_id)
         if stored is not None:
             self._replay(state, list(stored.events))
+        if self.tracing is not None:
+            self.tracing.restored(state)
         return state
 
     def handle(self, state: WfState, message: Any, now: float) -> list[Any] | Forward:
@@ -465,13 +472,13 @@ class WorkflowMachine:
                         Dispatch(
                             ident,
                             self.spec_for(target),
-                            functools.partial(step_job, state, step, target),
+                            functools.partial(step_job, state, step, target, self.tracing),
                         )
                     )
                 continue
             start = None
             if target is not None:
-                start = Start(target.id, step.input, state.execution_id, key)
+                start = Start(target.id, step.input, state.execution_id, key, state.trace)
             nesting.steer(state, step, start, performed, out)
         for timer, fire_at in state.timers.items():
             arm = ArmTimer(timer, fire_at)

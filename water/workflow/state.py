@@ -115,6 +115,7 @@ class WfState:
         self.metadata: dict[str, Any] = {}
         self.parent_id: str | None = None
         self.parent_step: str | None = None
+        self.trace: dict[str, str] | None = None  # the trace context journaled with the start
         self.created_at = 0.0
         self.updated_at = 0.0
         self.seq = 0
