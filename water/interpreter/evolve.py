@@ -94,8 +94,8 @@ def _step_completed(flow: Flow, state: ExecState, e: ev.StepCompleted) -> None:
     stage = state.stage
     if stage is None or stage.node != step.node:
         return
-    if stage.kind in ("parallel", "for"):
-        idx = step.slot if stage.kind == "parallel" else step.item
+    if stage.kind in ("parallel", "for", "dag"):
+        idx = step.item if stage.kind == "for" else step.slot
         stage.outputs[idx] = e.output
         stage.done += 1
         total = len(stage.outputs)

@@ -139,6 +139,10 @@ def enter(flow: Flow, state: ExecState) -> None:
         stage.outputs = [None] * len(items)
         stage.keys = [None] * len(items)
         stage.complete = not items
+    elif kind == "dag":
+        stage.keys = [None] * len(node.runnables)
+        stage.outputs = [None] * len(node.runnables)
+        stage.complete = not node.runnables
     elif kind == "branch":
         state.awaiting = "branch"
     elif kind == "while":
@@ -197,6 +201,8 @@ def value_type(flow: Flow, ref: list[Any]) -> Any:
         return output_type(flow.nodes[ref[1]].runnables[ref[2]])
     if kind == "signal":
         return signal_type(flow.nodes[ref[1]])
+    if kind == "dag":
+        return flow.stage_output_type(ref[1])
     return None
 
 
@@ -212,6 +218,8 @@ def pump(flow: Flow, state: ExecState) -> None:
             _restart(state, state.steps[key])
         if stage.kind == "for" and stage.items is not None:
             _fill_slots(flow, state, stage, node)
+        if stage.kind == "dag":
+            _start_ready(flow, state, stage, node)
         if stage.kind == "while" and not stage.complete and not _stage_busy(state, stage):
             state.awaiting = "loop"
             return
@@ -237,11 +245,45 @@ def _fill_slots(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
         in_flight += 1
 
 
+def _start_ready(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
+    """Start, in declared order, each task of a dag stage whose dependencies all
+    completed, while fewer than ``concurrency`` of its tasks are in flight."""
+    limit = node.concurrency or len(node.runnables)
+    in_flight = sum(key is not None for key in stage.keys) - stage.done
+    for slot, deps in enumerate(node.after):
+        if in_flight >= limit:
+            return
+        if stage.keys[slot] is not None or not all(_completed(state, stage, d) for d in deps):
+            continue
+        key = step_key(node, stage.node, slot)
+        stage.keys[slot] = key
+        start_step(flow, state, stage.node, slot, key, _dag_input(state, stage, node, deps))
+        in_flight += 1
+
+
+def _completed(state: ExecState, stage: Stage, slot: int) -> bool:
+    key = stage.keys[slot]
+    return key is not None and state.steps[key].status == COMPLETED
+
+
+def _dag_input(state: ExecState, stage: Stage, node: Node, deps: tuple[int, ...]) -> Any:
+    """No dependency: the stage's input; one: its output; several: their outputs by id."""
+    if not deps:
+        return state.value
+    if len(deps) == 1:
+        return stage.outputs[deps[0]]
+    return {node.runnables[d].id: stage.outputs[d] for d in deps}
+
+
 def _leave(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
     index = stage.node
     if stage.kind in ("parallel", "for"):
         state.value = stage.outputs
         state.value_ref = ["list", index]
+    elif stage.kind == "dag":
+        sinks = node.sinks()
+        state.value = {node.runnables[slot].id: stage.outputs[slot] for slot in sinks}
+        state.value_ref = ["dag", index]
     elif stage.kind in ("task", "branch") and stage.keys:
         last = state.steps[stage.keys[-1]]  # type: ignore[index]
         state.value = last.output

@@ -16,7 +16,8 @@ from water.events import ErrorInfo
 from water.status import ExecutionStatus, StepStatus
 
 # How to rebuild the type of a JSON value: ["input"], ["out", node, slot],
-# ["list", node] (outputs of a parallel/for node), ["signal", node].
+# ["list", node] (outputs of a parallel/for node), ["signal", node],
+# ["dag", node] (outputs of a dag node's sinks, by task id).
 TypeRef = list[Any]
 
 # Step statuses
