@@ -26,6 +26,7 @@ from water.dag.cycles import closed_cycle
 from water.dag.validation import dag_problems
 from water.definition import Definition, FlowValidationError, as_definition
 from water.flow import Flow, Node, Runnable, Step
+from water.flow.fingerprint import Fingerprinted
 from water.flow.node import check_runnable
 from water.task import Task, check_id
 
@@ -44,7 +45,7 @@ class DagPlan(Flow):
         self._fingerprint = None
 
 
-class Dag(Definition):
+class Dag(Fingerprinted, Definition):
     """A workflow built as a graph: ``Dag(id, description="", concurrency=None)``.
 
     ``add(task, depends_on=[...])`` adds a task (or a nested Flow, Dag or code-first
@@ -75,6 +76,8 @@ class Dag(Definition):
         self._tasks: list[Runnable] = []
         self._depends_on: list[tuple[str, ...]] = []
         self._plan = DagPlan(id, description, retry=retry)
+        self.nodes = self._plan.nodes  # the same list: the Dag's structure is its plan's
+        self._fingerprint: str | None = None
 
     # -- building ----------------------------------------------------------------------
     def add(self, task: Step, depends_on: Dependency | Sequence[Dependency] = ()) -> Dag:
@@ -98,6 +101,7 @@ class Dag(Definition):
         self._tasks.append(runnable)
         self._depends_on.append(dependencies)
         self._plan.restage(self._stage())
+        self._fingerprint = None
         return self
 
     def _stage(self) -> Node | None:
@@ -119,6 +123,11 @@ class Dag(Definition):
         return list(self._tasks)
 
     @property
+    def entries(self) -> list[tuple[Runnable, tuple[str, ...]]]:
+        """Each task with the ids it depends on, in the order they were added."""
+        return list(zip(self._tasks, self._depends_on, strict=True))
+
+    @property
     def dependencies(self) -> dict[str, list[str]]:
         """The ids each task depends on, by task id (in the order they were added)."""
         found: dict[str, list[str]] = {}
@@ -132,12 +141,8 @@ class Dag(Definition):
         """The flow of one ``"dag"`` stage that the flow interpreter runs."""
         return self._plan
 
-    # -- as a definition ---------------------------------------------------------------
-    @property
-    def fingerprint(self) -> str:
-        """A hash of its tasks, their dependencies and its concurrency."""
-        return self._plan.fingerprint
-
+    # -- as a definition (its fingerprint: a hash of its tasks, their dependencies and
+    # its concurrency, the same as its plan's) ------------------------------------------
     @property
     def input_type(self) -> Any:
         """The input type of the (first) tasks that depend on nothing."""
