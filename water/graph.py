@@ -31,8 +31,7 @@ def step_labels(definition: Definition) -> list[str]:
         return [node.label() for node in definition.nodes]
     if isinstance(definition, Dag):
         return [
-            r.id + (f" (after {', '.join(deps)})" if deps else "")
-            for r, deps in definition.entries
+            r.id + (f" (after {', '.join(deps)})" if deps else "") for r, deps in definition.entries
         ]
     if isinstance(definition, WorkflowDefinition):
         return list(definition.steps)

@@ -87,7 +87,7 @@ def test_the_context_is_recognised_by_its_annotation_or_its_name():
     assert list(named.input_model.model_fields) == ["a", "b"]
     assert list(two_data.input_model.model_fields) == ["a", "b"]
     assert classic.input_model is int  # (data, context) as before
-    with pytest.raises(TypeError, match="context .* must be its last parameter"):
+    with pytest.raises(TypeError, match=r"context .* must be its last parameter"):
 
         @task
         def misplaced(a: int, ctx: TaskContext, b: int) -> int:
@@ -243,8 +243,9 @@ def test_a_flow_nested_in_a_dag_is_checked_like_a_task():
     dag = Dag("outer").add(extract).add(inner, depends_on=["extract"])
     assert dag.validate().children() == [inner]
     typed = Dag("typed").add(enrich).add(Flow("wrong").then(clean), depends_on=["enrich"])
-    with pytest.raises(FlowValidationError, match="output of 'enrich' .Stats. cannot feed 'wrong'"):
+    with pytest.raises(FlowValidationError) as caught:
         typed.validate()
+    assert "output of 'enrich' (Stats) cannot feed 'wrong'" in str(caught.value)
 
 
 def test_a_dag_nests_in_a_flow_and_the_flow_checks_its_types():
