@@ -8,6 +8,7 @@ stage of kind ``"dag"``, whose ``after`` says which runnables wait for which.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -55,8 +56,16 @@ class Node:
 
     def sinks(self) -> list[int]:
         """A dag stage's slots nothing depends on (their outputs are the stage's output)."""
-        needed = {d for deps in self.after for d in deps}
-        return [slot for slot in range(len(self.after)) if slot not in needed]
+        return [slot for slot, users in enumerate(self.dependents) if not users]
+
+    @functools.cached_property
+    def dependents(self) -> tuple[tuple[int, ...], ...]:
+        """A dag stage's slots that depend on each slot, in declared order."""
+        found: list[list[int]] = [[] for _ in self.after]
+        for slot, deps in enumerate(self.after):
+            for d in deps:
+                found[d].append(slot)
+        return tuple(tuple(users) for users in found)
 
     def label(self) -> str:
         if self.kind in ("task", "for", "while"):

@@ -8,6 +8,7 @@ time, the end), ``state.awaiting`` names it and the decider records it next.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from pydantic import BaseModel
@@ -142,6 +143,7 @@ def enter(flow: Flow, state: ExecState) -> None:
     elif kind == "dag":
         stage.keys = [None] * len(node.runnables)
         stage.outputs = [None] * len(node.runnables)
+        stage.ready = node.roots()
         stage.complete = not node.runnables
     elif kind == "branch":
         state.awaiting = "branch"
@@ -246,19 +248,24 @@ def _fill_slots(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
 
 
 def _start_ready(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
-    """Start, in declared order, each task of a dag stage whose dependencies all
-    completed, while fewer than ``concurrency`` of its tasks are in flight."""
+    """Start the ready tasks of a dag stage (those whose dependencies all completed), in
+    declared order, while fewer than ``concurrency`` of its tasks are in flight."""
     limit = node.concurrency or len(node.runnables)
-    in_flight = sum(key is not None for key in stage.keys) - stage.done
-    for slot, deps in enumerate(node.after):
-        if in_flight >= limit:
-            return
-        if stage.keys[slot] is not None or not all(_completed(state, stage, d) for d in deps):
-            continue
+    while stage.ready and stage.next_item - stage.done < limit:
+        slot = stage.ready.pop(0)
         key = step_key(node, stage.node, slot)
         stage.keys[slot] = key
+        deps = node.after[slot]
         start_step(flow, state, stage.node, slot, key, _dag_input(state, stage, node, deps))
-        in_flight += 1
+        stage.next_item += 1
+
+
+def dag_task_done(state: ExecState, stage: Stage, node: Node, slot: int) -> None:
+    """A dag stage's task completed: its dependents whose dependencies all completed
+    now are ready (they start in declared order)."""
+    for user in node.dependents[slot]:
+        if all(_completed(state, stage, d) for d in node.after[user]):
+            bisect.insort(stage.ready, user)
 
 
 def _completed(state: ExecState, stage: Stage, slot: int) -> bool:

@@ -67,7 +67,8 @@ class Stage:
     outputs: list[Any] = field(default_factory=list)
     done: int = 0
     items: list[Any] | None = None
-    next_item: int = 0
+    next_item: int = 0  # for_: the next item to start; dag: how many tasks started
+    ready: list[int] = field(default_factory=list)  # dag: slots free to start, in order
     iteration: int = 0
     case: int | None = None
     complete: bool = False
