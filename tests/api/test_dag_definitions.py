@@ -255,3 +255,31 @@ def test_a_dag_nests_in_a_flow_and_the_flow_checks_its_types():
     bad = Flow("bad").then(enrich).then(cleaning)
     with pytest.raises(FlowValidationError, match="cannot feed 'cleaning'"):
         bad.validate()
+
+
+def test_a_dags_output_is_checked_against_what_it_feeds():
+    class Published(BaseModel):
+        report: Report
+
+    class Summary(BaseModel):
+        summary: str
+
+    @task
+    def publish(out: Published) -> str:
+        return out.report.text
+
+    @task
+    def summarize(out: Summary) -> str:
+        return out.summary
+
+    @task
+    def count(etl: int) -> int:
+        return etl
+
+    Flow("fits").then(etl()).then(publish).validate()
+    with pytest.raises(FlowValidationError) as caught:
+        Flow("misses").then(etl()).then(summarize).validate()
+    assert "Summary requires ['summary'] which etl_output does not have" in str(caught.value)
+    with pytest.raises(FlowValidationError) as caught:
+        Dag("outer").add(etl()).add(count, depends_on=["etl"]).validate()
+    assert "output of 'etl' (etl_output) cannot feed 'count'" in str(caught.value)
