@@ -127,6 +127,30 @@ def test_concurrency_bounds_the_tasks_in_flight_and_they_start_in_declared_order
     sim.assert_replay_matches()
 
 
+def test_ready_tasks_waiting_for_a_free_slot_start_in_declared_order(sim_of):
+    @task
+    def first(n: Num) -> Num:
+        return n
+
+    @task
+    def after_first(n: Num) -> Num:
+        return n
+
+    @task
+    def root(n: Num) -> Num:
+        return n
+
+    dag = Dag("one_at_a_time", concurrency=1).add(first).add(after_first, ["first"]).add(root)
+    sim = sim_of(dag)
+    sim.start({"value": 1})
+    assert sim.running == ["0.first"]  # root is ready too, but waits for the slot
+    sim.run("0.first")
+    assert sim.running == ["0.after_first"]  # declared before root
+    sim.run_all()
+    assert sim.keys == ["0.first", "0.after_first", "0.root"]
+    sim.assert_replay_matches()
+
+
 def test_a_failed_middle_task_is_retried_and_its_dependents_wait_for_it(sim_of):
     retry = RetryPolicy(max_attempts=3, backoff="fixed", delay="5s")
     sim = sim_of(diamond(retry=retry))
