@@ -16,6 +16,7 @@ from supervision import (
 )
 from water import oneshot  # noqa: F401  (installs Flow.run and the workflows' run)
 from water.context import TaskContext
+from water.dag import Dag
 from water.engine import Engine
 from water.errors import (
     ExecutionCancelledError,
@@ -59,6 +60,7 @@ __all__ = [
     "Cancel",
     "CircuitBreaker",
     "CircuitOpenError",
+    "Dag",
     "Engine",
     "ErrorInfo",
     "ExecutionCancelledError",

@@ -2,8 +2,9 @@
 
 ``Flow.validate()`` relies on it to refuse, before anything runs, steps whose
 types cannot meet. Models are compared by field names and requiredness, lists
-by their item types, unions member by member; other types are trusted, since
-pydantic coerces many of them at run time. ``None`` means untyped everywhere.
+by their item types, unions member by member, a ``TypedDict`` (a Dag's output)
+with a model by its keys; other types are trusted, since pydantic coerces many
+of them at run time. ``None`` means untyped everywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, BeforeValidator
+from typing_extensions import is_typeddict
 
 NONE_TYPE = type(None)
 
@@ -171,6 +173,8 @@ def feed_problem(produced: Any, needed: Any) -> str | None:
         return None
     if produced is NONE_TYPE:
         return f"None is not {describe(needed)}"
+    if is_typeddict(produced):  # a Dag's output: {task_id: output}
+        return _mapping_problem(produced, needed)
     needed_item = list_item_type(needed)
     if needed_item is not NOT_A_LIST:
         return _list_problem(produced, needed_item)
@@ -191,6 +195,28 @@ def feed_problem(produced: Any, needed: Any) -> str | None:
     ]
     if missing:
         return f"{needed.__name__} requires {missing} which {produced.__name__} does not have"
+    return None
+
+
+def _mapping_problem(produced: Any, needed: Any) -> str | None:
+    """Why a ``TypedDict`` value cannot be validated as ``needed``: compared with a model's
+    fields by name and type; never a list or a scalar."""
+    keys = typing.get_type_hints(produced)
+    if list_item_type(needed) is not NOT_A_LIST:
+        return f"{describe(produced)} is not a list"
+    if needed in (int, float, str, bool):
+        return f"{describe(produced)} (an object) is not {describe(needed)}"
+    if not _is_model(needed):
+        return None
+    fields = needed.model_fields
+    missing = [n for n, info in fields.items() if info.is_required() and n not in keys]
+    if missing:
+        return f"{needed.__name__} requires {missing} which {describe(produced)} does not have"
+    for name, tp in keys.items():
+        info = fields.get(name)
+        problem = None if info is None else feed_problem(tp, info.annotation)
+        if problem:
+            return f"{name!r}: {problem}"
     return None
 
 

@@ -34,13 +34,16 @@ __all__ = [
 
 
 class FlowValidationError(WaterError, ValueError):
-    """A flow (or any definition) is not well formed; ``problems`` lists every finding."""
+    """A flow (or any definition) is not well formed; ``problems`` lists every finding.
 
-    def __init__(self, flow_id: str, problems: list[str]) -> None:
+    ``kind`` names what is invalid in the message (``"flow"``, ``"dag"``, ...).
+    """
+
+    def __init__(self, flow_id: str, problems: list[str], kind: str = "flow") -> None:
         self.flow_id = flow_id
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"flow {flow_id!r} is invalid:\n{lines}")
+        super().__init__(f"{kind} {flow_id!r} is invalid:\n{lines}")
 
 
 OneShot = Callable[["Definition", Any, "float | None"], Any]
@@ -118,7 +121,7 @@ class Definition(abc.ABC):
         and cycles included); return the definition if sound."""
         found = problems_of(self)
         if found:
-            raise FlowValidationError(self.id, found)
+            raise FlowValidationError(self.id, found, self.kind)
         return self
 
     def run(self, input: Any = None, *, timeout: float | None = None) -> Any:

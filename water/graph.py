@@ -1,9 +1,10 @@
 """A definition's structure as data (``describe``) and as a Mermaid diagram (``to_mermaid``).
 
 ``describe`` is what ``GET /flows`` answers; ``to_mermaid`` is what ``water graph``
-prints. Nested flows are described recursively and drawn as subgraphs; any other
-nested definition (a code-first workflow) is described by its id, kind and
-types, and drawn as one box: its steps are code, not data.
+prints. Nested flows and Dags are described recursively and drawn as subgraphs (a
+Dag's tasks with an edge from each dependency); any other nested definition (a
+code-first workflow) is described by its id, kind and types, and drawn as one
+box: its steps are code, not data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from supervision import CircuitBreaker, RetryPolicy, format_seconds
+from water.dag import Dag
 from water.definition import Definition, has_cycle
 from water.flow import Flow, Node, Runnable
 from water.task import Task
@@ -23,9 +25,14 @@ __all__ = ["describe", "step_labels", "to_mermaid"]
 
 
 def step_labels(definition: Definition) -> list[str]:
-    """Its stages, for listings: a flow's nodes, a workflow class's ``@step`` methods."""
+    """Its stages, for listings: a flow's nodes, a Dag's tasks, a workflow class's
+    ``@step`` methods."""
     if isinstance(definition, Flow):
         return [node.label() for node in definition.nodes]
+    if isinstance(definition, Dag):
+        return [
+            r.id + (f" (after {', '.join(deps)})" if deps else "") for r, deps in definition.entries
+        ]
     if isinstance(definition, WorkflowDefinition):
         return list(definition.steps)
     return []
@@ -37,8 +44,18 @@ def describe(definition: Definition) -> dict[str, Any]:
     return _describe(definition, ())
 
 
+def _plan_of(definition: Definition) -> Flow | None:
+    """The stages of a definition whose structure is data: a flow's, a Dag's plan."""
+    if isinstance(definition, Flow):
+        return definition
+    if isinstance(definition, Dag):
+        return definition.plan
+    return None
+
+
 def _describe(definition: Definition, path: tuple[int, ...]) -> dict[str, Any]:
-    if not isinstance(definition, Flow):
+    plan = _plan_of(definition)
+    if plan is None:
         return {
             "type": definition.kind,
             "id": definition.id,
@@ -53,9 +70,9 @@ def _describe(definition: Definition, path: tuple[int, ...]) -> dict[str, Any]:
         steps: list[dict[str, Any]] = []
     else:
         inner = (*path, id(definition))
-        steps = [_describe_node(i, node, inner) for i, node in enumerate(definition.nodes)]
+        steps = [_describe_node(i, node, inner) for i, node in enumerate(plan.nodes)]
     return {
-        "type": "flow",
+        "type": definition.kind,
         "id": definition.id,
         "description": definition.description,
         "fingerprint": definition.fingerprint,
@@ -80,7 +97,14 @@ def _describe_node(index: int, node: Node, path: tuple[int, ...]) -> dict[str, A
         "signal": node.signal,
         "payload_schema": json_schema(node.model) if node.kind == "signal" else None,
         "timeout": node.timeout,
+        "depends_on": _depends_on(node) if node.kind == "dag" else None,
     }
+
+
+def _depends_on(node: Node) -> dict[str, list[str]]:
+    """A dag stage's dependencies: the ids each task waits for, by task id."""
+    ids = [r.id for r in node.runnables]
+    return {ids[slot]: [ids[d] for d in deps] for slot, deps in enumerate(node.after)}
 
 
 def _describe_runnable(r: Runnable, path: tuple[int, ...]) -> dict[str, Any]:
@@ -145,8 +169,9 @@ def to_mermaid(definition: Definition, direction: str = "TD") -> str:
     diagram = _Diagram()
     diagram.line(f"flowchart {direction}")
     start = diagram.node("start", "circle")
-    if isinstance(definition, Flow):
-        entry, exits = diagram.stages(definition, (id(definition),))
+    plan = _plan_of(definition)
+    if plan is not None:
+        entry, exits = diagram.stages(plan, (id(definition),))
     else:
         entry, exits = diagram.runnable(definition, ())
     diagram.edge(start, entry)
@@ -245,6 +270,8 @@ class _Diagram:
                 self.edge(fork, entry)
                 self.join(branch_exits, done)
             return fork, [(done, None)]
+        if kind == "dag":
+            return self.dag(node, path)
         if kind == "while":
             limit = f" (max {node.max_iterations})" if node.max_iterations else ""
             test = _condition_label(node.conditions[0], "condition")
@@ -267,25 +294,47 @@ class _Diagram:
         other = self.node(node.label())
         return other, [(other, None)]
 
+    def dag(self, node: Node, path: tuple[int, ...]) -> tuple[str, list[Exit]]:
+        """Every task of a dag stage, an edge from each dependency to its dependents;
+        several tasks without dependencies share an entry, several sinks an exit."""
+        drawn = [self.runnable(r, path) for r in node.runnables]
+        for slot, deps in enumerate(node.after):
+            for dep in deps:
+                self.join(drawn[dep][1], drawn[slot][0])
+        roots, sinks = node.roots(), node.sinks()
+        if len(roots) == 1:
+            entry = drawn[roots[0]][0]
+        else:
+            entry = self.node("input", "hexagon")
+            for slot in roots:
+                self.edge(entry, drawn[slot][0])
+        exits = [exit for slot in sinks for exit in drawn[slot][1]]
+        if len(sinks) > 1:
+            done = self.node("all done", "hexagon")
+            self.join(exits, done)
+            exits = [(done, None)]
+        return entry, exits
+
     def runnable(
         self, r: Runnable, path: tuple[int, ...], prefix: str = ""
     ) -> tuple[str, list[Exit]]:
         if isinstance(r, Task):
             step = self.node(f"{prefix}{r.id}")
             return step, [(step, None)]
-        if not isinstance(r, Flow):  # its steps are code: one box
+        plan = _plan_of(r)
+        if plan is None:  # its steps are code: one box
             box = self.node(f"{prefix}{r.kind} {r.id}", "subroutine")
             return box, [(box, None)]
         if id(r) in path:  # a cycle: draw a reference instead of recursing
-            ref = self.node(f"{prefix}flow {r.id} (cycle)")
+            ref = self.node(f"{prefix}{r.kind} {r.id} (cycle)")
             return ref, [(ref, None)]
         graph_id = self._new_id("sg")
         indent = "    " * self.depth
-        self.line(f'{indent}subgraph {graph_id}["{_escape(f"{prefix}flow {r.id}")}"]')
+        self.line(f'{indent}subgraph {graph_id}["{_escape(f"{prefix}{r.kind} {r.id}")}"]')
         self.depth += 1
         self.line(f"{'    ' * self.depth}direction TB")
         try:
-            entry, exits = self.stages(r, (*path, id(r)))
+            entry, exits = self.stages(plan, (*path, id(r)))
         finally:
             self.depth -= 1
         self.line(f"{indent}end")

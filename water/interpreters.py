@@ -1,9 +1,10 @@
 """Which interpreter runs a definition: ``interpreter_for``, the one place that knows.
 
 A definition's ``kind`` picks it: a flow runs on the plan interpreter
-(``FlowMachine``), a code-first workflow on the replaying one
-(``WorkflowMachine``). The engine asks here once per definition and keeps the
-machine; a new kind of definition adds its case here and nowhere else.
+(``FlowMachine``), and so does a Dag (on its plan of one ``"dag"`` stage); a
+code-first workflow on the replaying one (``WorkflowMachine``). The engine asks
+here once per definition and keeps the machine; a new kind of definition adds
+its case here and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors.jobs import SupervisorSpec
 from supervision import RetryPolicy
+from water.dag import Dag
 from water.definition import Definition
 from water.flow import Flow
 from water.interpreter import FlowMachine
@@ -54,6 +56,14 @@ def interpreter_for(
             allow_flow_changes=allow_flow_changes,
             rng=rng,
             tracing=tracing,
+        )
+    if definition.kind == "dag" and isinstance(definition, Dag):
+        return FlowMachine(  # its plan: one "dag" stage
+            definition.plan,
+            default_retry=default_retry,
+            spec_for=spec_for,
+            allow_flow_changes=allow_flow_changes,
+            rng=rng,
         )
     if definition.kind == "workflow" and isinstance(definition, WorkflowDefinition):
         return WorkflowMachine(

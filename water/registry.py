@@ -54,6 +54,8 @@ class Registry:
 
 
 def _conflict(known: Definition, new: Definition) -> str:
+    if new.kind == known.kind == "dag":
+        return f"another dag with id {new.id!r} and different tasks is already registered"
     if new.kind != "flow":
         return f"another flow or workflow with id {new.id!r} is registered"
     if known.kind == "flow":

@@ -7,7 +7,8 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import (
     Any,
@@ -20,8 +21,11 @@ from typing import (
     overload,
 )
 
+from pydantic import BaseModel, create_model
+
 from supervision import CircuitBreaker, RetryPolicy, parse_duration
 from water.context import TaskContext, current_workflow
+from water.types import validate
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -150,6 +154,11 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
     ``P`` (its input ``In`` first, by position, then nothing or the context) and
     returns ``R``, which is ``Out`` for a ``def`` and a coroutine of ``Out`` for an
     ``async def``.
+
+    A function of several data parameters (``def report(clean: C, enrich: E)``, a
+    Dag task with several dependencies) takes one input with a field per parameter:
+    its ``input_model`` is a model built from their names and annotations, and each
+    call passes the fields by position.
     """
 
     def __init__(
@@ -175,16 +184,15 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
                 f"@task {fn.__name__!r}: cannot resolve its annotations ({exc}); define the "
                 "models at module level or pass input_model=/output_model="
             ) from None
-        params = list(inspect.signature(fn).parameters.values())
-        if not 1 <= len(params) <= 2:
-            raise TypeError(
-                f"@task function {fn.__name__!r} must take (data) or (data, context), "
-                f"it takes {len(params)} parameters"
-            )
+        data, self._takes_context = _parameters(fn, hints)
         self._fn = fn
-        self._takes_context = len(params) == 2
-        if input_model is None:
-            input_model = hints.get(params[0].name)
+        self._fields: tuple[str, ...] | None = None
+        if len(data) > 1:  # (a, b, ...): one input with a field per parameter
+            self._fields = tuple(p.name for p in data)
+            if input_model is None:
+                input_model = _input_model_of(fn, data, hints)
+        elif input_model is None:
+            input_model = hints.get(data[0].name)
         if output_model is None:
             ret = hints.get("return")
             output_model = None if ret is type(None) else ret
@@ -209,9 +217,15 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
         return inspect.iscoroutinefunction(self._fn)
 
     def execute(self, input_data: In, context: TaskContext) -> Any:
+        args: list[Any]
+        if self._fields is None:
+            args = [input_data]
+        else:  # the fields of its input, one per parameter
+            fields = validate(self.input_model, input_data)
+            args = [_field(fields, name) for name in self._fields]
         if self._takes_context:
-            return self._fn(input_data, context)
-        return self._fn(input_data)
+            args.append(context)
+        return self._fn(*args)
 
     # Inside a workflow, a task whose function takes the context is called with its
     # input alone (the engine gives the context): a durable step, awaited for the output.
@@ -234,6 +248,69 @@ class FunctionTask(Task[In, Out], Generic[In, Out, P, R]):
         if scope is not None:
             return scope.call_task(self, args, kwargs)
         return self._fn(*args, **kwargs)
+
+
+_CONTEXT_NAMES = ("context", "ctx")
+_DATA_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _is_context(param: inspect.Parameter, hints: dict[str, Any]) -> bool:
+    """A parameter annotated ``TaskContext``, or an unannotated one named context or ctx."""
+    hint = hints.get(param.name)
+    if hint is None:
+        return param.name in _CONTEXT_NAMES
+    return isinstance(hint, type) and issubclass(hint, TaskContext)
+
+
+def _parameters(
+    fn: Callable[..., Any], hints: dict[str, Any]
+) -> tuple[list[inspect.Parameter], bool]:
+    """The data parameters of a task's function, and whether it takes the context last.
+
+    The first parameter is always data; the last one is the context when it is
+    annotated ``TaskContext`` or, unannotated, named ``context`` or ``ctx``.
+    """
+    params = list(inspect.signature(fn).parameters.values())
+    shape = (
+        f"@task function {fn.__name__!r} must take (data), (data, context) or several "
+        "data parameters (one per dependency in a Dag) and optionally the context last"
+    )
+    if not params:
+        raise TypeError(f"{shape}; it takes none")
+    odd = [p.name for p in params if p.kind not in _DATA_KINDS]
+    if odd:
+        raise TypeError(f"{shape}; {odd} are not plain positional parameters")
+    takes_context = len(params) > 1 and _is_context(params[-1], hints)
+    data = params[:-1] if takes_context else params
+    misplaced = [p.name for p in data[1:] if _is_context(p, hints)]
+    if misplaced:
+        raise TypeError(f"{shape}; the context ({misplaced[0]!r}) must be its last parameter")
+    return data, takes_context
+
+
+def _input_model_of(
+    fn: Callable[..., Any], data: list[inspect.Parameter], hints: dict[str, Any]
+) -> type[BaseModel]:
+    """The input of a function of several data parameters: a model with a field for each,
+    typed by its annotation (a default makes the field optional)."""
+    fields: dict[str, Any] = {
+        p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default) for p in data
+    }
+    name = "".join(part.capitalize() for part in fn.__name__.split("_")) + "Input"
+    try:
+        with warnings.catch_warnings():  # a parameter may be named like a model's method
+            warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+            model: type[BaseModel] = create_model(name, __module__=fn.__module__, **fields)
+    except (NameError, TypeError, ValueError) as exc:
+        raise TypeError(
+            f"@task {fn.__name__!r}: its parameters cannot be the fields of its input ({exc}); "
+            "rename them or pass input_model="
+        ) from None
+    return model
+
+
+def _field(fields: Any, name: str) -> Any:
+    return fields[name] if isinstance(fields, Mapping) else getattr(fields, name)
 
 
 class TaskDecorator(Protocol):
@@ -292,6 +369,10 @@ def task(
     output_model: Any = None,
 ) -> FunctionTask[Any, Any, ..., Any] | TaskDecorator:
     """Turn ``def f(data: In, context) -> Out`` (or ``(data)``, sync or async) into a Task.
+
+    The context is the last parameter when it is annotated ``TaskContext`` or,
+    unannotated, named ``context`` or ``ctx``. Several data parameters
+    (``def report(clean: C, enrich: E)``) make one input with a field per parameter.
 
     Use it bare (``@task``) or with options (``@task(id="charge", retry=...)``).
     Models come from the annotations (``input_model``/``output_model`` override

@@ -1,4 +1,4 @@
-"""Test a flow or a code-first workflow without threads, storage or waiting.
+"""Test a flow, a Dag or a code-first workflow without threads, storage or waiting.
 
 ``Simulator`` drives the same interpreter the engine runs, one message at a time,
 and records what it asks the runtime to do (steps to run, timers to arm, messages
@@ -55,12 +55,12 @@ def _interpreter(definition: Any, retry: RetryPolicy, seed: int) -> Interpreter:
 
     found = as_definition(definition)
     if found is None:
-        raise TypeError(f"a Flow or a code-first workflow is needed, got {definition!r}")
+        raise TypeError(f"a Flow, a Dag or a code-first workflow is needed, got {definition!r}")
     return interpreter_for(found, default_retry=retry, spec_for=spec_for, rng=random.Random(seed))
 
 
 class Simulator:
-    """Drives one execution of ``definition`` (a ``Flow`` or a ``@workflow``) by hand.
+    """Drives one execution of ``definition`` (a ``Flow``, a ``Dag`` or a ``@workflow``) by hand.
 
     ``retry``: the default retry policy (as ``Engine(retry=...)``); ``seed``: the
     random source of retry jitter and recorded values; ``events``: start from this

@@ -1,10 +1,10 @@
 """A flow's fingerprint: a hash of its structure, recorded with each execution.
 
-The structure is the stages' kinds, ids, arities and limits, with nested flows
-spelled out and any other nested definition as its kind, id and fingerprint (a
-workflow's version). Resuming an execution under another structure is refused
-unless the engine allows flow changes. The hashed form must stay stable: stored
-executions compare against it.
+The structure is the stages' kinds, ids, arities and limits (and a dag stage's
+dependencies), with nested flows spelled out and any other nested definition as
+its kind, id and fingerprint (a workflow's version). Resuming an execution under
+another structure is refused unless the engine allows flow changes. The hashed
+form must stay stable: stored executions compare against it.
 """
 
 from __future__ import annotations
@@ -49,5 +49,7 @@ class Fingerprinted:
                     parts.append([r.kind, r.id, r.fingerprint])
                 else:
                     parts.append(["task", r.id])
+            if node.kind == "dag":
+                parts.append([list(deps) for deps in node.after])
             out.append(parts)
         return out

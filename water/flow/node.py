@@ -2,11 +2,13 @@
 
 A stage runs tasks or definitions nested in the flow (another Flow, a code-first
 workflow), each a child execution of its own. Conditions are plain functions of
-the value: checked here when the flow is built.
+the value: checked here when the flow is built. A ``Dag`` runs on a plan of one
+stage of kind ``"dag"``, whose ``after`` says which runnables wait for which.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -41,15 +43,34 @@ class Node:
     model: Any = None
     timeout: float | None = None
     default: Any = field(default=NO_DEFAULT)
+    after: tuple[tuple[int, ...], ...] = ()
+    """A dag stage: for each runnable, the slots of the runnables it depends on."""
 
     @property
     def has_default(self) -> bool:
         return self.default is not NO_DEFAULT
 
+    def roots(self) -> list[int]:
+        """A dag stage's slots that depend on nothing (they take the stage's input)."""
+        return [slot for slot, deps in enumerate(self.after) if not deps]
+
+    def sinks(self) -> list[int]:
+        """A dag stage's slots nothing depends on (their outputs are the stage's output)."""
+        return [slot for slot, users in enumerate(self.dependents) if not users]
+
+    @functools.cached_property
+    def dependents(self) -> tuple[tuple[int, ...], ...]:
+        """A dag stage's slots that depend on each slot, in declared order."""
+        found: list[list[int]] = [[] for _ in self.after]
+        for slot, deps in enumerate(self.after):
+            for d in deps:
+                found[d].append(slot)
+        return tuple(tuple(users) for users in found)
+
     def label(self) -> str:
         if self.kind in ("task", "for", "while"):
             return f"{self.kind} {runnable_id(self.runnables[0])}"
-        if self.kind in ("branch", "parallel"):
+        if self.kind in ("branch", "parallel", "dag"):
             return f"{self.kind} [{', '.join(runnable_id(r) for r in self.runnables)}]"
         if self.kind == "signal":
             return f"wait_for_signal {self.signal!r}"

@@ -1,16 +1,19 @@
 """The types of a flow: its input, its output, and the value after each stage.
 
 A stage's type comes from what it runs (a task's models, a nested definition's
-types); ``None`` means untyped (anything is trusted). A definition nested in
+types; a dag stage's output is a ``TypedDict`` of its sinks' outputs by task id);
+``None`` means untyped (anything is trusted). A definition nested in
 itself has no type: resolving one returns ``None`` instead of recursing forever.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from pydantic import ValidationError
+from typing_extensions import TypedDict
 
 from water.compatibility import items_input
 from water.definition import Definition
@@ -60,6 +63,23 @@ def signal_type(node: Node) -> Any:
     return model
 
 
+_dag_outputs: weakref.WeakKeyDictionary[Node, Any] = weakref.WeakKeyDictionary()
+
+
+def dag_output_type(name: str, node: Node) -> Any:
+    """The output of a dag stage: ``{task_id: output}`` of its sinks, as a ``TypedDict``
+    typed by their outputs (one type per stage, so validators are built once)."""
+    found = _dag_outputs.get(node)
+    if found is None:
+        fields = {}
+        for slot in node.sinks():
+            r = node.runnables[slot]
+            out = output_type(r)
+            fields[r.id] = Any if out is None else out
+        found = _dag_outputs[node] = TypedDict(f"{name}_output", fields)  # type: ignore[operator]
+    return found
+
+
 class StageTypes:
     """The typing part of a ``Flow``: its input and output types, stage by stage."""
 
@@ -80,6 +100,9 @@ class StageTypes:
             item = input_type(node.runnables[0])
             where = f"flow {self.id!r} step 0 ({node.label()})"
             return items_input(Any if item is None else item, where)
+        if node.kind == "dag":
+            roots = node.roots()
+            return input_type(node.runnables[roots[0]]) if roots else None
         if node.runnables:
             return input_type(node.runnables[0])
         return None
@@ -106,4 +129,6 @@ class StageTypes:
             return outs.pop() if len(outs) == 1 and prev in outs else None
         if node.kind == "signal":
             return signal_type(node)
+        if node.kind == "dag":
+            return dag_output_type(self.id, node)
         return self.stage_output_type(index - 1)

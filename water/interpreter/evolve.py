@@ -21,6 +21,7 @@ from water.interpreter.compensation import (
     compensation_started,
 )
 from water.interpreter.plan import (
+    dag_task_done,
     fail,
     parked,
     pump,
@@ -95,12 +96,14 @@ def _step_completed(flow: Flow, state: ExecState, e: ev.StepCompleted) -> None:
     stage = state.stage
     if stage is None or stage.node != step.node:
         return
-    if stage.kind in ("parallel", "for"):
-        idx = step.slot if stage.kind == "parallel" else step.item
+    if stage.kind in ("parallel", "for", "dag"):
+        idx = step.item if stage.kind == "for" else step.slot
         stage.outputs[idx] = e.output
         stage.done += 1
         total = len(stage.outputs)
         stage.complete = stage.done == total
+        if stage.kind == "dag":
+            dag_task_done(state, stage, flow.nodes[stage.node], idx)
     elif stage.kind == "while":
         state.value = e.output
         state.value_ref = ["out", step.node, 0]

@@ -8,6 +8,7 @@ time, the end), ``state.awaiting`` names it and the decider records it next.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from pydantic import BaseModel
@@ -139,6 +140,11 @@ def enter(flow: Flow, state: ExecState) -> None:
         stage.outputs = [None] * len(items)
         stage.keys = [None] * len(items)
         stage.complete = not items
+    elif kind == "dag":
+        stage.keys = [None] * len(node.runnables)
+        stage.outputs = [None] * len(node.runnables)
+        stage.ready = node.roots()
+        stage.complete = not node.runnables
     elif kind == "branch":
         state.awaiting = "branch"
     elif kind == "while":
@@ -197,6 +203,8 @@ def value_type(flow: Flow, ref: list[Any]) -> Any:
         return output_type(flow.nodes[ref[1]].runnables[ref[2]])
     if kind == "signal":
         return signal_type(flow.nodes[ref[1]])
+    if kind == "dag":
+        return flow.stage_output_type(ref[1])
     return None
 
 
@@ -212,6 +220,8 @@ def pump(flow: Flow, state: ExecState) -> None:
             _restart(state, state.steps[key])
         if stage.kind == "for" and stage.items is not None:
             _fill_slots(flow, state, stage, node)
+        if stage.kind == "dag":
+            _start_ready(flow, state, stage, node)
         if stage.kind == "while" and not stage.complete and not _stage_busy(state, stage):
             state.awaiting = "loop"
             return
@@ -237,11 +247,50 @@ def _fill_slots(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
         in_flight += 1
 
 
+def _start_ready(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
+    """Start the ready tasks of a dag stage (those whose dependencies all completed), in
+    declared order, while fewer than ``concurrency`` of its tasks are in flight."""
+    limit = node.concurrency or len(node.runnables)
+    while stage.ready and stage.next_item - stage.done < limit:
+        slot = stage.ready.pop(0)
+        key = step_key(node, stage.node, slot)
+        stage.keys[slot] = key
+        deps = node.after[slot]
+        start_step(flow, state, stage.node, slot, key, _dag_input(state, stage, node, deps))
+        stage.next_item += 1
+
+
+def dag_task_done(state: ExecState, stage: Stage, node: Node, slot: int) -> None:
+    """A dag stage's task completed: its dependents whose dependencies all completed
+    now are ready (they start in declared order)."""
+    for user in node.dependents[slot]:
+        if all(_completed(state, stage, d) for d in node.after[user]):
+            bisect.insort(stage.ready, user)
+
+
+def _completed(state: ExecState, stage: Stage, slot: int) -> bool:
+    key = stage.keys[slot]
+    return key is not None and state.steps[key].status == COMPLETED
+
+
+def _dag_input(state: ExecState, stage: Stage, node: Node, deps: tuple[int, ...]) -> Any:
+    """No dependency: the stage's input; one: its output; several: their outputs by id."""
+    if not deps:
+        return state.value
+    if len(deps) == 1:
+        return stage.outputs[deps[0]]
+    return {node.runnables[d].id: stage.outputs[d] for d in deps}
+
+
 def _leave(flow: Flow, state: ExecState, stage: Stage, node: Node) -> None:
     index = stage.node
     if stage.kind in ("parallel", "for"):
         state.value = stage.outputs
         state.value_ref = ["list", index]
+    elif stage.kind == "dag":
+        sinks = node.sinks()
+        state.value = {node.runnables[slot].id: stage.outputs[slot] for slot in sinks}
+        state.value_ref = ["dag", index]
     elif stage.kind in ("task", "branch") and stage.keys:
         last = state.steps[stage.keys[-1]]  # type: ignore[index]
         state.value = last.output

@@ -16,7 +16,8 @@ from water.events import ErrorInfo
 from water.status import ExecutionStatus, StepStatus
 
 # How to rebuild the type of a JSON value: ["input"], ["out", node, slot],
-# ["list", node] (outputs of a parallel/for node), ["signal", node].
+# ["list", node] (outputs of a parallel/for node), ["signal", node],
+# ["dag", node] (outputs of a dag node's sinks, by task id).
 TypeRef = list[Any]
 
 # Step statuses
@@ -66,7 +67,8 @@ class Stage:
     outputs: list[Any] = field(default_factory=list)
     done: int = 0
     items: list[Any] | None = None
-    next_item: int = 0
+    next_item: int = 0  # for_: the next item to start; dag: how many tasks started
+    ready: list[int] = field(default_factory=list)  # dag: slots free to start, in order
     iteration: int = 0
     case: int | None = None
     complete: bool = False

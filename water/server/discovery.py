@@ -1,5 +1,5 @@
 """Finding the flows of a flows file: import it and collect its module-level definitions
-(``Flow`` objects, ``@workflow`` functions, ``Workflow`` classes).
+(``Flow`` and ``Dag`` objects, ``@workflow`` functions, ``Workflow`` classes).
 
 Shared by the CLI (``water dev``, ``validate``, ``run``, ``graph``) and by the
 server factory that ``water dev --reload`` hands to uvicorn.
@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from water.dag import Dag
 from water.definition import Definition, FlowValidationError, as_definition, walk
 from water.errors import WaterError
 from water.flow import Flow
@@ -162,8 +163,9 @@ def check_flows(flows: Iterable[Definition]) -> list[FlowReport]:
                 known.kind != nested.kind or known.fingerprint != nested.fingerprint
             ):
                 report.problems.append(_two_under_one_id(known, nested))
-            if isinstance(nested, Flow):
-                for node in nested.nodes:
+            plan = nested.plan if isinstance(nested, Dag) else nested
+            if isinstance(plan, Flow):
+                for node in plan.nodes:
                     for r in node.runnables:
                         if isinstance(r, Task):
                             _check_task(r, report, task_owner)

@@ -71,10 +71,11 @@ class TaskInfo(BaseModel):
 
 
 class StepInfo(BaseModel):
-    """One stage of a flow: a task, branch, parallel group, loop, sleep or signal wait."""
+    """One stage of a flow: a task, branch, parallel group, loop, sleep or signal wait
+    (a Dag's tasks are the one stage of kind ``dag``)."""
 
     index: int
-    kind: Literal["task", "branch", "parallel", "for", "while", "sleep", "signal"]
+    kind: Literal["task", "branch", "parallel", "for", "while", "sleep", "signal", "dag"]
     label: str
     runnables: list[TaskInfo | FlowInfo] = Field(
         default_factory=list,
@@ -88,13 +89,16 @@ class StepInfo(BaseModel):
     signal: str | None = None
     payload_schema: dict[str, Any] | None = None
     timeout: float | None = None
+    depends_on: dict[str, list[str]] | None = Field(
+        default=None, description="A dag stage: the ids each task waits for, by task id."
+    )
 
 
 class FlowInfo(BaseModel):
-    """A registered flow or code-first workflow: its schemas and its step graph (a
+    """A registered flow, Dag or code-first workflow: its schemas and its step graph (a
     workflow's steps are code: its ``steps`` are empty)."""
 
-    type: Literal["flow", "workflow"] = "flow"
+    type: Literal["flow", "dag", "workflow"] = "flow"
     id: str
     description: str
     fingerprint: str

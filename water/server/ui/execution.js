@@ -445,7 +445,7 @@ export async function executionView(id, ctx) {
     return (label) => {
       const signal = /^wait for signal '(.*)'/.exec(label);
       if (signal) return waiting.has(`signal:${signal[1]}`) ? "waiting" : null;
-      const name = label.replace(/^for each item[^:]*: /, "").replace(/^flow /, "");
+      const name = label.replace(/^for each item[^:]*: /, "").replace(/^(flow|dag) /, "");
       return byTask.get(name) ?? null;
     };
   }

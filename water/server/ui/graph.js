@@ -3,6 +3,7 @@
 //
 //   flowchart TD
 //   id["label"]  id{"label"}  id{{"label"}}  id(["label"])  id[/"label"/]  id(("label"))
+//   id[["label"]]
 //   a --> b      a -->|label| b
 //   subgraph id["label"] ... end          (direction lines are ignored; drawn top-down)
 //
@@ -20,7 +21,8 @@ const PAD = 12; // a subgraph's border around its nodes
 const TITLE = 18; // a subgraph's title line
 const MARGIN = 8;
 
-const NODE = /^([A-Za-z_][\w-]*)(\(\(|\{\{|\(\[|\[\/|\[|\{)"(.*)"(\)\)|\}\}|\]\)|\/\]|\]|\})$/;
+const NODE =
+  /^([A-Za-z_][\w-]*)(\(\(|\{\{|\(\[|\[\/|\[\[|\[|\{)"(.*)"(\)\)|\}\}|\]\)|\/\]|\]\]|\]|\})$/;
 const EDGE = /^([A-Za-z_][\w-]*)\s*-->\s*(?:\|(.*?)\|\s*)?([A-Za-z_][\w-]*)$/;
 const SUBGRAPH = /^subgraph\s+([A-Za-z_][\w-]*)\s*(?:\["(.*)"\])?$/;
 const SHAPES = {
@@ -28,6 +30,7 @@ const SHAPES = {
   "{{": "hexagon",
   "([": "stadium",
   "[/": "slanted",
+  "[[": "subroutine",
   "[": "box",
   "{": "decision",
 };
