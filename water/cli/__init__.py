@@ -1,4 +1,4 @@
-"""The ``water`` command: serve, validate, run, list, inspect and draw flows.
+"""The ``water`` command: serve, validate, run, list, inspect, draw, retry and fork.
 
 ::
 
@@ -8,10 +8,12 @@
     water list --db water.db --status failed
     water inspect <execution-id> --db water.db
     water graph flows.py orders              # Mermaid
+    water retry <execution-id> flows.py --db water.db
+    water fork <execution-id> flows.py --from 1.charge --db water.db
 
 ``app`` (the typer app and the shared options), one module per group of
 commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
-inspect) and ``render`` (what they print).
+inspect; ``recovery``: retry, fork) and ``render`` (what they print).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from water.cli.app import app
 from water.cli.executions import inspect, list_executions
 from water.cli.flows import graph, run, validate
+from water.cli.recovery import fork, retry
 from water.cli.serve import dev
 
 # in the order `water --help` lists them
@@ -28,6 +31,8 @@ app.command()(run)
 app.command("list")(list_executions)
 app.command()(inspect)
 app.command()(graph)
+app.command()(retry)
+app.command()(fork)
 
 
 def main() -> None:
