@@ -29,6 +29,7 @@ from actors.messages import (
     Signal,
     Start,
     TimerDue,
+    Wake,
 )
 from supervision import CircuitOpenError, RetryPolicy
 from water import events as ev
@@ -177,7 +178,7 @@ class Decider:
             return self._child(state, msg, now)
         if isinstance(msg, Start):
             return self._start(state, msg, now)
-        if isinstance(msg, GetStatus):
+        if isinstance(msg, (GetStatus, Wake)):
             return []
         if isinstance(msg, Pause):
             return self._pause(state, now)

@@ -292,6 +292,7 @@ def _resumed(state: WfState, e: ev.Resumed) -> None:
 
 def _retried(state: WfState, e: ev.ExecutionRetried) -> None:
     """Replayed: the end before it is left out (``unretried``), so the code goes on."""
+    state.retries += 1
     if e.parent_retry is not None:
         state.parent_retry = e.parent_retry
     if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):

@@ -485,7 +485,8 @@ class WorkflowMachine:
             step = state.steps[key]
             target = state.targets.get(key)
             if step.kind == "task":
-                ident = ("run", key, step.attempt, step.runs)
+                # a retry replays the steps it runs again from their first run and attempt
+                ident = ("run", key, step.attempt, step.runs, state.retries)
                 if target is not None and ident not in performed:
                     out.append(
                         Dispatch(

@@ -123,6 +123,7 @@ class WfState:
         self.parent_step: str | None = None
         self.forked_from: str | None = None
         self.carried: dict[str, Any] = {}  # a fork's outputs, by step key, not used yet
+        self.retries = 0  # how many times the execution was retried
         self.parent_retry = 0  # the latest retry of the parent applied to this child
         self.created_at = 0.0
         self.updated_at = 0.0
