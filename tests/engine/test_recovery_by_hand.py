@@ -105,6 +105,7 @@ def test_retry_runs_the_failed_step_again_and_not_the_completed_ones(engine):
     types = [e.type for e in engine.events(ref.execution_id)]
     assert types.count("execution_failed") == 1 and types.count("execution_retried") == 1
     assert types.index("execution_retried") == types.index("execution_failed") + 1
+    assert b'water_active_executions{flow="shop"} 0.0' in engine.metrics_text()
 
 
 def test_a_retry_that_fails_again_fails_the_execution_again(engine):
