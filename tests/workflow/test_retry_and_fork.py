@@ -200,3 +200,37 @@ def test_a_fork_recovered_mid_way_answers_its_carried_calls_from_its_own_journal
     assert sim.routes == []  # the child's output is carried: no child starts
     assert sim.view().output == {"value": 9}
     assert sim.crash().view().output == {"value": 9}
+
+
+class Tally(BaseModel):
+    total: int = 0
+
+
+class Checkout(water.Workflow[Num, Tally]):
+    id = "checkout_class"
+
+    @water.step
+    async def first(self, ctx: water.WorkflowContext[Num, Tally]) -> None:
+        ctx.state.total = (await add_one(ctx.input)).value
+
+    @water.step
+    async def second(self, ctx: water.WorkflowContext[Num, Tally]) -> None:
+        ctx.state.total = (await add_one(Num(value=ctx.state.total))).value
+        ctx.state.total = (await charge(Num(value=ctx.state.total))).value
+
+
+def test_a_class_workflow_is_retried_in_the_step_method_that_failed(sim_of):
+    sim = sim_of(Checkout)
+    sim.start(Num(value=1))
+    sim.succeed("first.0.add_one", {"value": 2})
+    sim.succeed("second.0.add_one", {"value": 3})
+    sim.fail("second.1.charge", FatalError("declined"))
+    sim.send(Retry())
+    assert sim.running == ["second.1.charge"]
+    assert sim.keys.count("second.0.add_one") == 1
+    sim.succeed("second.1.charge", {"value": 3})
+    assert sim.view().output == {"total": 3}
+    fork = sim_of(Checkout, execution_id="fork-1")
+    carried = (("first.0.add_one", {"value": 2}),)
+    fork.send(Start("checkout_class", {"value": 1}, forked_from="ex-1", carried=carried))
+    assert fork.keys == ["second.0.add_one"]
