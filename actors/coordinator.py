@@ -241,7 +241,7 @@ class Coordinator(LoopActor):
         """
         if query:  # the asking side sends it again, to the new coordinator
             return Failure(pykka.ActorDeadError(f"coordinator of {self.execution_id} stopped"))
-        self.host.tell(self.execution_id, msg)
+        self.host.deliver(self.execution_id, msg)  # (dropped if the engine shuts down)
         return None
 
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
