@@ -18,10 +18,12 @@ from water import (
     FatalError,
     Flow,
     Retry,
+    Signal,
     SQLiteStorage,
     StateConflictError,
     TaskContext,
     task,
+    wait_for_signal,
     workflow,
 )
 
@@ -218,6 +220,45 @@ def test_the_stored_snapshot_of_a_retried_execution_no_longer_shows_its_end(tmp_
         assert asyncio.run(stored_status()) == "running"
         shop.gate.set()
         ref.result(timeout=10)
+
+
+def test_a_retried_execution_goes_on_in_the_next_process(tmp_path: Path):
+    shop = Shop()
+    url = f"sqlite:///{tmp_path}/water.db"
+    flow = Flow("signed").then(shop.reserve).then(shop.charge).wait_for_signal("ship", Num)
+    with Engine(url, flows=[flow]) as engine:
+        ref = failed(engine, flow)
+        shop.broken.clear()
+        ref.retry()
+        ref.wait_for_status("waiting", timeout=10)
+    with Engine(url, flows=[flow]) as engine:
+        ref = engine.ref(ref.execution_id)
+        assert ref.status().completed_steps == ["0.reserve", "1.charge"]
+        ref.ask(Signal("ship", {"value": 7}))
+        assert ref.result(timeout=10) == Num(value=7)
+    assert shop.runs == Counter(reserve=1, charge=2)
+
+
+def test_a_retried_workflow_goes_on_in_the_next_process(tmp_path: Path):
+    shop = Shop()
+    url = f"sqlite:///{tmp_path}/water.db"
+
+    @workflow(id="signed_checkout")
+    async def signed(n: Num) -> Num:
+        charged = await shop.charge(await shop.reserve(n))
+        shipped: Num = await wait_for_signal("ship", Num)
+        return Num(value=charged.value + shipped.value)
+
+    with Engine(url, flows=[signed]) as engine:
+        ref = failed(engine, signed)
+        shop.broken.clear()
+        ref.retry()
+        ref.wait_for_status("waiting", timeout=10)
+    with Engine(url, flows=[signed]) as engine:
+        ref = engine.ref(ref.execution_id)
+        ref.ask(Signal("ship", {"value": 7}))
+        assert ref.result(timeout=10) == Num(value=27)
+    assert shop.runs == Counter(reserve=1, charge=2)
 
 
 # -- fork ---------------------------------------------------------------------------------------
