@@ -141,6 +141,14 @@ def test_a_failure_of_the_code_itself_is_not_retried(sim_of):
         sim.send(Retry())
 
 
+def test_an_input_the_workflow_refuses_is_not_retried(sim_of):
+    sim = sim_of(chain)
+    sim.start({"value": "not a number"})
+    assert sim.state.status == "failed" and sim.state.error.type == "WorkflowInputError"
+    with pytest.raises(CommandRejected, match=r"\(WorkflowInputError\), not in a step"):
+        sim.send(Retry())
+
+
 @pytest.mark.parametrize("status", ["running", "completed"])
 def test_only_a_failed_execution_can_be_retried(sim_of, status):
     sim = sim_of(chain)
