@@ -215,6 +215,8 @@ class Coordinator(LoopActor):
     def on_receive(self, message: Any) -> Any:
         query = isinstance(message, Query)
         msg = message.message if query else message
+        if self.done and not isinstance(msg, JournalFailed):
+            return self._pass_on(msg, query)
         self._detail = message.detail if query else True
         try:
             result = self._handle(msg, query)
@@ -229,6 +231,18 @@ class Coordinator(LoopActor):
             return await pending
         except BaseException as exc:
             return self._error(exc, msg, query)
+
+    def _pass_on(self, msg: Any, query: bool) -> Any:
+        """A message that came while this coordinator stops (its execution finished).
+
+        It no longer speaks for the execution (the router routes to a new one), so the
+        message goes there: a retry of the execution is handled by the coordinator
+        that writes its stream next, never by this one.
+        """
+        if query:  # the asking side sends it again, to the new coordinator
+            return Failure(pykka.ActorDeadError(f"coordinator of {self.execution_id} stopped"))
+        self.host.deliver(self.execution_id, msg)  # (dropped if the engine shuts down)
+        return None
 
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
         if self.host.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now

@@ -1,6 +1,6 @@
 """The runtime's messages: what users send to executions, and what its actors send each other.
 
-The five public steering messages are what users send through
+The six public steering messages are what users send through
 ``ExecutionRef.ask/tell``. The others travel inside the runtime: a run of a step
 body reporting its outcome, a timer coming due, an execution starting or a child
 execution reporting to its parent, and the envelopes a coordinator's mailbox
@@ -58,7 +58,12 @@ class GetStatus:
     """Ask for the execution's current snapshot."""
 
 
-PUBLIC_MESSAGES = (Pause, Resume, Cancel, Signal, GetStatus)
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Run a failed execution again from its failed steps (completed steps are kept)."""
+
+
+PUBLIC_MESSAGES = (Pause, Resume, Cancel, Signal, GetStatus, Retry)
 
 
 # -- between the runtime's actors -------------------------------------------------
@@ -68,6 +73,9 @@ class Start:
 
     ``trace`` is the trace context of the caller (W3C ``traceparent``/``tracestate``
     text), journaled with the start; the runtime carries it without reading it.
+    A fork names the execution it was ``forked_from`` and ``carries`` the outputs of
+    that execution's steps it does not run again (step key -> output, in completion
+    order).
     """
 
     definition: str
@@ -75,6 +83,17 @@ class Start:
     parent_id: str | None = None
     parent_step: str | None = None
     trace: Mapping[str, str] | None = None
+    forked_from: str | None = None
+    carried: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryChild:
+    """A parent that is retried retries its child: ``Retry``, for a failed or cancelled
+    child, applied once per ``generation`` (the parent's retry count): a repeated one
+    changes nothing."""
+
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,14 @@ class Waiters:
                     del self._watchers[execution_id]
 
     def status_changed(self, execution_id: str, status: str) -> None:
-        """Called once a new status is durable."""
+        """Called once a new status is durable.
+
+        A finished execution whose status changes again was retried: the final view
+        kept of it is stale (it is kept again when it finishes again).
+        """
+        if execution_id in self._recent:
+            with self._lock:
+                self._recent.pop(execution_id, None)
         if not self._watchers:
             return
         with self._lock:

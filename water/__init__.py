@@ -5,7 +5,7 @@ your service on an engine that journals every step, so executions can be
 paused, resumed and recovered after a crash exactly where they stopped.
 """
 
-from actors.messages import Cancel, GetStatus, Pause, Resume, Signal
+from actors.messages import Cancel, GetStatus, Pause, Resume, Retry, Signal
 from supervision import (
     CircuitBreaker,
     CircuitOpenError,
@@ -81,6 +81,7 @@ __all__ = [
     "Pause",
     "PostgresStorage",
     "Resume",
+    "Retry",
     "RetryPolicy",
     "RetryableError",
     "SQLiteStorage",

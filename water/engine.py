@@ -37,6 +37,7 @@ from water.errors import (
 )
 from water.events import Event
 from water.feed import StoreFeed
+from water.fork import carried_outputs
 from water.ids import can_exist, check_execution_id
 from water.interpreters import Machine, interpreter_for
 from water.journal import EngineStore
@@ -333,6 +334,47 @@ class Engine:
         return await asyncio.to_thread(
             self.start, flow, input, execution_id=execution_id, timeout=timeout
         )
+
+    def fork(
+        self,
+        source_id: str,
+        /,
+        from_step: str,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> ExecutionRef[Any]:
+        """Start a new execution of the same flow and input as ``source_id``, running from
+        its step ``from_step`` on; return its ref once its start is durable.
+
+        The steps of the original that completed before ``from_step`` (in its completion
+        order) are completed in the fork with the original's outputs instead of running
+        again, and journaled there: the fork stands alone. The original (in any status) is
+        left as it is; the fork's snapshot names it (``forked_from``). ``from_step`` must
+        be a step key of the original (else ``StateConflictError``, code ``not_found``,
+        listing its keys). ``execution_id``: the fork's id (an existing one is returned,
+        as ``start`` does, if it is a fork of the same execution).
+        """
+        self._check_open()
+        if execution_id is not None:
+            check_execution_id(execution_id)
+        original = self.snapshot(source_id, timeout)
+        definition = self.flow(original.flow_id)
+        carried = carried_outputs(original, from_step)
+        message = Start(
+            definition.id,
+            original.input,
+            forked_from=original.execution_id,
+            carried=tuple(carried.items()),
+        )
+        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        fresh = execution_id is None
+        view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+        if view.flow_id != definition.id or view.forked_from != original.execution_id:
+            raise StateConflictError(
+                f"execution {eid!r} exists and is not a fork of {original.execution_id!r}"
+            )
+        return ExecutionRef(self, eid)
 
     def ref(self, execution_id: str) -> ExecutionRef[Any]:
         """A ref to an execution by id (it need not be in memory)."""

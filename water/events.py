@@ -40,7 +40,19 @@ class _Event(BaseModel):
     ts: float = 0.0
 
 
+class CarriedOutput(BaseModel):
+    """The output of a step a fork does not run again: its original's, for that key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    output: Any = None
+
+
 class ExecutionStarted(_Event):
+    """An execution starts; a fork names its original (``forked_from``) and ``carried``
+    the outputs of the original's steps it completes without running them."""
+
     type: Literal["execution_started"] = "execution_started"
     flow_id: str
     fingerprint: str
@@ -54,6 +66,8 @@ class ExecutionStarted(_Event):
         description="The W3C trace context (traceparent, tracestate) the execution was started "
         "in, when OpenTelemetry was active: its spans join that trace in every process.",
     )
+    forked_from: str | None = None
+    carried: list[CarriedOutput] = Field(default_factory=list)
 
 
 class StepCompleted(_Event):
@@ -186,6 +200,19 @@ class ExecutionFailed(_Event):
     error: ErrorInfo
 
 
+class ExecutionRetried(_Event):
+    """A failed execution goes on (``Retry``): the steps ``keys`` run again from their
+    first attempt, as if they had never run; its completed steps are kept.
+
+    ``parent_retry`` is set when its parent's retry asked for it (``RetryChild``): that
+    generation of the parent's retries is then applied once.
+    """
+
+    type: Literal["execution_retried"] = "execution_retried"
+    keys: list[str] = Field(default_factory=list)
+    parent_retry: int | None = None
+
+
 class ValueRecorded(_Event):
     """A code-first workflow drew a value of the world (``now``, ``uuid4``, ``random``).
 
@@ -241,6 +268,7 @@ Event = Annotated[
     | CompensationFailed
     | ExecutionCompleted
     | ExecutionFailed
+    | ExecutionRetried
     | ValueRecorded
     | PatchMarked
     | StateRecorded,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from actors.effects import Status
+from actors.effects import Phase, Status
 from actors.protocols import Interpreter, Stored
 from water.events import Event
 from water.snapshot import Snapshot
@@ -61,7 +61,16 @@ class Journaled(Protocol):
 class StreamWriter:
     """Encodes the appends of one execution (``actors.protocols.StreamWriter``)."""
 
-    __slots__ = ("_every", "_label", "_program", "_rows", "_seq", "_since", "execution_id")
+    __slots__ = (
+        "_every",
+        "_final",
+        "_label",
+        "_program",
+        "_rows",
+        "_seq",
+        "_since",
+        "execution_id",
+    )
 
     def __init__(
         self,
@@ -70,6 +79,7 @@ class StreamWriter:
         seq: int,
         rows: int,
         every: int = CHECKPOINT_EVERY,
+        final: bool = False,
     ) -> None:
         self._program = program
         self.execution_id = execution_id
@@ -78,6 +88,7 @@ class StreamWriter:
         self._every = every
         self._since = 0
         self._label: object = None  # the status last written to the index (None: unknown)
+        self._final = final  # the stored execution had finished (its checkpoint says so)
 
     def encode(self, state: Any, events: list[Any], *, settle: bool) -> AppendRequest:
         program = self._program
@@ -85,7 +96,12 @@ class StreamWriter:
         self._seq += len(events)
         self._since += len(events)
         checkpoint = settle or self._since >= max(self._every, 2 * program.size(state))
-        label = program.status(state).label
+        status = program.status(state)
+        label = status.label
+        if self._final and status.phase is not Phase.DONE:
+            # a retry: the stored snapshot must not show the end any more
+            checkpoint = True
+            self._final = False
         record = None
         if checkpoint or label != self._label:
             record = program.index_row(state)
@@ -172,7 +188,8 @@ class EngineStore:
         program: Journaled = interpreter  # type: ignore[assignment]
         seq = stored.seq if stored is not None else 0
         rows = int(stored.journal or 0) if stored is not None else 0
-        return StreamWriter(program, execution_id, seq, rows, self.checkpoint_every)
+        final = stored is not None and program.status(state).phase is Phase.DONE
+        return StreamWriter(program, execution_id, seq, rows, self.checkpoint_every, final)
 
     def is_transient(self, error: BaseException) -> bool:
         return is_transient(error)

@@ -155,6 +155,8 @@ class EngineMetrics(RuntimeObserver):
             elif kind == "execution_started":
                 self.started.labels(flow).inc()
                 self.active.labels(flow).inc()
+            elif kind == "execution_retried":  # finished, and going on again
+                self.active.labels(flow).inc()
             elif kind in ("execution_completed", "execution_failed", "cancelled"):
                 status = {"execution_completed": "completed", "execution_failed": "failed"}.get(
                     kind, "cancelled"

@@ -12,7 +12,10 @@ interpreter, so they live here once:
   children *it* paused: a child paused directly stays paused;
 * cancelling or failing the parent cancels its running children;
 * a ``Resume`` naming a child's suspended step (``"<step key>/<child's key>"``)
-  goes to the child.
+  goes to the child;
+* retrying the parent retries the children it runs again (``RetryChild``, once per
+  retry of the parent), then starts them again, so that a child a retry does not
+  apply to (it completed meanwhile) reports where it stands.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Hashable, Iterable, Set
 from typing import Any, Protocol
 
 from actors.effects import Effect, Forward, Route
-from actors.messages import Cancel, ChildUpdate, Pause, Resume, Start
+from actors.messages import Cancel, ChildUpdate, Pause, Resume, RetryChild, Start
 from water.status import ACTIVE, HALTED, ExecutionStatus, StepStatus
 
 _BUSY = (ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
@@ -33,6 +36,7 @@ class ChildStep(Protocol):
     child_id: str | None
     child_status: str | None
     paused_by_parent: bool
+    retry_child: int
 
 
 class Nested(Protocol):
@@ -79,13 +83,18 @@ def steer(
     performed: Set[Hashable],
     out: list[Effect],
 ) -> None:
-    """Effects for a running child step: start the child, pause or resume it."""
+    """Effects for a running child step: start (or retry) the child, pause or resume it."""
     child_id = step.child_id
     assert child_id is not None
-    ident: tuple[Any, ...] = ("start", child_id)
+    generation = step.retry_child
     # once the child has reported, it exists: no need to start it again
-    if start is not None and ident not in performed and step.child_status is None:
-        out.append(Route(ident, child_id, start))
+    if start is not None and step.child_status is None:
+        ident: tuple[Any, ...] = ("retry", child_id, generation)
+        if generation and ident not in performed:
+            out.append(Route(ident, child_id, RetryChild(generation)))
+        ident = ("start", child_id, generation)
+        if ident not in performed:
+            out.append(Route(ident, child_id, start))
     if not step.paused_by_parent:
         return
     if state.status in HALTED and step.child_status != ExecutionStatus.PAUSED:

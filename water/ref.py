@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, cast
 
 from typing_extensions import TypeVar
 
-from actors.messages import CommandRejected, ExecutionNotFound
+from actors.messages import CommandRejected, ExecutionNotFound, Retry
 from water.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
@@ -42,8 +42,8 @@ class ExecutionRef(Generic[Out]):
 
     ``ask(message)`` waits for the answer (a ``Snapshot``); ``tell(message)`` does
     not. Messages: ``Pause()``, ``Resume(data=None, step=None)``,
-    ``Cancel(reason=None)``, ``Signal(name, payload=None)``, ``GetStatus()``.
-    A passivated execution is rehydrated transparently.
+    ``Cancel(reason=None)``, ``Signal(name, payload=None)``, ``GetStatus()``,
+    ``Retry()``. A passivated execution is rehydrated transparently.
 
     ``ExecutionRef[Out]`` is typed by its output where the engine knows it
     statically (a ``@workflow`` function, a ``Workflow`` class); elsewhere (a
@@ -77,6 +77,15 @@ class ExecutionRef(Generic[Out]):
         if not can_exist(self.execution_id):
             return  # no execution can have this id: nothing to tell
         self._engine.system.tell(self.execution_id, message)
+
+    def retry(self, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Snapshot:
+        """``ask(Retry())``: run a failed execution again from its failed steps.
+
+        Its completed steps are kept; the failed ones start again from attempt 1.
+        ``StateConflictError`` if it is not failed, or cannot be retried (a rollback
+        ran, or it failed outside any step).
+        """
+        return self.ask(Retry(), timeout)
 
     def status(self, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> Snapshot:
         """The current snapshot (read from storage when the execution is not in memory)."""

@@ -60,6 +60,9 @@ class Snapshot(BaseModel):
     updated_at: datetime
     seq: int = 0
     parent_id: str | None = None
+    forked_from: str | None = Field(
+        default=None, description="The execution this one was forked from (``Engine.fork``)."
+    )
     running_steps: list[str] = Field(default_factory=list)
     waiting_for: list[str] = Field(default_factory=list)
     wake_at: datetime | None = None

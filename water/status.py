@@ -43,7 +43,7 @@ class StepStatus(StrEnum):
 
 
 TERMINAL = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
-"""Statuses an execution never leaves."""
+"""Final statuses: an execution leaves them only when it is retried (``Retry``)."""
 ACTIVE = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.WAITING})
 """Statuses in which an execution goes on (by itself, or when the world answers)."""
 HALTED = frozenset({ExecutionStatus.PAUSING, ExecutionStatus.PAUSED})

@@ -129,6 +129,19 @@ kitchen = (
     .then(inc)
 )
 
+first_runs: set[int] = set()
+
+
+@task
+def flaky(n: Num) -> Num:
+    if n.value not in first_runs:  # the first run for a value fails, the next ones do not
+        first_runs.add(n.value)
+        raise FatalError(f"the first run for {n.value} fails")
+    return Num(value=n.value * 3)
+
+
+retried = Flow("flaky", "fails on its first run").then(inc).then(flaky)
+
 shipping = Flow("shipping", "pack and label").then(pack).then(print_label)
 orders = (
     Flow("orders", "reserve, charge, wait for approval, ship")
@@ -429,3 +442,29 @@ def test_the_graph_draws_every_node_edge_and_subgraph_of_the_mermaid_text(server
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel", exact=True).click()
     expect(status).to_have_text("cancelled")
+
+
+def test_an_operator_retries_a_failed_execution_then_forks_it(server, page):
+    answer = server.http.post("/flows/flaky/execute", json={"value": 7})
+    execution_id = answer.json()["execution_id"]
+    server.wait_for(execution_id, "failed")
+
+    sign_in(page, f"{server.url}/ui/#/executions/{execution_id}")
+    status = page.locator("#execution-status")
+    expect(status).to_have_text("failed")
+    for button in ("Pause", "Resume", "Cancel"):
+        expect(page.get_by_role("button", name=button, exact=True)).to_be_disabled()
+    page.get_by_role("button", name="Retry", exact=True).click()
+    expect(status).to_have_text("completed")  # followed again until it finishes
+    expect(page.get_by_role("button", name="Retry", exact=True)).to_be_disabled()
+    expect(page.locator("table.events")).to_contain_text("execution_retried")
+    expect(page.get_by_role("region", name="Output")).to_contain_text('"value": 24')
+
+    page.get_by_label("From step").select_option("1.flaky")
+    page.get_by_role("button", name="Fork", exact=True).click()
+    summary = page.locator("dl.summary")
+    expect(summary).to_contain_text("Forked from")
+    expect(page.get_by_role("heading", name=f"Execution {execution_id}")).not_to_be_visible()
+    expect(page.locator("#execution-status")).to_have_text("completed")
+    summary.get_by_role("link", name=execution_id).click()
+    expect(page.get_by_role("heading", name=f"Execution {execution_id}")).to_be_visible()

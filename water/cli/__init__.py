@@ -1,4 +1,4 @@
-"""The ``water`` command: serve, validate, run, list, inspect and draw flows.
+"""The ``water`` command: serve, validate, run, list, inspect, draw, retry and fork.
 
 ::
 
@@ -9,10 +9,12 @@
     water inspect <execution-id> --db water.db
     water stats --db water.db --flow orders   # executions by status, steps by task
     water graph flows.py orders              # Mermaid
+    water retry <execution-id> flows.py --db water.db
+    water fork <execution-id> flows.py --from 1.charge --db water.db
 
 ``app`` (the typer app and the shared options), one module per group of
 commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
-inspect, stats) and ``render`` (what they print).
+inspect, stats; ``recovery``: retry, fork) and ``render`` (what they print).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from water.cli.app import app
 from water.cli.executions import inspect, list_executions, stats
 from water.cli.flows import graph, run, validate
+from water.cli.recovery import fork, retry
 from water.cli.serve import dev
 
 # in the order `water --help` lists them
@@ -30,6 +33,8 @@ app.command("list")(list_executions)
 app.command()(inspect)
 app.command()(stats)
 app.command()(graph)
+app.command()(retry)
+app.command()(fork)
 
 
 def main() -> None:

@@ -163,6 +163,8 @@ def print_execution(
     head.add_row("updated", local_time(record.updated_at))
     if record.parent_id:
         head.add_row("parent", escape(record.parent_id))
+    if snapshot is not None and snapshot.forked_from:
+        head.add_row("forked from", escape(snapshot.forked_from))
     if snapshot is not None and snapshot.suspended:
         head.add_row("suspended", escape(", ".join(snapshot.suspended)))
     if snapshot is not None and snapshot.waiting_for:

@@ -21,6 +21,8 @@ from actors.messages import (
     GetStatus,
     Pause,
     Resume,
+    Retry,
+    RetryChild,
     RunFailed,
     RunSucceeded,
     RunSuspended,
@@ -36,7 +38,7 @@ from water.events import ErrorInfo
 from water.flow import Flow, callable_name, output_type
 from water.interpreter.jobs import UNDO
 from water.interpreter.plan import has_active_work, value_type
-from water.interpreter.state import RUNNING, ExecState, StepState
+from water.interpreter.state import CANCELLED, FAILED, RUNNING, ExecState, StepState
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
 from water.timers import TimerKind, timer_name
@@ -96,6 +98,23 @@ def storable(value: Any, what: str) -> Any:
         raise CommandRejected(str(exc), code="invalid") from None
 
 
+def check_retryable(status: str, msg: Retry | RetryChild) -> None:
+    """``CommandRejected`` unless an execution in ``status`` can be retried by ``msg``.
+
+    A user retries a failed execution; a parent's retry also retries a cancelled child
+    (a parent that fails cancels its running children).
+    """
+    allowed = _BY_PARENT if isinstance(msg, RetryChild) else _BY_USER
+    if status not in allowed:
+        raise CommandRejected(
+            f"cannot retry an execution that is {status}; only a failed execution can be retried"
+        )
+
+
+_BY_USER = frozenset({ExecutionStatus.FAILED})
+_BY_PARENT = frozenset({ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+
+
 class Decider:
     """Decisions for executions of one flow."""
 
@@ -130,6 +149,16 @@ class Decider:
     # -- decide --------------------------------------------------------------
     def decide(self, state: ExecState, msg: Any, now: float) -> list[Any]:
         if isinstance(msg, Advance):
+            if state.due:  # steps of a fork that its original's outputs complete
+                return [
+                    ev.StepCompleted(
+                        key=key,
+                        attempt=state.steps[key].attempt,
+                        output=state.carried[key],
+                        ts=now,
+                    )
+                    for key in state.due
+                ]
             return self._pending(state, now)
         if isinstance(msg, RunSucceeded):
             return self._succeeded(state, msg, now)
@@ -163,7 +192,42 @@ class Decider:
             return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]
         if isinstance(msg, Signal):
             return self._signal(state, msg, now)
+        if isinstance(msg, (Retry, RetryChild)):
+            return self._retry(state, msg, now)
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
+
+    def _retry(self, state: ExecState, msg: Retry | RetryChild, now: float) -> list[Any]:
+        """Run the failed (or cancelled) steps of the stage the execution stopped at again.
+
+        A rolled-back execution is not retried: its compensations undid the completed
+        steps a retry would build on.
+        """
+        parent_retry = msg.generation if isinstance(msg, RetryChild) else None
+        if parent_retry is not None and parent_retry <= state.parent_retry:
+            return []  # this retry of the parent was applied already
+        check_retryable(state.status, msg)
+        comp = state.compensation
+        if comp is not None:
+            raise CommandRejected(
+                f"execution {state.execution_id!r} was rolled back: the compensations of "
+                f"{comp.keys} ran after it failed, so the steps a retry would build on were "
+                "undone; start a new execution instead"
+            )
+        stage = state.stage
+        keys = [] if stage is None else [k for k in stage.keys if k is not None]
+        keys = [k for k in keys if state.steps[k].status in (FAILED, CANCELLED)]
+        if state.status == ExecutionStatus.FAILED and not any(
+            state.steps[k].status == FAILED for k in keys
+        ):
+            where = state.error.step if state.error is not None else None
+            raise CommandRejected(
+                f"execution {state.execution_id!r} failed"
+                + (f" at {where!r}" if where else "")
+                + (f" ({state.error.type})" if state.error is not None else "")
+                + ", not in a step: a retry runs failed steps again and no step failed; "
+                "start a new execution (or fork this one) instead"
+            )
+        return [ev.ExecutionRetried(keys=keys, parent_retry=parent_retry, ts=now)]
 
     def _start(self, state: ExecState, msg: Start, now: float) -> list[Any]:
         if state.status != ExecutionStatus.PENDING:
@@ -178,6 +242,8 @@ class Decider:
                 parent_id=msg.parent_id,
                 parent_step=msg.parent_step,
                 trace=None if msg.trace is None else dict(msg.trace),
+                forked_from=msg.forked_from,
+                carried=[ev.CarriedOutput(key=k, output=v) for k, v in msg.carried],
                 ts=now,
             )
         ]

@@ -26,6 +26,7 @@ from water.interpreter.plan import (
     parked,
     pump,
     refresh_status,
+    rerun,
     start_step,
     step_key,
     stop_everything,
@@ -67,6 +68,8 @@ def _started(flow: Flow, state: ExecState, e: ev.ExecutionStarted) -> None:
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
     state.trace = e.trace
+    state.forked_from = e.forked_from
+    state.carried = {c.key: c.output for c in e.carried}
     state.created_at = e.ts
     state.status = ExecutionStatus.RUNNING
     state.node = 0
@@ -89,6 +92,9 @@ def _step_completed(flow: Flow, state: ExecState, e: ev.StepCompleted) -> None:
     step.child_suspended = {}
     state.running.pop(e.key, None)
     state.parked.pop(e.key, None)
+    if state.due:
+        state.due.pop(e.key, None)
+        state.carried.pop(e.key, None)
     state.completed_order.append(e.key)
     state.last_by_task[step.task_id] = e.key
     if step.kind == "flow":
@@ -305,6 +311,17 @@ def _execution_completed(flow: Flow, state: ExecState, e: ev.ExecutionCompleted)
     state.status = ExecutionStatus.COMPLETED
 
 
+def _execution_retried(flow: Flow, state: ExecState, e: ev.ExecutionRetried) -> None:
+    state.status = ExecutionStatus.RUNNING
+    state.error = None
+    state.failure = None
+    state.cancel_reason = None
+    state.retries += 1
+    if e.parent_retry is not None:
+        state.parent_retry = e.parent_retry
+    rerun(flow, state, e.keys)
+
+
 def _execution_failed(flow: Flow, state: ExecState, e: ev.ExecutionFailed) -> None:
     stop_everything(state)
     state.error = e.error
@@ -335,4 +352,5 @@ _HANDLERS: dict[str, Any] = {
     "compensation_failed": compensation_failed,
     "execution_completed": _execution_completed,
     "execution_failed": _execution_failed,
+    "execution_retried": _execution_retried,
 }

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors.effects import ArmTimer, Dispatch, Effect, Forward, Status, StopRuns
 from actors.jobs import SupervisorSpec
-from actors.messages import Signal, Start
+from actors.messages import CommandRejected, Retry, RetryChild, Signal, Start
 from actors.protocols import Stored
 from supervision import RetryPolicy
 from water import nesting
@@ -84,6 +84,8 @@ class FlowMachine:
         if forward is not None:
             return forward
         flow = self.flow
+        if isinstance(message, (Retry, RetryChild)):
+            self._check_unchanged(state)
         decide = self.decider.decide
         state.started.clear()
         events = decide(state, message, now)
@@ -99,6 +101,19 @@ class FlowMachine:
                 evolve(flow, state, event)
             events.extend(more)
         raise RuntimeError(f"flow {flow.id!r}: decisions did not settle")
+
+    def _check_unchanged(self, state: ExecState) -> None:
+        """A retry goes on under the flow the execution started with (or one allowed)."""
+        if (
+            state.fingerprint
+            and state.fingerprint != self.flow.fingerprint
+            and not self.allow_flow_changes
+        ):
+            raise CommandRejected(
+                f"flow {self.flow.id!r} changed since execution {state.execution_id!r} "
+                f"started (structure {state.fingerprint} -> {self.flow.fingerprint}), so it "
+                "cannot be retried; fork it to run the new flow, or allow flow changes"
+            )
 
     # -- effects ---------------------------------------------------------------------
     def effects(self, state: ExecState, performed: Set[Hashable]) -> list[Effect]:

@@ -87,6 +87,7 @@ def start_step(
     node = flow.nodes[index]
     runnable = node.runnables[slot]
     is_task = isinstance(runnable, Task)
+    carried = key in state.carried
     step = StepState(
         key=key,
         task_id=runnable.id,
@@ -96,11 +97,43 @@ def start_step(
         input=value,
         item=item,
         started_at=state.updated_at,
-        child_id=None if is_task else f"{state.execution_id}/{key}",
+        child_id=None if is_task or carried else f"{state.execution_id}/{key}",
     )
     state.steps[key] = step
     state.running[key] = None
     state.started.append(key)
+    if carried:  # a fork: the original's output completes it (the decider journals it)
+        state.due[key] = None
+
+
+def rerun(flow: Flow, state: ExecState, keys: list[str]) -> None:
+    """Run these steps of the current stage again, from their first attempt (a retry).
+
+    A stage that waits (a sleep, a signal) is entered again. A nested flow's step
+    retries its child (``retry_child``): the child keeps its own completed steps.
+    """
+    for key in keys:
+        step = state.steps[key]
+        step.status = RUNNING
+        step.attempt = 1
+        step.runs += 1
+        step.error = None
+        step.retry_at = None
+        step.finished_at = None
+        step.started_at = state.updated_at
+        step.resume_data = None
+        step.suspend_payload = None
+        step.child_status = None
+        step.child_suspended = {}
+        step.paused_by_parent = False
+        if step.kind == "flow":
+            step.retry_child = state.retries
+        state.running[key] = None
+        state.started.append(key)
+    stage = state.stage
+    if stage is not None and stage.kind in ("sleep", "signal") and not stage.complete:
+        state.stage = None
+    pump(flow, state)
 
 
 def fail(state: ExecState, error: ErrorInfo) -> None:

@@ -55,6 +55,7 @@ class StepState:
     child_status: str | None = None
     child_suspended: dict[str, Any] = field(default_factory=dict)
     paused_by_parent: bool = False  # the parent paused this child: it resumes it too
+    retry_child: int = 0  # a retry of the parent (its generation) retries the child too
 
 
 @dataclass(slots=True)
@@ -101,9 +102,15 @@ class ExecState:
     parent_id: str | None = None
     parent_step: str | None = None
     trace: dict[str, str] | None = None  # the trace context journaled with the start
+    forked_from: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     seq: int = 0
+    # recovery by hand
+    carried: dict[str, Any] = field(default_factory=dict)  # a fork's outputs, not used yet
+    due: dict[str, None] = field(default_factory=dict)  # started steps a carried output ends
+    retries: int = 0  # how many times the execution was retried
+    parent_retry: int = 0  # the latest retry of the parent applied to this child
     # where the execution is
     node: int = 0
     value: Any = None

@@ -60,6 +60,7 @@ def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
         updated_at=datetime.fromtimestamp(state.updated_at, UTC),
         seq=state.seq,
         parent_id=state.parent_id,
+        forked_from=state.forked_from,
         running_steps=list(state.running),
         waiting_for=waiting_for,
         wake_at=_dt(min(state.timers.values())) if state.timers else None,

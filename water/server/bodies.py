@@ -81,11 +81,13 @@ async def model_body(request: Request, model: type[M]) -> M | None:
         raise ApiError(422, "validation_error", "the request body is invalid", details) from None
 
 
-def documented_body(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``openapi_extra`` declaring an optional JSON request body."""
+def documented_body(
+    description: str, schema: dict[str, Any] | None = None, *, required: bool = False
+) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON request body (optional unless ``required``)."""
     return {
         "requestBody": {
-            "required": False,
+            "required": required,
             "description": description,
             "content": {"application/json": {"schema": schema or {}}},
         }

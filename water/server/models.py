@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from water.events import Event
+from water.ids import MAX_LENGTH, PATTERN
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord
 
@@ -226,6 +227,25 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = None
+
+
+class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_step: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Key of a step of the original: the fork runs from this step on; the "
+        "steps that completed before it keep their outputs.",
+    )
+    execution_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LENGTH,
+        pattern=PATTERN,
+        description="The fork's id (default: a new one). An existing fork of the same "
+        "execution with this id is answered instead of starting another.",
+    )
 
 
 class Health(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from actors.messages import Cancel, Pause, Resume, Signal
+from actors.messages import Cancel, Pause, Resume, Retry, Signal
 from water.definition import Definition
 from water.engine import Engine
 from water.errors import StateConflictError, UnstorableValueError
@@ -27,6 +27,7 @@ from water.server.models import (
     FlowGraph,
     FlowInfo,
     FlowList,
+    ForkRequest,
     Health,
     ResumeRequest,
     SessionPage,
@@ -416,6 +417,47 @@ def session_routes(engine: Engine) -> APIRouter:
     ) -> Snapshot:
         payload = await json_body(request)
         return await steer(execution_id, Signal(name, payload))
+
+    @router.post(
+        "/sessions/{execution_id:path}/retry",
+        summary="Retry a failed execution: its failed steps run again, completed ones do not",
+        responses=steering,
+    )
+    async def retry(execution_id: ExecutionId) -> Snapshot:
+        return await steer(execution_id, Retry())
+
+    @router.post(
+        "/sessions/{execution_id:path}/fork",
+        summary="Fork: a new execution of the same flow and input, from one of its steps on",
+        description=(
+            "The steps of the original that completed before `from_step` keep their outputs "
+            "(they do not run again); the fork runs from `from_step` on and names the "
+            "original in its snapshot (`forked_from`). Answers 202 with the fork's id once "
+            "its start is durable; 404 `step_not_found` lists the original's steps."
+        ),
+        status_code=status.HTTP_202_ACCEPTED,
+        responses=documented(404, 409, 413, 415, 422, 504),
+        openapi_extra=documented_body(
+            "The step to fork from, and optionally the fork's id.",
+            ForkRequest.model_json_schema(),
+            required=True,
+        ),
+    )
+    async def fork(request: Request, execution_id: ExecutionId) -> ExecutionAccepted:
+        body = await model_body(request, ForkRequest)
+        if body is None:
+            raise invalid_request('the body must name the step: {"from_step": "<key>"}', ("body",))
+
+        def start() -> ExecutionAccepted:
+            ref = engine.fork(
+                execution_id, body.from_step, execution_id=body.execution_id, timeout=ASK_TIMEOUT
+            )
+            snapshot = ref.status(ASK_TIMEOUT)
+            return ExecutionAccepted(
+                execution_id=ref.execution_id, flow_id=snapshot.flow_id, status=snapshot.status
+            )
+
+        return await asyncio.to_thread(start)
 
     @router.get(
         "/sessions/{execution_id:path}",

@@ -19,6 +19,8 @@ from actors.messages import (
     GetStatus,
     Pause,
     Resume,
+    Retry,
+    RetryChild,
     RunFailed,
     RunSucceeded,
     RunSuspended,
@@ -30,12 +32,12 @@ from actors.messages import (
 from supervision import RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
-from water.interpreter.decide import error_info, storable
+from water.interpreter.decide import check_retryable, error_info, storable
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
 from water.types import describe_validation_error, validate
 from water.workflow.definition import WorkflowDefinition
-from water.workflow.state import RUNNING, WfState, WfStep
+from water.workflow.state import COMPLETED, FAILED, RUNNING, WfState, WfStep
 
 
 class Decide:
@@ -82,6 +84,8 @@ class Decide:
             return [ev.Cancelled(reason=storable(msg.reason, "the cancel reason"), ts=now)]
         if isinstance(msg, Signal):
             return self._signal(state, msg, now)
+        if isinstance(msg, (Retry, RetryChild)):
+            return self._retry(state, msg, now)
         raise CommandRejected(f"unknown message {type(msg).__name__}", code="invalid")
 
     def _start(self, state: WfState, msg: Start, now: float) -> list[Any]:
@@ -97,9 +101,36 @@ class Decide:
                 parent_id=msg.parent_id,
                 parent_step=msg.parent_step,
                 trace=None if msg.trace is None else dict(msg.trace),
+                forked_from=msg.forked_from,
+                carried=[ev.CarriedOutput(key=k, output=v) for k, v in msg.carried],
                 ts=now,
             )
         ]
+
+    @staticmethod
+    def _retry(state: WfState, msg: Retry | RetryChild, now: float) -> list[Any]:
+        """Replay the code with its steps that did not complete forgotten, so it calls them
+        afresh; a step that failed with another error than the execution's is kept (the
+        code handled that failure: replay must take the same path).
+        """
+        parent_retry = msg.generation if isinstance(msg, RetryChild) else None
+        if parent_retry is not None and parent_retry <= state.parent_retry:
+            return []  # this retry of the parent was applied already
+        check_retryable(state.status, msg)
+        error = state.error
+        steps = state.steps.values()
+        if error is not None and not any(s.status == FAILED and s.error == error for s in steps):
+            raise CommandRejected(
+                f"execution {state.execution_id!r} failed in its workflow code ({error.type}), "
+                "not in a step: a retry runs the failed step again and replays the code "
+                "around it; fix the code and start a new execution (or fork this one) instead"
+            )
+        keys = [
+            s.key
+            for s in steps
+            if s.status != COMPLETED and not (s.status == FAILED and s.error != error)
+        ]
+        return [ev.ExecutionRetried(keys=keys, parent_retry=parent_retry, ts=now)]
 
     @staticmethod
     def _running(state: WfState, key: str, attempt: int) -> WfStep | None:

@@ -35,6 +35,9 @@ from water.workflow.state import (
     refresh_status,
 )
 
+ENDS = frozenset({"execution_completed", "execution_failed", ExecutionStatus.CANCELLED})
+"""The events that end an execution (until a retry)."""
+
 
 def position_of(key: str) -> str:
     """The position part of a step key ``"{position}.{id}"`` (ids have no dots)."""
@@ -81,6 +84,37 @@ def _step(state: WfState, key: str, ts: float) -> WfStep | None:
     return step
 
 
+def _step_of(event: Any) -> str | None:
+    """The key of the step an event is about (a retry's timer included), if any."""
+    key = getattr(event, "key", None)
+    if isinstance(key, str):
+        return key
+    timer = getattr(event, "timer", None)
+    if isinstance(timer, str):
+        kind, rest = parse_timer(timer)
+        if kind is TimerKind.RETRY:
+            return rest
+    return None
+
+
+def unretried(events: list[Any]) -> list[Any]:
+    """The history as replay follows it: what each retry undid left out.
+
+    A retry (``execution_retried``) undoes the end before it and everything about the
+    steps it runs again (their failures, back-offs, suspensions, a child's reports),
+    so replayed code calls those steps afresh; completed steps stay.
+    """
+    if not any(e.type == "execution_retried" for e in events):
+        return events
+    kept: list[Any] = []
+    for e in events:
+        if e.type == "execution_retried":
+            again = set(e.keys)
+            kept = [k for k in kept if k.type not in ENDS and _step_of(k) not in again]
+        kept.append(e)
+    return kept
+
+
 def apply(state: WfState, event: Any) -> None:
     """Apply ``event`` to ``state`` in place (``seq`` and ``updated_at`` are the caller's)."""
     handler = _HANDLERS.get(event.type)
@@ -98,6 +132,8 @@ def _started(state: WfState, e: ev.ExecutionStarted) -> None:
     state.parent_id = e.parent_id
     state.parent_step = e.parent_step
     state.trace = e.trace
+    state.forked_from = e.forked_from
+    state.carried = {c.key: c.output for c in e.carried}
     state.created_at = e.ts
     state.status = ExecutionStatus.RUNNING
 
@@ -115,6 +151,7 @@ def _step_completed(state: WfState, e: ev.StepCompleted) -> None:
     state.running.pop(e.key, None)
     state.parked.pop(e.key, None)
     _drop_child_suspended(state, e.key)
+    state.carried.pop(e.key, None)
     state.completed_order.append(e.key)
     resolve_step(state, step, _future(state, e.key))
 
@@ -254,6 +291,15 @@ def _resumed(state: WfState, e: ev.Resumed) -> None:
         restart(state, state.steps[key])
 
 
+def _retried(state: WfState, e: ev.ExecutionRetried) -> None:
+    """Replayed: the end before it is left out (``unretried``), so the code goes on."""
+    state.retries += 1
+    if e.parent_retry is not None:
+        state.parent_retry = e.parent_retry
+    if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
+        _resumed(state, ev.Resumed(ts=e.ts))  # a retry runs: it is not paused any more
+
+
 def stop_everything(state: WfState) -> None:
     """Cancel what is in flight or waiting (the execution is over)."""
     for key in state.running:
@@ -311,4 +357,5 @@ _HANDLERS: dict[str, Any] = {
     "execution_completed": _completed,
     "execution_failed": _failed,
     "patch_marked": _patch_marked,
+    "execution_retried": _retried,
 }

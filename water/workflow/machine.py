@@ -48,7 +48,7 @@ from water.types import describe_validation_error, to_json, type_name, validate
 from water.workflow.decide import Decide
 from water.workflow.definition import WorkflowDefinition
 from water.workflow.errors import WorkflowCodeStopped
-from water.workflow.fold import apply, position_of, resolve_step
+from water.workflow.fold import ENDS, apply, position_of, resolve_step, unretried
 from water.workflow.jobs import step_job
 from water.workflow.loop import WorkflowLoop
 from water.workflow.scope import Scope, describe_record
@@ -74,7 +74,6 @@ if TYPE_CHECKING:
     from water.tracing import Tracing
 
 _ASKED_FOR = frozenset({"timer_armed", "value_recorded", "state_recorded"})
-_ENDS = frozenset({"execution_completed", "execution_failed", ExecutionStatus.CANCELLED})
 _PENDING_WORK = (RUNNING, HELD, BACKOFF, READY, SUSPENDED)
 
 
@@ -120,6 +119,8 @@ class WorkflowMachine:
             # what the recovery decided (the end, after a divergence?) is journaled first;
             # the message did not apply to the state it was decided against
             events = []
+        if events and events[0].type == "execution_retried":
+            return pending + self._retried(state, events[0], now)
         if (
             events
             and state.run is None
@@ -133,6 +134,18 @@ class WorkflowMachine:
         for event in events:
             self._fold(state, event)
         out, state.out = state.out, []
+        if state.terminal or self._idle(state):
+            self._stop_code(state)
+        return out
+
+    def _retried(self, state: WfState, event: ev.ExecutionRetried, now: float) -> list[Any]:
+        """Replay the history with the retry in it: the code runs again, past the failure."""
+        event.seq = state.seq + 1
+        history = [*state.history, event]
+        self._stop_code(state)
+        state.__init__(state.execution_id)  # type: ignore[misc]
+        self._replay(state, history)
+        out, state.unjournaled = [event, *state.unjournaled], []
         if state.terminal or self._idle(state):
             self._stop_code(state)
         return out
@@ -300,11 +313,13 @@ class WorkflowMachine:
         """The code calls a task or a workflow at ``position``: the future of its outcome."""
         definition = as_definition(target)
         key = f"{position}.{target.id}"
+        history = state.replay
         step = state.steps.get(key)
+        carried = step is None and key in state.carried  # a fork: the original's output
         if step is None:  # else a replay met its outcome before the code got here
             step = WfStep(key, target.id, "task", position, started_at=state.updated_at)
             state.steps[key] = step
-            if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
+            if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) and not carried:
                 step.status = HELD
                 state.held[key] = None
             else:
@@ -312,10 +327,16 @@ class WorkflowMachine:
         step.input = data if step.status != COMPLETED else None
         if definition is not None:
             step.kind = "workflow"
-            step.child_id = f"{state.execution_id}/{key}"
+            if not carried:
+                step.child_id = f"{state.execution_id}/{key}"
+            if history is not None and state.seq < history.retried_at:
+                step.retry_child = history.retries  # called before the failure retried
             if self.on_child is not None:
                 self.on_child(definition)
         state.targets[key] = target
+        if carried and (history is None or position not in history.records):
+            output = state.carried[key]
+            self.record(state, ev.StepCompleted(key=key, attempt=1, output=output))
         future = run.loop.create_future()
         if step.status in (COMPLETED, FAILED):
             resolve_step(state, step, future)
@@ -351,21 +372,26 @@ class WorkflowMachine:
                 history.states[e.step] = e
             elif kind == "patch_marked":
                 history.markers.add(e.name)
+            elif kind == "execution_retried":
+                history.retries += 1
+                history.retried_at = e.seq
         return history
 
-    def _replay(self, state: WfState, events: list[Any]) -> None:
+    def _replay(self, state: WfState, journal: list[Any]) -> None:
         """Rebuild the state by re-running the code over the recorded history."""
-        state.history = list(events)
-        if not events:
+        state.history = list(journal)
+        if not journal:
             return
+        events = unretried(journal)
         history = self._index(events)
         state.replay = history
         state.patches = set(history.markers)
         state.now = events[-1].ts
-        if any(e.type in _ENDS for e in events):  # finished: the view needs no code
+        if any(e.type in ENDS for e in events):  # finished: the view needs no code
             for e in events:
                 state.seq, state.updated_at = e.seq, e.ts
                 apply(state, e)
+            state.seq = journal[-1].seq
             state.replay = None
             return
         restart = max((i for i, e in enumerate(events) if e.type == "state_recorded"), default=0)
@@ -389,7 +415,7 @@ class WorkflowMachine:
                 if kind == "execution_started":
                     self._start_code(state)
                 self._advance(state)
-        state.seq = events[-1].seq
+        state.seq = journal[-1].seq
         # number what this replay decided (a failure), after the recorded history
         for e in state.out:
             e.seq = state.seq + 1
@@ -466,7 +492,8 @@ class WorkflowMachine:
             step = state.steps[key]
             target = state.targets.get(key)
             if step.kind == "task":
-                ident = ("run", key, step.attempt, step.runs)
+                # a retry replays the steps it runs again from their first run and attempt
+                ident = ("run", key, step.attempt, step.runs, state.retries)
                 if target is not None and ident not in performed:
                     out.append(
                         Dispatch(

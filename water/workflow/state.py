@@ -54,6 +54,7 @@ class WfStep:
     child_status: str | None = None
     child_suspended: dict[str, Any] = field(default_factory=dict)
     paused_by_parent: bool = False  # the parent paused this child: it resumes it too
+    retry_child: int = 0  # a retry of the parent (its generation) retries the child too
 
 
 @dataclass(slots=True)
@@ -99,6 +100,11 @@ class History:
     position number recorded in it."""
     consumed: set[int] = field(default_factory=set)
     """Sequence numbers of decision events the replayed code asked for."""
+    retries: int = 0
+    """How many times the execution was retried (``ExecutionRetried`` events)."""
+    retried_at: int = 0
+    """The sequence number of the last retry: calls replayed before it were made before
+    the failure it retried."""
 
 
 class WfState:
@@ -116,6 +122,10 @@ class WfState:
         self.parent_id: str | None = None
         self.parent_step: str | None = None
         self.trace: dict[str, str] | None = None  # the trace context journaled with the start
+        self.forked_from: str | None = None
+        self.carried: dict[str, Any] = {}  # a fork's outputs, by step key, not used yet
+        self.retries = 0  # how many times the execution was retried
+        self.parent_retry = 0  # the latest retry of the parent applied to this child
         self.created_at = 0.0
         self.updated_at = 0.0
         self.seq = 0

@@ -21,8 +21,8 @@ import { follow } from "./live.js";
 
 /**
  * The steering buttons, in order. `when(snapshot)` says whether the command applies now;
- * a command may send a body and ask for confirmation first. New commands (retry, fork)
- * are one more entry here.
+ * a command may send a body and ask for confirmation first. (Fork, which needs a step, has
+ * its own form.)
  */
 export const ACTIONS = [
   {
@@ -40,6 +40,11 @@ export const ACTIONS = [
     path: "cancel",
     when: (s) => !TERMINAL.has(s.status),
     confirm: "Cancel this execution for good? Running steps are cancelled too.",
+  },
+  {
+    name: "Retry",
+    path: "retry",
+    when: (s) => s.status === "failed",
   },
 ];
 
@@ -61,6 +66,7 @@ export async function executionView(id, ctx) {
     return button;
   });
   const signalForm = buildSignalForm();
+  const forkForm = buildForkForm();
   const suspendedArea = h("div", { class: "suspended" });
   let suspendedKeys = null;
   const steps = h("tbody");
@@ -107,6 +113,7 @@ export async function executionView(id, ctx) {
         steerError,
         signalForm.element,
         suspendedArea,
+        forkForm.element,
       ),
     ),
     h(
@@ -209,6 +216,7 @@ export async function executionView(id, ctx) {
       ["Status", status],
       ["Flow", h("a", { href: `#/${query({ flow: snapshot.flow_id })}` }, snapshot.flow_id)],
       ["Parent", snapshot.parent_id ? executionLink(snapshot.parent_id) : null],
+      ["Forked from", snapshot.forked_from ? executionLink(snapshot.forked_from) : null],
       ["Started", time(snapshot.created_at)],
       ["Updated", time(snapshot.updated_at)],
       ["Duration", duration(between(snapshot.created_at, end))],
@@ -226,6 +234,7 @@ export async function executionView(id, ctx) {
       button.disabled = !ACTIONS[i].when(snapshot);
     });
     signalForm.update(snapshot);
+    forkForm.update(snapshot);
     updateSuspended();
     updateSteps();
     fill(input, json(snapshot.input, "Input"));
@@ -413,6 +422,56 @@ export async function executionView(id, ctx) {
     };
   }
 
+  /** Fork: a new execution of the same flow and input that runs from the chosen step on. */
+  function buildForkForm() {
+    const step = h("select", { id: "fork-step", name: "from_step" });
+    const submit = h("button", { type: "submit" }, "Fork");
+    let keys = "";
+    const element = h(
+      "form",
+      { class: "fork", "aria-labelledby": "fork-title" },
+      h("h3", { id: "fork-title" }, "Fork"),
+      h(
+        "p",
+        { class: "muted" },
+        "A new execution of the same input: the steps that completed before the chosen one keep their outputs, and it runs from there on.",
+      ),
+      h("label", { for: "fork-step" }, "From step"),
+      step,
+      h("div", { class: "actions" }, submit),
+    );
+    on(element, "submit", async (event) => {
+      event.preventDefault();
+      fill(steerError);
+      submit.disabled = true;
+      try {
+        const fork = await api(`${path}/fork`, { method: "POST", body: { from_step: step.value } });
+        ctx.notify(`Forked from step ${step.value}: execution ${fork.execution_id}.`);
+        window.location.hash = executionHref(fork.execution_id);
+      } catch (failure) {
+        ctx.failed(failure, steerError);
+        submit.disabled = false;
+      }
+    });
+    return {
+      element,
+      update(s) {
+        const list = (s.steps ?? []).map((row) => row.key);
+        const signature = list.join("\n");
+        if (signature !== keys) {
+          keys = signature;
+          const chosen = step.value;
+          fill(
+            step,
+            list.map((key) => h("option", { value: key }, key)),
+          );
+          if (list.includes(chosen)) step.value = chosen;
+        }
+        submit.disabled = list.length === 0;
+      },
+    };
+  }
+
   function parseJson(text, what) {
     if (!text.trim()) return { value: null };
     try {
@@ -459,6 +518,7 @@ export async function executionView(id, ctx) {
       if (answer) update(answer);
       ctx.notify(`${what}: the execution is ${snapshot.status}.`);
       await refreshEvents();
+      if (stop === null) stop = watch(); // retried: follow it again
       return true;
     } catch (failure) {
       ctx.failed(failure, steerError);
@@ -548,15 +608,22 @@ export async function executionView(id, ctx) {
     } catch (failure) {
       ctx.failed(failure, failures);
     }
-    return ctx.current() && !TERMINAL.has(snapshot.status); // a finished execution stays so
+    const again = ctx.current() && !TERMINAL.has(snapshot.status); // until a retry
+    if (!again) stop = null;
+    return again;
   }
 
+  // pushed: each event the execution commits (read from `lastSeq` on) refreshes the view
+  function watch() {
+    if (TERMINAL.has(snapshot.status)) return null;
+    return follow(`${path}/events${query({ follow: "true", after_seq: lastSeq })}`, refresh);
+  }
+
+  let stop = null; // stops following the execution (null: not followed)
   update(snapshot);
   await refreshEvents();
   if (!ctx.show(view)) return null;
   loadGraph();
-  if (TERMINAL.has(snapshot.status)) return () => {};
-  // pushed: each event the execution commits (read from `lastSeq` on) refreshes the view
-  const stop = follow(`${path}/events${query({ follow: "true", after_seq: lastSeq })}`, refresh);
-  return () => stop();
+  stop = watch();
+  return () => stop?.();
 }
