@@ -38,7 +38,7 @@ from water.context import current_workflow
 from water.definition import Definition, as_definition
 from water.errors import StepError, UnstorableValueError
 from water.events import ErrorInfo
-from water.interpreter.decide import error_info
+from water.interpreter.failures import error_info
 from water.snapshot import Snapshot
 from water.status import ACTIVE, TERMINAL, ExecutionStatus, runtime_status
 from water.storage.base import ExecutionRecord, TaskResult
