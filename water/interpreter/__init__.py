@@ -6,8 +6,9 @@ they are the runtime's ``Interpreter`` of a flow. None of them touches threads,
 storage or clocks: time comes in as an argument.
 """
 
-from water.interpreter.decide import ADVANCE, Decider, error_info
+from water.interpreter.decide import ADVANCE, Decider
 from water.interpreter.evolve import evolve
+from water.interpreter.failures import error_info
 from water.interpreter.machine import FlowMachine
 from water.interpreter.state import ExecState, dump_state, load_state
 

@@ -25,7 +25,7 @@ from water.server.errors import documented, install_error_handlers
 from water.server.guard import JsonBodyGuard, OriginGuard
 from water.server.limits import BodyLimitMiddleware
 from water.server.openapi import install_openapi
-from water.server.routes import flow_routes, health_routes, service_routes, session_routes
+from water.server.routes import api_routes, health_routes
 from water.storage import Storage
 from water.version import __version__
 
@@ -139,7 +139,7 @@ def _build(engine: Engine, options: _Options, *, owns_engine: bool) -> FastAPI:
     security = [Security(HTTPBearer(auto_error=False))] if token else []
     guarded = (400, 403) if options.allowed_hosts is not None else (403,)
     protected = documented(*guarded, 401, 500) if token else documented(*guarded, 500)
-    for router in (flow_routes(engine), session_routes(engine), service_routes(engine)):
+    for router in api_routes(engine):
         app.include_router(router, dependencies=security, responses=protected)
     app.include_router(health_routes(engine), responses=documented(*guarded, 500))
     install_openapi(app, lambda: engine.flows)

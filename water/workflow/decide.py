@@ -32,7 +32,8 @@ from actors.messages import (
 from supervision import RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
-from water.interpreter.decide import check_retryable, error_info, storable
+from water.interpreter.failures import error_info
+from water.interpreter.steering import check_retryable, storable
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
 from water.types import describe_validation_error, validate

@@ -35,7 +35,7 @@ from water.workflow.fold import apply
 from water.workflow.state import NO_DEFAULT, Run, SignalWait, WfState, refresh_status
 
 if TYPE_CHECKING:
-    from water.workflow.machine import WorkflowMachine
+    from water.workflow.run import CodeRunner
 
 _log = logging.getLogger("water.workflow")
 
@@ -72,8 +72,8 @@ class ReplayQuietLogger(logging.LoggerAdapter[logging.Logger]):
 
 
 class Scope:
-    def __init__(self, machine: WorkflowMachine, state: WfState, run: Run) -> None:
-        self.machine = machine
+    def __init__(self, runner: CodeRunner, state: WfState, run: Run) -> None:
+        self.runner = runner
         self.state = state
         self.run = run
 
@@ -148,7 +148,7 @@ class Scope:
         return event
 
     def _record(self, event: Any) -> Any:
-        self.machine.record(self.state, event)
+        self.runner.record(self.state, event)
         return event
 
     def _future(self, name: str) -> asyncio.Future[Any]:
@@ -177,7 +177,7 @@ class Scope:
         self._expect(position, "call", target.id, f"calls {what}")
         typed = arg if definition is None else validate(definition.input_type, arg)
         data = to_json(typed, f"input of {what}")
-        future = self.machine.schedule(self.state, self.run, position, target, data)
+        future = self.runner.schedule(self.state, self.run, position, target, data)
         return await future
 
     async def sleep(self, seconds: float) -> None:
@@ -228,7 +228,7 @@ class Scope:
         if event is None:
             event = self._record(
                 ev.ValueRecorded(
-                    position=position, kind=kind, value=self.machine.draw(self.state, kind)
+                    position=position, kind=kind, value=self.runner.draw(self.state, kind)
                 )
             )
         return event.value
@@ -250,7 +250,7 @@ class Scope:
         """A class workflow's ``@step`` method returned: journal its state (or replay it)."""
         self._guard()
         history = self.state.replay
-        definition = self.machine.definition
+        definition = self.runner.definition
         if history is not None:
             last = history.last_in.get(name)
             taken = self.run.counters.get(name, 0)
@@ -272,6 +272,22 @@ class Scope:
             )
         )
         return value
+
+    def returned(self) -> None:
+        """The code returned during a replay: the history of a run that ended holds its
+        end (and is not replayed), so this run diverged. A call the journal holds after
+        the code's last one is named first."""
+        history = self.state.replay
+        assert history is not None
+        last = history.last_in.get("")
+        taken = self.run.counters.get("", 0)
+        if last is not None and last >= taken and not self.runner.definition.steps:
+            position = str(last)
+            self.diverged(
+                position, describe_record(*history.records[position]), "returns before it"
+            )
+        if self.state.failure is None:
+            self.diverged("end", "a run that went on waiting", "returns from the workflow")
 
 
 def require_scope(what: str) -> Scope:

@@ -2,7 +2,7 @@
 
 Unlike a flow's state, it is not JSON-able: it holds a suspended coroutine. It
 lives in memory only; checkpoints carry the public view, and recovery replays
-the whole event history (``WorkflowMachine.recover``).
+the whole event history (``water.workflow.replay``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,127 @@
+"""``/flows``: describe and draw the registered flows, start executions."""
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from water.definition import Definition
+from water.engine import Engine
+from water.errors import UnstorableValueError
+from water.graph import describe, to_mermaid
+from water.ids import MAX_LENGTH, PATTERN
+from water.server.bodies import documented_body, json_body, unstorable
+from water.server.errors import ApiError, documented, field_errors
+from water.server.models import (
+    ExecutionAccepted,
+    ExecutionResult,
+    FlowGraph,
+    FlowInfo,
+    FlowList,
+)
+from water.server.routes.params import ASK_TIMEOUT, flow_id
+from water.types import to_json
+
+
+def flow_routes(engine: Engine) -> APIRouter:
+    """List and describe flows, draw their graphs, start executions."""
+    router = APIRouter()
+    FlowId = Annotated[str, flow_id(engine)]
+    described: dict[tuple[str, str], FlowInfo] = {}
+
+    def info(flow: Definition) -> FlowInfo:
+        key = (flow.id, flow.fingerprint)
+        if key not in described:
+            described[key] = FlowInfo.model_validate(describe(flow))
+        return described[key]
+
+    @router.get("/flows", summary="List registered flows")
+    async def list_flows() -> FlowList:
+        flows = engine.flows
+        return FlowList(flows=[info(flows[k]) for k in sorted(flows)])
+
+    @router.get("/flows/{flow_id}", summary="Describe a flow", responses=documented(404))
+    async def get_flow(flow_id: FlowId) -> FlowInfo:
+        return info(engine.flow(flow_id))
+
+    drawn: dict[tuple[str, str], FlowGraph] = {}
+
+    @router.get(
+        "/flows/{flow_id}/graph",
+        summary="A flow's step graph as a Mermaid flowchart",
+        responses=documented(404),
+    )
+    async def get_graph(flow_id: FlowId) -> FlowGraph:
+        flow = engine.flow(flow_id)
+        key = (flow.id, flow.fingerprint)
+        if key not in drawn:
+            drawn[key] = FlowGraph(flow_id=flow.id, mermaid=to_mermaid(flow))
+        return drawn[key]
+
+    @router.post(
+        "/flows/{flow_id}/execute",
+        summary="Start an execution",
+        status_code=status.HTTP_202_ACCEPTED,
+        description=(
+            "The body is the flow's input and must fit its `input_schema` (see "
+            "`GET /flows/{flow_id}`). Answers 202 with the execution id once the start is "
+            "durable. With `wait=true`, waits up to `timeout` seconds: 200 with the output "
+            "if it completed, 422 with the error if it failed or was cancelled, 202 if it "
+            "is still going."
+        ),
+        responses={
+            200: {"model": ExecutionResult, "description": "Completed (with `wait=true`)."},
+            **documented(404, 409, 413, 415, 422, 504),
+        },
+        openapi_extra=documented_body("The flow's input (JSON)."),
+    )
+    async def execute(
+        request: Request,
+        flow_id: FlowId,
+        wait: Annotated[bool, Query(description="Wait for the result.")] = False,
+        timeout: Annotated[
+            float, Query(gt=0, le=3600, description="Seconds to wait with `wait=true`.")
+        ] = 30.0,
+        execution_id: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=MAX_LENGTH,
+                pattern=PATTERN,
+                description=(
+                    "Idempotency: an execution with this id is started only once. "
+                    f"1 to {MAX_LENGTH} letters, digits, '_', '.', ':' and '-' ('/' is "
+                    "reserved for nested flow executions)."
+                ),
+            ),
+        ] = None,
+    ) -> Any:
+        engine.flow(flow_id)
+        payload = await json_body(request)
+        try:
+            ref = await engine.start_async(flow_id, payload, execution_id=execution_id)
+        except ValidationError as exc:
+            details = field_errors(exc.errors(include_url=False, include_input=False), ("body",))
+            raise ApiError(
+                422, "validation_error", "the request body does not fit the flow's input", details
+            ) from None
+        except UnstorableValueError as exc:  # e.g. an input model's validator made an inf
+            raise unstorable(exc) from None
+        if wait:
+            try:
+                output = await ref.wait(timeout)
+            except TimeoutError:
+                pass
+            else:
+                done = ExecutionResult(
+                    execution_id=ref.execution_id, flow_id=flow_id, output=to_json(output)
+                )
+                return JSONResponse(done.model_dump(mode="json"), status_code=200)
+        snapshot = await asyncio.to_thread(ref.status, ASK_TIMEOUT)
+        return ExecutionAccepted(
+            execution_id=ref.execution_id, flow_id=snapshot.flow_id, status=snapshot.status
+        )
+
+    return router
