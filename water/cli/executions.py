@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from water.cli.app import Db, fail, open_db
+from water.cli.app import Db, existing, fail
 from water.cli.render import count, out, print_execution, print_records, print_stats
 from water.events import Event
 from water.snapshot import Snapshot
 from water.stats import ExecutionStats
 from water.status import ExecutionStatus
-from water.storage import ExecutionRecord, MemoryStorage, Storage, TaskResult
+from water.storage import ExecutionRecord, TaskResult
 
 
 # -- list -------------------------------------------------------------------------------
@@ -30,7 +29,7 @@ def list_executions(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many rows.")] = 0,
 ) -> None:
     """List executions, newest first (reads the database; no flows file needed)."""
-    storage = _existing(db)
+    storage = existing(db)
 
     async def read() -> tuple[list[ExecutionRecord], int]:
         await storage.initialize()
@@ -50,17 +49,6 @@ def list_executions(
     console.print(shown + (f" (from {offset})" if offset else ""))
 
 
-def _existing(db: str) -> Storage:
-    """The storage of an existing database (never creates one)."""
-    opened = open_db(db)
-    if isinstance(opened, MemoryStorage):
-        fail("an in-memory storage holds nothing between processes; give a database file")
-    path = getattr(opened, "path", None)
-    if path is not None and not Path(path).is_file():
-        fail(f"no database at {path}")
-    return opened
-
-
 # -- inspect ----------------------------------------------------------------------------
 @dataclass
 class _Execution:
@@ -75,7 +63,7 @@ def inspect(
     db: Db = "water.db",
 ) -> None:
     """Show an execution: status, steps, outputs and event timeline (no flows file needed)."""
-    storage = _existing(db)
+    storage = existing(db)
 
     async def read() -> _Execution | None:
         await storage.initialize()
@@ -104,7 +92,7 @@ def stats(
     flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
 ) -> None:
     """Executions by status and steps by task: counts, failures, retries, p50/p95 durations."""
-    storage = _existing(db)
+    storage = existing(db)
 
     async def read() -> ExecutionStats:
         await storage.initialize()
