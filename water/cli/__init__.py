@@ -6,13 +6,15 @@
     water validate flows.py                  # check flows without running them
     water run flows.py orders --input '{"order_id": "A-1"}'
     water list --db water.db --status failed
-    water inspect <execution-id> --db water.db
+    water inspect <execution-id> --db water.db [--follow]
     water stats --db water.db --flow orders   # executions by status, steps by task
     water graph flows.py orders              # Mermaid
+    water graph flows.py my-workflow --execution <execution-id> --db water.db
 
 ``app`` (the typer app and the shared options), one module per group of
 commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
-inspect, stats) and ``render`` (what they print).
+inspect, stats), ``render`` (what they print), ``reading`` (an execution as its
+database holds it) and ``follow`` (``inspect --follow``).
 """
 
 from __future__ import annotations

@@ -172,16 +172,16 @@ def graph(
 ) -> None:
     """Print FLOW_ID as a Mermaid flowchart (nested flows are subgraphs).
 
-    A code-first workflow's steps are code: what is drawn is what one execution recorded
-    (task steps, child workflows, sleeps and signal waits in order, calls in flight
-    together side by side), read from --db.
+    A code-first workflow's steps are code: it is drawn as one execution recorded it.
     """
     if direction not in ("TD", "TB", "LR", "RL", "BT"):
         fail(f"unknown direction {direction!r}; use TD, LR, RL or BT", code=2)
     flow = _find_flow(load(flows_file), flow_id)
     if not isinstance(flow, WorkflowDefinition):
         if execution is not None:
-            fail(f"{flow_id} is a flow: every execution has its graph; draw it without --execution")
+            fail(
+                f"{flow_id} is a flow: its graph is the same for every execution; omit --execution"
+            )
         typer.echo(to_mermaid(flow, direction), nl=False)
         return
     found = _recorded(flow, execution, db, str(flows_file))
