@@ -11,8 +11,10 @@ woke (the signal and the end share their time).
 
 Calls are grouped into stages: a call made while the calls of the current stage were
 still in flight (an ``asyncio.gather``) joins that stage; one made after they all ended
-starts the next. A signal wait is named when the journal ties it to a signal (the code
-went on at the time that signal came) or when it is the wait the execution is in.
+starts the next. A signal wait is named when the journal ties it to a signal (waits
+one after another take the signals in the order they came: the first one not taken yet
+that came after the wait began and before the code went on) or when it is the wait the
+execution is in; a signal sent before its wait began leaves the wait unnamed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Call:
     """One durable call: ``kind`` is ``task``, ``workflow``, ``sleep`` or ``signal``."""
 
     number: int
+    """Its position's number in its namespace."""
     kind: str
     name: str = ""
     """The task's or workflow's id, the signal's name ("" when the journal does not say)."""
