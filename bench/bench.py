@@ -9,6 +9,8 @@ The step is an ``async def`` no-op taking and returning a pydantic ``Num(value: 
 
 Systems:
   water-memory, water-sqlite    Water on ``memory://`` / on a fresh SQLite file
+  water-code-memory, water-code-sqlite
+                                the same workloads as code-first ``@workflow`` functions
   raw-asyncio                   plain asyncio calls of the same step, no persistence
   raw-sqlite-group256           + the same rows as Water's journal, awaited group commit
   raw-sqlite-batch256           + the same rows, write-behind batches of 256 (no waiting)
@@ -52,6 +54,8 @@ UNIT = {"W1": "step", "W2": "step", "W3": "item"}
 SYSTEMS = [
     "water-memory",
     "water-sqlite",
+    "water-code-memory",
+    "water-code-sqlite",
     "raw-asyncio",
     "raw-sqlite-group256",
     "raw-sqlite-batch256",
@@ -250,6 +254,41 @@ def results_table(
     )
 
 
+def code_first_table(
+    meds: dict[tuple[str, str], dict[str, Any]],
+    workloads: list[str],
+    systems: list[str],
+    style: str,
+) -> None:
+    """Each code-first row next to the flow row on the same storage: seconds / seconds."""
+    rows = []
+    for wl in workloads:
+        for system in systems:
+            storage = system.removeprefix("water-code-")
+            if storage == system:
+                continue
+            code, flow = meds.get((system, wl)), meds.get((f"water-{storage}", wl))
+            if code is None or flow is None or "error" in code or "error" in flow:
+                continue
+            rows.append(
+                [
+                    wl,
+                    storage,
+                    f"{flow['us_per_step']:,.0f}",
+                    f"{code['us_per_step']:,.0f}",
+                    fmt_ratio(code["seconds"] / flow["seconds"]),
+                ]
+            )
+    if rows:
+        tables.render(
+            "Code-first workflows vs flows (medians, same run)",
+            ["workload", "storage", "flow us/step", "code-first us/step", "code-first / flow"],
+            rows,
+            style,
+            left=2,
+        )
+
+
 def targets_table(
     meds: dict[tuple[str, str], dict[str, Any]],
     workloads: list[str],
@@ -367,6 +406,7 @@ def main() -> int:
         f"load {os.getloadavg()[0]:.2f} at the end"
     )
     results_table(meds, workloads, systems, a.format)
+    code_first_table(meds, workloads, systems, a.format)
     if "water-sqlite" in systems:
         targets_table(meds, workloads, load_dbos(a.peers_dir), a.format)
 

@@ -1,14 +1,23 @@
 """The benchmark workloads on Water (imported only by the subprocesses that run Water).
 
-W1  1 execution of 1,000 sequential steps (a flow of 1,000 ``.then(step)``)
-W2  500 executions x 5 sequential steps, started at once with ``start_many``
-W3  1 execution of ``for_(step, concurrency=50)`` over 2,000 items
+Each workload in two forms: a flow (``water-*`` systems) and a code-first
+``@workflow`` (``water-code-*`` systems):
+
+W1  1 execution of 1,000 sequential steps: a flow of 1,000 ``.then(step)`` /
+    a workflow awaiting ``step`` 1,000 times in a loop
+W2  500 executions x 5 sequential steps, started at once with ``start_many``:
+    a flow of 5 ``.then(step)`` / a workflow awaiting ``step`` 5 times
+W3  1 execution over 2,000 items, 50 in flight: ``for_(step, concurrency=50)`` /
+    ``asyncio.gather`` over the items, each call behind an ``asyncio.Semaphore(50)``
+    (a sliding window, like ``for_`` and the raw-asyncio baseline; chunks of 50
+    would wait for the slowest of each chunk)
 
 ``step`` is an ``async def`` no-op: ``Num(value=n.value + 1)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -16,7 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from water import Engine, Flow, task
+from water import Engine, Flow, task, workflow
+from water.definition import Definition
 
 N_W1 = 1000
 N_W2_EXEC, N_W2_STEPS = 500, 5
@@ -39,41 +49,86 @@ def chain(flow_id: str, n: int) -> Flow:
     return flow
 
 
-W1_FLOW = chain("w1", N_W1)
-W2_FLOW = chain("w2", N_W2_STEPS)
-W3_FLOW = Flow("w3").for_(step, concurrency=W3_CONC)
-WARM_FLOW = chain("warm", 5)
-FLOWS = [W1_FLOW, W2_FLOW, W3_FLOW, WARM_FLOW]
+async def awaits(n: Num, times: int) -> Num:
+    for _ in range(times):
+        n = await step(n)
+    return n
+
+
+@workflow(id="cw1")
+async def cw1(n: Num) -> Num:
+    return await awaits(n, N_W1)
+
+
+@workflow(id="cw2")
+async def cw2(n: Num) -> Num:
+    return await awaits(n, N_W2_STEPS)
+
+
+@workflow(id="cw3")
+async def cw3(items: list[Num]) -> list[Num]:
+    window = asyncio.Semaphore(W3_CONC)
+
+    async def one(item: Num) -> Num:
+        async with window:
+            return await step(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+@workflow(id="cwarm")
+async def cwarm(n: Num) -> Num:
+    return await awaits(n, 5)
+
+
+class Shape:
+    """The definitions one form of the workloads runs."""
+
+    def __init__(self, w1: Definition, w2: Definition, w3: Definition, warm: Definition):
+        self.w1, self.w2, self.w3, self.warm = w1, w2, w3, warm
+
+    @property
+    def all(self) -> list[Definition]:
+        return [self.w1, self.w2, self.w3, self.warm]
+
+
+FLOWS = Shape(
+    chain("w1", N_W1),
+    chain("w2", N_W2_STEPS),
+    Flow("w3").for_(step, concurrency=W3_CONC),
+    chain("warm", 5),
+)
+CODE = Shape(cw1, cw2, cw3, cwarm)
 TIMEOUT = 300.0
 
 
-def warm_up(engine: Engine, workload: str) -> None:
+def warm_up(engine: Engine, shape: Shape, workload: str) -> None:
     """An untimed execution of the same kind (smaller) before the timed region."""
-    assert engine.start(WARM_FLOW, Num(value=0)).result(TIMEOUT) == Num(value=5)
+    assert engine.start(shape.warm, Num(value=0)).result(TIMEOUT) == Num(value=5)
     if workload == "W2":
-        refs = engine.start_many(W2_FLOW, [Num(value=k) for k in range(5)])
+        refs = engine.start_many(shape.w2, [Num(value=k) for k in range(5)])
         for r in refs:
             r.result(TIMEOUT)
     elif workload == "W3":
-        engine.start(W3_FLOW, [Num(value=i) for i in range(W3_CONC)]).result(TIMEOUT)
+        engine.start(shape.w3, [Num(value=i) for i in range(W3_CONC)]).result(TIMEOUT)
 
 
-def w1(engine: Engine) -> int:
-    out = engine.start(W1_FLOW, Num(value=0)).result(TIMEOUT)
+def w1(engine: Engine, shape: Shape) -> int:
+    out = engine.start(shape.w1, Num(value=0)).result(TIMEOUT)
     assert out == Num(value=N_W1), out
     return N_W1
 
 
-def w2(engine: Engine) -> int:
-    refs = engine.start_many(W2_FLOW, [Num(value=k) for k in range(N_W2_EXEC)])
+def w2(engine: Engine, shape: Shape) -> int:
+    refs = engine.start_many(shape.w2, [Num(value=k) for k in range(N_W2_EXEC)])
     outs = [r.result(TIMEOUT) for r in refs]
     assert [o.value for o in outs] == [k + N_W2_STEPS for k in range(N_W2_EXEC)]
     return N_W2_EXEC * N_W2_STEPS
 
 
-def w3(engine: Engine) -> int:
+def w3(engine: Engine, shape: Shape) -> int:
     items = [Num(value=i) for i in range(N_W3_ITEMS)]
-    out = engine.start(W3_FLOW, items).result(TIMEOUT)
+    out = engine.start(shape.w3, items).result(TIMEOUT)
     assert [o.value for o in out] == [i + 1 for i in range(N_W3_ITEMS)]
     return N_W3_ITEMS
 
@@ -131,23 +186,29 @@ class FallbackCounter:
 
 
 def run(storage: str, workload: str, tmpdir: str, profile: str | None = None) -> dict[str, Any]:
-    """Run one cell in this process (engine start and shutdown are not timed)."""
+    """Run one cell in this process (engine start and shutdown are not timed).
+
+    ``storage`` is ``memory`` or ``sqlite`` (flows), ``code-memory`` or ``code-sqlite``
+    (code-first workflows).
+    """
+    form, _, storage = storage.rpartition("-")
+    shape = CODE if form == "code" else FLOWS
     fallback = FallbackCounter()
     if storage == "sqlite":
         fallback.install()
     db_path = os.path.join(tmpdir, "bench.db")
     url = "memory://" if storage == "memory" else f"sqlite:///{db_path}"
-    for flow in FLOWS:
+    for flow in shape.all:
         flow.fingerprint  # noqa: B018  # computed once per flow definition, not per run
-    engine = Engine(url, flows=FLOWS)
+    engine = Engine(url, flows=shape.all)
     try:
-        warm_up(engine, workload)
+        warm_up(engine, shape, workload)
         journal = engine.system.journal
         commits0, appends0 = journal.commits, journal.appends
         fallback0 = dict(fallback.counts)
         profiler = _start_profile(profile)
         t0 = time.perf_counter()
-        steps = WORKLOADS[workload](engine)
+        steps = WORKLOADS[workload](engine, shape)
         seconds = time.perf_counter() - t0
         _stop_profile(profiler, profile)
         extra: dict[str, Any] = {

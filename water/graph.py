@@ -4,7 +4,8 @@
 prints. Nested flows and Dags are described recursively and drawn as subgraphs (a
 Dag's tasks with an edge from each dependency); any other nested definition (a
 code-first workflow) is described by its id, kind and types, and drawn as one
-box: its steps are code, not data.
+box: its steps are code, not data. ``calls_to_mermaid`` draws what one execution
+of a code-first workflow recorded (``water.recorded``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from supervision import CircuitBreaker, RetryPolicy, format_seconds
 from water.dag import Dag
 from water.definition import Definition, has_cycle
 from water.flow import Flow, Node, Runnable
+from water.recorded import Call, Section
 from water.task import Task
 from water.types import json_schema
 from water.workflow import WorkflowDefinition
 
-__all__ = ["describe", "step_labels", "to_mermaid"]
+__all__ = ["calls_to_mermaid", "describe", "step_labels", "to_mermaid"]
 
 
 def step_labels(definition: Definition) -> list[str]:
@@ -181,6 +183,50 @@ def to_mermaid(definition: Definition, direction: str = "TD") -> str:
     return "\n".join(diagram.lines) + "\n"
 
 
+def calls_to_mermaid(
+    title: str, sections: list[Section], outcome: str | None = None, direction: str = "TD"
+) -> str:
+    """The calls an execution recorded, in order; calls in flight together side by side.
+
+    A class workflow's ``@step`` methods are subgraphs. ``outcome``: the status the
+    execution ended with (drawn as its end), None while it goes on.
+    """
+    diagram = _Diagram()
+    diagram.line(f"flowchart {direction}")
+    exits: list[Exit] = [(diagram.node("start", "circle"), None)]
+    for section in sections:
+        indent = "    " * diagram.depth
+        if section.name:
+            graph_id = diagram._new_id("sg")
+            diagram.line(f'{indent}subgraph {graph_id}["{_escape(f"step {section.name}")}"]')
+            diagram.depth += 1
+            diagram.line(f"{'    ' * diagram.depth}direction TB")
+        for stage in section.stages:
+            if len(stage) == 1:
+                call = diagram.call(stage[0])
+                diagram.join(exits, call)
+                exits = [(call, None)]
+                continue
+            fork = diagram.node("parallel", "hexagon")
+            diagram.join(exits, fork)
+            done = diagram.node("all done", "hexagon")
+            for c in stage:
+                call = diagram.call(c)
+                diagram.edge(fork, call)
+                diagram.edge(call, done)
+            exits = [(done, None)]
+        if section.name:
+            diagram.depth -= 1
+            diagram.line(f"{indent}end")
+    if not sections:
+        empty = diagram.node(f"{title} (no steps recorded)")
+        diagram.join(exits, empty)
+        exits = [(empty, None)]
+    if outcome is not None:
+        diagram.join(exits, diagram.node("end" if outcome == "completed" else outcome, "circle"))
+    return "\n".join(diagram.lines) + "\n"
+
+
 _SHAPES = {
     "box": ('["', '"]'),
     "decision": ('{"', '"}'),
@@ -225,6 +271,20 @@ class _Diagram:
     def edge(self, source: str, target: str, label: str | None = None) -> None:
         arrow = f"-->|{_escape(label)}|" if label else "-->"
         self.line(f"{'    ' * self.depth}{source} {arrow} {target}")
+
+    def call(self, call: Call) -> str:
+        """One recorded call, drawn as the same kind of step is in a flow."""
+        if call.kind == "task":
+            return self.node(call.name)
+        if call.kind == "workflow":
+            return self.node(f"workflow {call.name}", "subroutine")
+        seconds = format_seconds(call.seconds) if call.seconds is not None else ""
+        if call.kind == "sleep":
+            return self.node(f"sleep {seconds}", "stadium")
+        label = f"wait for signal '{call.name}'" if call.name else "wait for a signal"
+        if call.seconds is not None:
+            label += " (timed out)" if call.timed_out else f" (timeout {seconds})"
+        return self.node(label, "slanted")
 
     def join(self, exits: list[Exit], target: str) -> None:
         for source, label in exits:

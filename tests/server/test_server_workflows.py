@@ -77,3 +77,36 @@ def test_a_workflow_is_started_and_listed_by_its_id(client):
     assert (child["flow_id"], child["status"]) == ("twice", "completed")
     paths = client.get("/openapi.json").json()["paths"]
     assert "/flows/twice/execute" in paths and "/flows/summed/execute" in paths
+
+
+def test_a_workflows_graph_for_an_execution_is_what_it_recorded(client):
+    done = client.post("/flows/twice/execute", json={"value": 1}, params={"wait": "true"})
+    execution_id = done.json()["execution_id"]
+    answer = client.get("/flows/twice/graph", params={"execution_id": execution_id})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "flow_id": "twice",
+        "execution_id": execution_id,
+        "mermaid": 'flowchart TD\n    n1(("start"))\n    n2["inc"]\n    n1 --> n2\n'
+        '    n3(("end"))\n    n2 --> n3\n',
+    }
+    # without an execution: one box, as in a flow's graph; a flow's graph is the same for all
+    assert '[["workflow twice"]]' in client.get("/flows/twice/graph").json()["mermaid"]
+    nested = client.post("/flows/outer/execute", json={"value": 1}, params={"wait": "true"})
+    outer = client.get("/flows/outer/graph", params={"execution_id": nested.json()["execution_id"]})
+    assert outer.json() == client.get("/flows/outer/graph").json()
+    assert outer.json()["execution_id"] is None
+
+
+def test_a_workflows_graph_for_an_unknown_or_foreign_execution_is_404(client):
+    unknown = client.get("/flows/twice/graph", params={"execution_id": "nope"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "execution_not_found"
+    summed = client.post("/flows/summed/execute", json={"value": 1}, params={"wait": "true"})
+    foreign = client.get(
+        "/flows/twice/graph", params={"execution_id": summed.json()["execution_id"]}
+    )
+    assert foreign.status_code == 404
+    error = foreign.json()["error"]
+    assert error["code"] == "execution_not_found"
+    assert "runs 'summed', not 'twice'" in error["message"]

@@ -51,7 +51,11 @@ def test_sessions_refuses_bad_filters(client):
 def test_a_flow_graph_is_its_mermaid_text(client):
     answer = client.get("/flows/outer/graph")
     assert answer.status_code == 200
-    assert answer.json() == {"flow_id": "outer", "mermaid": to_mermaid(nested())}
+    assert answer.json() == {
+        "flow_id": "outer",
+        "mermaid": to_mermaid(nested()),
+        "execution_id": None,
+    }
     assert client.get("/flows/inner/graph").json()["mermaid"].startswith("flowchart TD\n")
     missing = client.get("/flows/nope/graph")
     assert missing.status_code == 404

@@ -42,6 +42,7 @@ TOKEN = "dashboard-test-token-6f1c"
 FLOWS = """
 from pydantic import BaseModel
 
+import water
 from water import FatalError, Flow, task
 
 
@@ -141,6 +142,14 @@ def flaky(n: Num) -> Num:
 
 
 retried = Flow("flaky", "fails on its first run").then(inc).then(flaky)
+
+
+@water.workflow(id="stepper")
+async def stepper(n: Num) -> Num:
+    a = await inc(n)
+    await water.wait_for_signal("go")
+    return await halve(a)
+
 
 shipping = Flow("shipping", "pack and label").then(pack).then(print_label)
 orders = (
@@ -468,3 +477,23 @@ def test_an_operator_retries_a_failed_execution_then_forks_it(server, page):
     expect(page.locator("#execution-status")).to_have_text("completed")
     summary.get_by_role("link", name=execution_id).click()
     expect(page.get_by_role("heading", name=f"Execution {execution_id}")).to_be_visible()
+
+
+def test_a_workflows_graph_is_what_its_execution_recorded_as_it_goes(server, page):
+    answer = server.http.post("/flows/stepper/execute", json={"value": 4})
+    execution_id = answer.json()["execution_id"]
+    server.wait_for(execution_id, "waiting")
+    sign_in(page, f"{server.url}/ui/#/executions/{execution_id}")
+    graph = page.get_by_role("img", name="Graph of workflow stepper as this execution recorded it")
+    expect(graph.locator("[data-label='inc']")).to_have_class("node shape-box st-completed")
+    expect(graph.locator("[data-label=\"wait for signal 'go'\"]")).to_have_class(
+        "node shape-slanted st-waiting"
+    )
+    expect(graph.locator("[data-label='halve']")).to_have_count(0)  # not called yet
+
+    sent = server.http.post(f"/sessions/{execution_id}/signal/go", json=None)  # not from the page
+    assert sent.status_code == 200, sent.text
+    expect(page.locator("#execution-status")).to_have_text("completed")
+    graph = page.get_by_role("img", name="Graph of workflow stepper as this execution recorded it")
+    expect(graph.locator("[data-label='halve']")).to_have_class("node shape-box st-completed")
+    expect(graph.locator("g.node")).to_have_count(5)  # start, inc, the wait, halve, end

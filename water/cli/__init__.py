@@ -6,15 +6,18 @@
     water validate flows.py                  # check flows without running them
     water run flows.py orders --input '{"order_id": "A-1"}'
     water list --db water.db --status failed
-    water inspect <execution-id> --db water.db
+    water inspect <execution-id> --db water.db [--follow]
     water stats --db water.db --flow orders   # executions by status, steps by task
     water graph flows.py orders              # Mermaid
     water retry <execution-id> flows.py --db water.db
     water fork <execution-id> flows.py --from 1.charge --db water.db
+    water graph flows.py my-workflow --execution <execution-id> --db water.db
 
 ``app`` (the typer app and the shared options), one module per group of
 commands (``serve``: dev; ``flows``: validate, run, graph; ``executions``: list,
-inspect, stats; ``recovery``: retry, fork) and ``render`` (what they print).
+inspect, stats; ``recovery``: retry, fork), ``render`` (what they print),
+``reading`` (an execution as its database holds it) and ``follow``
+(``inspect --follow``).
 """
 
 from __future__ import annotations

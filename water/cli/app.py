@@ -15,7 +15,7 @@ from rich.markup import escape
 from water.cli.render import err
 from water.definition import Definition
 from water.server.discovery import DiscoveryError, load_flows
-from water.storage import Storage
+from water.storage import MemoryStorage, Storage
 
 app = typer.Typer(
     name="water",
@@ -56,3 +56,14 @@ def open_db(db: str) -> Storage:
         return open_storage(db)
     except ValueError as exc:
         fail(str(exc))
+
+
+def existing(db: str, missing: str | None = None) -> Storage:
+    """The storage of an existing database (never creates one; else ``missing`` is said)."""
+    opened = open_db(db)
+    if isinstance(opened, MemoryStorage):
+        fail("an in-memory storage holds nothing between processes; give a database file")
+    path = getattr(opened, "path", None)
+    if path is not None and not Path(path).is_file():
+        fail(missing or f"no database at {path}")
+    return opened

@@ -4,19 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from water.cli.app import Db, fail, open_db
+from water.cli.app import Db, existing, fail
+from water.cli.follow import Interrupted
+from water.cli.follow import follow as follow_execution
+from water.cli.reading import Reading, read_execution
 from water.cli.render import count, out, print_execution, print_records, print_stats
-from water.events import Event
-from water.snapshot import Snapshot
 from water.stats import ExecutionStats
 from water.status import ExecutionStatus
-from water.storage import ExecutionRecord, MemoryStorage, Storage, TaskResult
+from water.storage import ExecutionRecord
 
 
 # -- list -------------------------------------------------------------------------------
@@ -30,7 +29,7 @@ def list_executions(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many rows.")] = 0,
 ) -> None:
     """List executions, newest first (reads the database; no flows file needed)."""
-    storage = _existing(db)
+    storage = existing(db)
 
     async def read() -> tuple[list[ExecutionRecord], int]:
         await storage.initialize()
@@ -50,51 +49,50 @@ def list_executions(
     console.print(shown + (f" (from {offset})" if offset else ""))
 
 
-def _existing(db: str) -> Storage:
-    """The storage of an existing database (never creates one)."""
-    opened = open_db(db)
-    if isinstance(opened, MemoryStorage):
-        fail("an in-memory storage holds nothing between processes; give a database file")
-    path = getattr(opened, "path", None)
-    if path is not None and not Path(path).is_file():
-        fail(f"no database at {path}")
-    return opened
-
-
 # -- inspect ----------------------------------------------------------------------------
-@dataclass
-class _Execution:
-    record: ExecutionRecord
-    snapshot: Snapshot | None
-    steps: list[TaskResult]
-    events: list[Event]
-
-
 def inspect(
     execution_id: Annotated[str, typer.Argument(help="The execution's id.")],
     db: Db = "water.db",
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Show its progress until it finishes (another process runs it), then the "
+            "full view.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="With --follow: seconds between two reads.")
+    ] = 0.5,
 ) -> None:
     """Show an execution: status, steps, outputs and event timeline (no flows file needed)."""
-    storage = _existing(db)
-
-    async def read() -> _Execution | None:
-        await storage.initialize()
+    storage = existing(db)
+    if follow:
         try:
-            record = await storage.get_execution(execution_id)
-            if record is None:
-                return None
-            return _Execution(
-                record,
-                await storage.load_snapshot(execution_id),
-                await storage.load_task_results(execution_id),
-                await storage.load_events(execution_id),
+            found = follow_execution(out(), storage, execution_id, interval)
+        except Interrupted as stop:
+            _print(stop.reading)
+            fail(
+                f"stopped following; execution {execution_id} is {stop.reading.record.status}",
+                code=130,
             )
-        finally:
-            await storage.close()
+    else:
 
-    found = asyncio.run(read())
+        async def read() -> Reading | None:
+            await storage.initialize()
+            try:
+                return await read_execution(storage, execution_id)
+            finally:
+                await storage.close()
+
+        found = asyncio.run(read())
     if found is None:
         fail(f"no execution {execution_id!r} in {db}")
+    _print(found)
+
+
+def _print(found: Reading) -> None:
     print_execution(found.record, found.snapshot, found.steps, found.events)
 
 
@@ -104,7 +102,7 @@ def stats(
     flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
 ) -> None:
     """Executions by status and steps by task: counts, failures, retries, p50/p95 durations."""
-    storage = _existing(db)
+    storage = existing(db)
 
     async def read() -> ExecutionStats:
         await storage.initialize()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,15 +11,18 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
-from water.cli.app import Db, FlowsFile, fail, load, open_db
+from water.cli.app import Db, FlowsFile, existing, fail, load, open_db
+from water.cli.reading import Reading, read_execution
 from water.cli.render import count, err, out, print_reports, progress, styled
 from water.definition import Definition
 from water.errors import UnstorableValueError
-from water.graph import to_mermaid
+from water.graph import calls_to_mermaid, to_mermaid
+from water.recorded import recorded_calls
 from water.server.discovery import all_flows, check_flows
 from water.snapshot import Snapshot
 from water.status import TERMINAL, ExecutionStatus
 from water.types import validation_problems
+from water.workflow import WorkflowDefinition
 
 
 # -- validate ---------------------------------------------------------------------------
@@ -155,9 +159,68 @@ def graph(
     flows_file: FlowsFile,
     flow_id: Annotated[str, typer.Argument(help="Id of the flow to draw.")],
     direction: Annotated[str, typer.Option(help="TD (top-down) or LR (left-right).")] = "TD",
+    execution: Annotated[
+        str | None,
+        typer.Option(
+            "--execution",
+            "-e",
+            help="For a code-first workflow: the execution whose recorded steps to draw "
+            "(default: its most recent execution in --db).",
+        ),
+    ] = None,
+    db: Db = "water.db",
 ) -> None:
-    """Print FLOW_ID as a Mermaid flowchart (nested flows are subgraphs)."""
+    """Print FLOW_ID as a Mermaid flowchart (nested flows are subgraphs).
+
+    A code-first workflow's steps are code: it is drawn as one execution recorded it.
+    """
     if direction not in ("TD", "TB", "LR", "RL", "BT"):
         fail(f"unknown direction {direction!r}; use TD, LR, RL or BT", code=2)
     flow = _find_flow(load(flows_file), flow_id)
-    typer.echo(to_mermaid(flow, direction), nl=False)
+    if not isinstance(flow, WorkflowDefinition):
+        if execution is not None:
+            fail(
+                f"{flow_id} is a flow: its graph is the same for every execution; omit --execution"
+            )
+        typer.echo(to_mermaid(flow, direction), nl=False)
+        return
+    found = _recorded(flow, execution, db, str(flows_file))
+    waiting = found.snapshot.waiting_for if found.snapshot is not None else []
+    sections = recorded_calls(found.events, found.steps, waiting, flow.steps)
+    status = found.record.status
+    outcome = str(status) if status in TERMINAL else None
+    typer.echo(calls_to_mermaid(flow.id, sections, outcome, direction), nl=False)
+
+
+def _recorded(flow: WorkflowDefinition, execution: str | None, db: str, path: str) -> Reading:
+    """The execution of ``flow`` to draw: ``execution``, or the most recent one in ``db``."""
+    needs = (
+        f"workflow {flow.id!r} is code: its steps are known from an execution only; "
+        f"give one with --execution ID --db FILE (run one with: water run {path} {flow.id})"
+    )
+    storage = existing(db, None if execution is not None else needs)
+
+    async def read() -> Reading | None:
+        await storage.initialize()
+        try:
+            wanted = execution
+            if wanted is None:
+                latest = await storage.list_executions(flow.id, None, 1, 0)
+                if not latest:
+                    return None
+                wanted = latest[0].execution_id
+            return await read_execution(storage, wanted)
+        finally:
+            await storage.close()
+
+    found = asyncio.run(read())
+    if found is None:
+        fail(needs if execution is None else f"no execution {execution!r} in {db}")
+    if found.record.flow_id != flow.id:
+        fail(f"execution {execution!r} runs {found.record.flow_id!r}, not workflow {flow.id!r}")
+    if execution is None:
+        err().print(
+            f"[dim]the most recent execution of {escape(flow.id)}: "
+            f"{escape(found.record.execution_id)} ({escape(str(found.record.status))})[/]"
+        )
+    return found

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from water.cli.app import Db, FlowsFile, fail, load
-from water.cli.executions import _existing
+from water.cli.app import Db, FlowsFile, existing, fail, load
 from water.cli.flows import _follow, _report_outcome
 from water.errors import ExecutionNotFoundError, FlowNotFoundError, StateConflictError
 
@@ -30,7 +29,7 @@ def _engine(flows_file: Path, db: str, execution_id: str) -> tuple[Engine, str]:
     from water.engine import Engine
 
     flows = load(flows_file)
-    storage = _existing(db)
+    storage = existing(db)
     try:
         engine = Engine(storage, flows=flows, recover=False)
     except (ValueError, OSError) as exc:

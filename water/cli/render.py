@@ -153,41 +153,9 @@ def print_execution(
 ) -> None:
     """An execution's head (status, times, error), steps, outputs and event timeline."""
     console = out()
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("execution", escape(record.execution_id))
-    head.add_row("flow", escape(record.flow_id))
-    head.add_row("status", styled(str(record.status)))
-    head.add_row("created", local_time(record.created_at))
-    head.add_row("updated", local_time(record.updated_at))
-    if record.parent_id:
-        head.add_row("parent", escape(record.parent_id))
-    if snapshot is not None and snapshot.forked_from:
-        head.add_row("forked from", escape(snapshot.forked_from))
-    if snapshot is not None and snapshot.suspended:
-        head.add_row("suspended", escape(", ".join(snapshot.suspended)))
-    if snapshot is not None and snapshot.waiting_for:
-        head.add_row("waiting for", escape(", ".join(snapshot.waiting_for)))
-    error = snapshot.error if snapshot is not None else None
-    if error is not None:
-        head.add_row("error", f"[red]{escape(str(error))}[/]")
-    elif record.error:
-        head.add_row("error", f"[red]{escape(record.error)}[/]")
-    console.print(head)
-
+    console.print(execution_head(record, snapshot))
     if steps:
-        table = Table(title="Steps", title_justify="left")
-        for name in ("step", "task", "status", "attempts", "duration"):
-            table.add_column(name, no_wrap=True, justify="right" if name == "attempts" else "left")
-        for s in steps:
-            took = (
-                f"{(s.finished_at - s.started_at).total_seconds():.3f}s"
-                if s.started_at and s.finished_at
-                else ""
-            )
-            table.add_row(escape(s.key), escape(s.task_id), styled(s.status), str(s.attempts), took)
-        console.print(table)
+        console.print(steps_table(steps))
 
     if snapshot is not None:
         if snapshot.step_outputs:
@@ -213,6 +181,46 @@ def print_execution(
                 escape(_event_detail(event)),
             )
         console.print(timeline)
+
+
+def execution_head(record: ExecutionRecord, snapshot: Snapshot | None) -> Table:
+    """Id, flow, status, times, parent, original of a fork, what it waits for, error."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("execution", escape(record.execution_id))
+    head.add_row("flow", escape(record.flow_id))
+    head.add_row("status", styled(str(record.status)))
+    head.add_row("created", local_time(record.created_at))
+    head.add_row("updated", local_time(record.updated_at))
+    if record.parent_id:
+        head.add_row("parent", escape(record.parent_id))
+    if snapshot is not None and snapshot.forked_from:
+        head.add_row("forked from", escape(snapshot.forked_from))
+    if snapshot is not None and snapshot.suspended:
+        head.add_row("suspended", escape(", ".join(snapshot.suspended)))
+    if snapshot is not None and snapshot.waiting_for:
+        head.add_row("waiting for", escape(", ".join(snapshot.waiting_for)))
+    error = snapshot.error if snapshot is not None else None
+    if error is not None:
+        head.add_row("error", f"[red]{escape(str(error))}[/]")
+    elif record.error:
+        head.add_row("error", f"[red]{escape(record.error)}[/]")
+    return head
+
+
+def steps_table(steps: list[TaskResult], title: str = "Steps") -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in ("step", "task", "status", "attempts", "duration"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "attempts" else "left")
+    for s in steps:
+        took = (
+            f"{(s.finished_at - s.started_at).total_seconds():.3f}s"
+            if s.started_at and s.finished_at
+            else ""
+        )
+        table.add_row(escape(s.key), escape(s.task_id), styled(s.status), str(s.attempts), took)
+    return table
 
 
 def print_stats(stats: ExecutionStats) -> None:

@@ -117,6 +117,11 @@ class FlowGraph(BaseModel):
 
     flow_id: str
     mermaid: str = Field(description="Mermaid text; nested flows are subgraphs.")
+    execution_id: str | None = Field(
+        default=None,
+        description="The execution whose recorded steps are drawn (a code-first workflow's "
+        "graph for `execution_id`); null for a flow's graph, the same for every execution.",
+    )
 
 
 # -- executions -----------------------------------------------------------------------

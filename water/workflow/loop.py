@@ -51,6 +51,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._closed = False
         self._handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self._prune_at = 64
 
     # -- stepping ----------------------------------------------------------------
     def set_time(self, now: float) -> None:
@@ -134,8 +135,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             coro.close()
             raise NotDurableError("this workflow's code was stopped; it starts no more tasks")
         task: asyncio.Task[T] = asyncio.Task(coro, loop=self, name=name, context=context)
-        if len(self.tasks) >= 64:
+        if len(self.tasks) >= self._prune_at:
+            # finished tasks are dropped once the list doubles: linear in the tasks made,
+            # however many stay unfinished (a gather over thousands of items)
             self.tasks = [t for t in self.tasks if not t.done()]
+            self._prune_at = max(64, 2 * len(self.tasks))
         self.tasks.append(task)
         return task
 

@@ -136,14 +136,16 @@ class CodeRunner:
 
     @staticmethod
     def _blocked(state: WfState) -> bool:
-        """The code waits, but for nothing durable (a step it called, a timer, a signal)."""
-        return (
-            not state.timers
-            and not state.waits
-            and not any(
-                s.status in _PENDING_WORK and s.key in state.targets for s in state.steps.values()
-            )
-        )
+        """The code waits, but for nothing durable (a step it called, a timer, a signal).
+
+        Only the steps in flight, held, ready or suspended are looked at (a back-off has
+        its timer), never every step so far: this runs after every message.
+        """
+        if state.timers or state.waits:
+            return False
+        targets, steps = state.targets, state.steps
+        pending = (*state.running, *state.held, *state.ready, *state.suspended)
+        return not any(k in targets and steps[k].status in _PENDING_WORK for k in pending)
 
     def _outcome(self, state: WfState, main: Any) -> Any:
         definition = self.definition

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from water.definition import Definition
 from water.engine import Engine
 from water.errors import UnstorableValueError
-from water.graph import describe, to_mermaid
+from water.graph import calls_to_mermaid, describe, to_mermaid
 from water.ids import MAX_LENGTH, PATTERN
+from water.recorded import recorded_calls
 from water.server.bodies import documented_body, json_body, unstorable
 from water.server.errors import ApiError, documented, field_errors
 from water.server.models import (
@@ -23,6 +24,7 @@ from water.server.models import (
 )
 from water.server.routes.params import ASK_TIMEOUT, flow_id
 from water.types import to_json
+from water.workflow import WorkflowDefinition
 
 
 def flow_routes(engine: Engine) -> APIRouter:
@@ -48,13 +50,43 @@ def flow_routes(engine: Engine) -> APIRouter:
 
     drawn: dict[tuple[str, str], FlowGraph] = {}
 
+    def recorded_graph(flow: WorkflowDefinition, execution_id: str) -> FlowGraph:
+        """What an execution of a code-first workflow recorded, drawn."""
+        snapshot = engine.snapshot(execution_id, ASK_TIMEOUT)
+        if snapshot.flow_id != flow.id:
+            raise ApiError(
+                404,
+                "execution_not_found",
+                f"execution {execution_id!r} runs {snapshot.flow_id!r}, not {flow.id!r}",
+                {"execution_id": execution_id, "flow_id": flow.id},
+            )
+        events = engine.events(execution_id)
+        sections = recorded_calls(events, snapshot.steps, snapshot.waiting_for, flow.steps)
+        outcome = str(snapshot.status) if snapshot.status.is_terminal else None
+        mermaid = calls_to_mermaid(flow.id, sections, outcome)
+        return FlowGraph(flow_id=flow.id, mermaid=mermaid, execution_id=execution_id)
+
     @router.get(
         "/flows/{flow_id}/graph",
         summary="A flow's step graph as a Mermaid flowchart",
+        description=(
+            "A code-first workflow's steps are code: with `execution_id`, the graph is what "
+            "that execution recorded (task steps, child workflows, sleeps and signal waits "
+            "in order; calls in flight together side by side); without, one box. A flow's "
+            "graph is the same for every execution (`execution_id` is not used)."
+        ),
         responses=documented(404),
     )
-    async def get_graph(flow_id: FlowId) -> FlowGraph:
+    async def get_graph(
+        flow_id: FlowId,
+        execution_id: Annotated[
+            str | None,
+            Query(description="For a code-first workflow: the execution to draw."),
+        ] = None,
+    ) -> FlowGraph:
         flow = engine.flow(flow_id)
+        if execution_id is not None and isinstance(flow, WorkflowDefinition):
+            return await asyncio.to_thread(recorded_graph, flow, execution_id)
         key = (flow.id, flow.fingerprint)
         if key not in drawn:
             drawn[key] = FlowGraph(flow_id=flow.id, mermaid=to_mermaid(flow))

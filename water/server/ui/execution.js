@@ -90,6 +90,7 @@ export async function executionView(id, ctx) {
   const eventsNote = h("p", { class: "muted" });
   let lastSeq = 0;
   let graph = null;
+  let recorded = false; // the graph is what this execution recorded (a code-first workflow)
 
   const view = h(
     "article",
@@ -566,9 +567,14 @@ export async function executionView(id, ctx) {
 
   async function loadGraph() {
     try {
-      const answer = await api(`flows/${encodeURIComponent(snapshot.flow_id)}/graph`);
+      const answer = await api(
+        `flows/${encodeURIComponent(snapshot.flow_id)}/graph${query({ execution_id: id })}`,
+      );
+      recorded = Boolean(answer.execution_id);
       graph = drawGraph(answer.mermaid, {
-        title: `Graph of flow ${snapshot.flow_id}`,
+        title: recorded
+          ? `Graph of workflow ${snapshot.flow_id} as this execution recorded it`
+          : `Graph of flow ${snapshot.flow_id}`,
         statusOf: statusOfLabel(),
       });
       fill(
@@ -604,6 +610,7 @@ export async function executionView(id, ctx) {
     try {
       update(await api(path));
       await refreshEvents();
+      if (recorded) await loadGraph(); // a workflow's graph grows with what it records
       fill(failures);
     } catch (failure) {
       ctx.failed(failure, failures);
