@@ -123,8 +123,21 @@ class TaskResult(BaseModel):
     """The child execution of a nested flow's step."""
 
 
+class JSONText(str):
+    """A value of a checkpoint's ``state`` already encoded as JSON text.
+
+    A SQL storage writes it into the row as it is (a large state is encoded once,
+    straight to text); ``water.journal`` decodes it if it comes back as text.
+    """
+
+    __slots__ = ()
+
+
 class Checkpoint(BaseModel):
-    """An immutable snapshot row: the interpreter state after event ``seq``."""
+    """An immutable snapshot row: the interpreter state after event ``seq``.
+
+    A top-level value of ``state`` may be ``JSONText``: JSON already encoded.
+    """
 
     execution_id: str
     seq: int
