@@ -48,9 +48,9 @@ for p in (HERE, ROOT):
 
 import tables  # noqa: E402  (bench/ is on sys.path now)
 
-WORKLOADS = ["W1", "W2", "W3"]
-N = {"W1": 1000, "W2": 500, "W3": 2000}  # steps / executions / items
-UNIT = {"W1": "step", "W2": "step", "W3": "item"}
+WORKLOADS = ["W1", "W2", "W3", "START", "RSS"]
+N = {"W1": 1000, "W2": 500, "W3": 2000, "START": 400, "RSS": 50_000}
+UNIT = {"W1": "step", "W2": "step", "W3": "item", "START": "start", "RSS": "item"}
 SYSTEMS = [
     "water-memory",
     "water-sqlite",
