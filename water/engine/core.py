@@ -284,9 +284,38 @@ class Engine:
         timeout: float | None = 30.0,
     ) -> ExecutionRef[Any]:
         """``start`` for async code (does not block the event loop)."""
-        return await asyncio.to_thread(
-            self.start, flow, input, execution_id=execution_id, timeout=timeout
-        )
+        ref, _ = await self._start_async(flow, input, execution_id=execution_id, timeout=timeout)
+        return ref
+
+    async def _start_async(
+        self,
+        flow: Runnable | str,
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> tuple[ExecutionRef[Any], Snapshot]:
+        """``start_async``, with the execution's view once its start is durable.
+
+        The answer is awaited on the caller's loop: no worker thread per start.
+        """
+        self._check_open()
+        if execution_id is not None:
+            check_execution_id(execution_id)
+        resolved, message = self.catalog.start_message(flow, input)
+        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        fresh = execution_id is None
+        with self._start_span(resolved.id, eid) as trace:
+            if trace is not None:
+                message = dataclasses.replace(message, trace=trace)
+            view: Snapshot = await self.system.ask_async(
+                eid, message, timeout, detail=False, fresh=fresh
+            )
+        if view.flow_id != resolved.id:
+            raise StateConflictError(
+                f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
+            )
+        return ExecutionRef(self, eid), view
 
     def fork(
         self,
