@@ -22,7 +22,6 @@ RSS    1 execution of ``for_(step, concurrency=50)`` over 50,000 items (peak RSS
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sqlite3
 import threading
@@ -33,6 +32,7 @@ from pydantic import BaseModel
 
 from water import Engine, Flow, task, workflow
 from water.definition import Definition
+from water.tuning import tune_for_service
 
 N_W1 = 1000
 N_W2_EXEC, N_W2_STEPS = 500, 5
@@ -310,8 +310,8 @@ def _run(
     profile: str | None,
 ) -> dict[str, Any]:
     engine = Engine(url, flows=shape.all)
-    if os.environ.get("WATER_BENCH_GC", "tuned") == "tuned":
-        tune_gc()
+    if os.environ.get("WATER_BENCH_TUNING", "service") == "service":
+        tune_for_service()  # what `water dev` applies (docs/performance.md)
     try:
         warm_up(engine, shape, workload)
         journal = engine.system.journal
@@ -335,14 +335,6 @@ def _run(
     if storage == "sqlite":
         extra["db_rows"] = table_counts(db_path)
     return {"seconds": seconds, "steps": steps, **extra}
-
-
-def tune_gc() -> None:
-    """What docs/performance.md advises for a service, once the engine has started:
-    what exists now is never garbage, and young collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _start_profile(profile: str | None) -> Any:
