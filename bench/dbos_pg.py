@@ -49,7 +49,7 @@ def main() -> None:
     finally:
         try:
             dbos.DBOS.destroy()
-        except Exception:  # noqa: BLE001  (best effort before dropping the database)
+        except Exception:
             pass
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

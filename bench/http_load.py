@@ -24,7 +24,7 @@ CONNECTIONS = 50
 DURATION = 10
 THREADS = 1  # wrk's; the server gets the other core
 
-FLOWS = '''
+FLOWS = """
 from pydantic import BaseModel
 
 from water import Flow, task
@@ -40,7 +40,7 @@ async def step(n: Num) -> Num:
 
 
 one = Flow("one").then(step)
-'''
+"""
 
 LUA = """
 wrk.method = "POST"
