@@ -60,26 +60,35 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class RoundTrips:
-    """Counts the jobs a storage hands to its connection's thread, and the statements."""
+    """Counts the jobs a storage runs on its connection (``calls``: handed to its thread,
+    or run in place while that thread is idle: ``here``), and the statements."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.here = 0
         self.statements: list[str] = []
 
     async def attach(self, storage: SQLiteStorage) -> None:
         db = storage._db
         assert db is not None
-        original = db.thread.submit
+        submit, run_here = db.thread.submit, db.thread.run_here
 
         def counting(job: Callable[..., Any]) -> Any:
             self.calls += 1
-            return original(job)
+            return submit(job)
+
+        def counting_here(job: Callable[..., Any]) -> Any:
+            done, result = run_here(job)
+            self.calls += done
+            self.here += done
+            return done, result
 
         await db.set_trace_callback(self.statements.append)
         db.thread.submit = counting  # type: ignore[method-assign]
+        db.thread.run_here = counting_here  # type: ignore[method-assign]
 
     def reset(self) -> None:
-        self.calls = 0
+        self.calls = self.here = 0
         self.statements.clear()
 
 
@@ -340,6 +349,7 @@ def test_an_events_only_commit_is_one_round_trip(tmp_path: Path) -> None:
             trips.reset()
             assert await storage.commit(batch) == [None]
             assert trips.calls == 1
+            assert trips.here == 1  # a small commit, the thread idle: no thread hop
             assert len(trips.statements) == 1
             assert trips.statements[0].startswith("INSERT INTO events")
 
@@ -354,6 +364,7 @@ def test_an_events_only_commit_is_one_round_trip(tmp_path: Path) -> None:
             trips.reset()
             assert await storage.commit(batch) == [None] * 100
             assert trips.calls == 1
+            assert trips.here == 0  # a large one on the connection's thread
             assert len(trips.statements) == 1
 
             # several appends to the same stream in one batch (a fan-out's results)

@@ -7,6 +7,9 @@ hop between the loop and the thread costs two thread wake-ups, so the fewer the
 better. A group commit is one job whatever it writes (``run_inline``: the whole
 write, its transaction and its fallbacks, runs on the thread).
 
+A small job may also run in place on the caller's thread while the thread is idle
+(``run_here``): the connection is used by one thread at a time either way.
+
 ``Connection`` gives the storage's code the awaitable calls it is written
 against: off the thread each call is a job of its own; on the thread (inside a
 job) it runs at once, so a coroutine made of such calls can be driven to its end
@@ -58,12 +61,33 @@ class SQLiteThread:
         self._connect = connect
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
+        self._busy = threading.Lock()  # held while a job runs, here or on the thread
+        self._here: int | None = None  # the thread running a job in place (run_here)
+        self._stopped = False
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 
     @property
     def on_thread(self) -> bool:
-        return threading.get_ident() == self._thread.ident
+        """Whether the caller runs a job (on the thread, or in place)."""
+        me = threading.get_ident()
+        return me == self._thread.ident or me == self._here
+
+    def run_here(self, job: Callable[[sqlite3.Connection], T]) -> tuple[bool, T | None]:
+        """Run ``job`` on the calling thread if the thread is idle with nothing queued:
+        (True, its result); else (False, None), and the caller submits it.
+
+        A small write costs the thread two wake-ups more than the write itself
+        (~25 us in SQLite's WAL mode, ~80 us of wake-ups on a loaded 2-core machine).
+        """
+        if self._stopped or not self._jobs.empty() or not self._busy.acquire(blocking=False):
+            return False, None
+        try:
+            self._here = threading.get_ident()
+            return True, job(self._open())
+        finally:
+            self._here = None
+            self._busy.release()
 
     def submit(self, job: Job) -> asyncio.Future[Any]:
         """Queue a job; the future (of the running loop) gets what it returns or raises."""
@@ -92,20 +116,22 @@ class SQLiteThread:
                 except queue.Empty:
                     break
             settled: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
-            for job, future in taken:
-                result: Any = None
-                error: BaseException | None = None
-                try:
-                    if job is _STOP:
-                        running = False
-                        self._close()
-                    else:
-                        result = job(self._open())
-                except BaseException as exc:  # handed to the caller
-                    error = exc
-                settled.setdefault(future.get_loop(), []).append((future, result, error))
-                if not running:
-                    break
+            with self._busy:
+                for job, future in taken:
+                    result: Any = None
+                    error: BaseException | None = None
+                    try:
+                        if job is _STOP:
+                            running = False
+                            self._stopped = True
+                            self._close()
+                        else:
+                            result = job(self._open())
+                    except BaseException as exc:  # handed to the caller
+                        error = exc
+                    settled.setdefault(future.get_loop(), []).append((future, result, error))
+                    if not running:
+                        break
             for loop, done in settled.items():
                 try:
                     loop.call_soon_threadsafe(_settle, done)
@@ -154,6 +180,10 @@ class Connection:
     def run_inline(self, coro: Callable[[], Coroutine[Any, Any, T]]) -> Awaitable[T]:
         """Run the coroutine ``coro()``, built of this connection's calls, as one job."""
         return self._call(lambda _: drive(coro()))
+
+    def run_here(self, coro: Callable[[], Coroutine[Any, Any, T]]) -> tuple[bool, T | None]:
+        """``run_inline`` on the calling thread if the thread is idle (see ``SQLiteThread``)."""
+        return self.thread.run_here(lambda _: drive(coro()))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Awaitable[sqlite3.Cursor]:
         return self._call(lambda c: c.execute(sql, params))
