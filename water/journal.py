@@ -137,11 +137,7 @@ class StreamWriter:
             cp = Checkpoint(
                 execution_id=self.execution_id,
                 seq=self._seq,
-                state={
-                    _STATE: program.dump(state),
-                    _DEFINITION: view.flow_id,
-                    _ROWS: self._rows,
-                },
+                state=_wrap(program.dump(state), view.flow_id, self._rows),
                 view=view,
             )
         return AppendRequest(
@@ -154,6 +150,21 @@ class StreamWriter:
         )
 
 
+def _wrap(
+    dumped: dict[str, Any] | JSONText | None, definition: str, rows: int
+) -> dict[str, Any] | JSONText:
+    """A checkpoint's state: the interpreter's, the definition, the rows written.
+
+    An interpreter state already encoded is wrapped as text, so that the storage
+    writes the whole of it as it is (no second copy of a large state).
+    """
+    if isinstance(dumped, JSONText):
+        head = f'{{"{_STATE}":'
+        tail = f',"{_DEFINITION}":{json.dumps(definition)},"{_ROWS}":{int(rows)}}}'
+        return JSONText("".join((head, dumped.text, tail)))
+    return {_STATE: dumped, _DEFINITION: definition, _ROWS: rows}
+
+
 def _unpack(checkpoint: Checkpoint) -> tuple[str | None, dict[str, Any] | None, int]:
     """(definition, interpreter state, rows written) of a stored checkpoint.
 
@@ -162,11 +173,10 @@ def _unpack(checkpoint: Checkpoint) -> tuple[str | None, dict[str, Any] | None, 
     for a code-first execution.
     """
     data = checkpoint.state
+    if isinstance(data, JSONText):  # kept as it was handed in (in memory)
+        data = json.loads(data.text)
     if _STATE in data:
-        state = data[_STATE]
-        if isinstance(state, str):  # JSONText kept as it was handed in (in memory)
-            state = json.loads(state)
-        return data.get(_DEFINITION), state, int(data.get(_ROWS, 0))
+        return data.get(_DEFINITION), data[_STATE], int(data.get(_ROWS, 0))
     if data.get("replay"):
         return data.get("flow_id"), None, 0
     return data.get("flow_id"), data, int(data.get("saved_results", 0))

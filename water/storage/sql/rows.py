@@ -106,15 +106,21 @@ def _dumps(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
-def _dumps_state(state: dict[str, Any]) -> str:
-    """A checkpoint's state as JSON; its ``JSONText`` values are written as they are."""
+def _dumps_state(state: dict[str, Any] | JSONText) -> str:
+    """A checkpoint's state as JSON; ``JSONText`` is written as it is."""
+    if isinstance(state, JSONText):
+        return state.text
     if not any(isinstance(v, JSONText) for v in state.values()):
         return _dumps(state)
     parts = ["{"]
     for key, value in state.items():
         if len(parts) > 1:
             parts.append(",")
-        parts += (json.dumps(key), ":", value if isinstance(value, JSONText) else _dumps(value))
+        parts += (
+            json.dumps(key),
+            ":",
+            value.text if isinstance(value, JSONText) else _dumps(value),
+        )
     parts.append("}")
     return "".join(parts)
 
