@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import dataclasses
 import logging
-import uuid
 import weakref
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -37,7 +36,7 @@ from water.errors import (
 from water.events import Event
 from water.feed import StoreFeed
 from water.fork import carried_outputs
-from water.ids import can_exist, check_execution_id
+from water.ids import can_exist, check_execution_id, new_execution_id
 from water.interpreters import Machine
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
@@ -203,7 +202,7 @@ class Engine:
         if execution_id is not None:
             check_execution_id(execution_id)
         resolved, message = self.catalog.start_message(flow, input)
-        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None  # an id made here: no stored execution to look up
         with self._start_span(resolved.id, eid) as trace:
             if trace is not None:
@@ -242,7 +241,7 @@ class Engine:
         messages = []
         for value in inputs:
             _, message = self.catalog.start_message(flow, value)
-            messages.append((uuid.uuid4().hex, message))
+            messages.append((new_execution_id(), message))
         with self._start_span(self.catalog.resolve(flow).id, count=len(messages)) as trace:
             if trace is not None:
                 messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
@@ -303,7 +302,7 @@ class Engine:
         if execution_id is not None:
             check_execution_id(execution_id)
         resolved, message = self.catalog.start_message(flow, input)
-        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None
         with self._start_span(resolved.id, eid) as trace:
             if trace is not None:
@@ -349,7 +348,7 @@ class Engine:
             forked_from=original.execution_id,
             carried=tuple(carried.items()),
         )
-        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None
         view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
         if view.flow_id != definition.id or view.forked_from != original.execution_id:
