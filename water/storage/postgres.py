@@ -86,6 +86,8 @@ POSTGRES = Dialect(
     max_list=sys.maxsize,  # a list is one parameter
     nulls_first=" NULLS FIRST",
     table_exists="SELECT 1 WHERE to_regclass('schema_version') IS NOT NULL",
+    # the server's clock: the same for every host sharing the database
+    now="(EXTRACT(EPOCH FROM clock_timestamp())::float8)",
 )
 
 MIGRATIONS = migrations(POSTGRES)
@@ -124,7 +126,7 @@ _EVENT_ARRAYS = [_arrays(EVENTS, EVENT_COLUMNS), *(f"%b::{_ARRAYS[k]}" for _, k 
 _INSERT_EVENTS = insert_events(
     f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})", EVENT_ROW
 )
-_UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at",))
+_UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
 _SAVE_CHECKPOINTS = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULTS = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _CREATED = RECORD_COLUMNS.index("created_at")
