@@ -263,7 +263,9 @@ def phase_history(iterations: int, reps: int) -> dict[str, Any]:
             ts, events = timed(lambda: engine.events(eid))
             out["events"] = len(events)
             out["load_all_events"] = ms_stats(ts)
-            machine = FlowMachine(flow, default_retry=RetryPolicy.none(), spec_for=engine._spec_for)
+            machine = FlowMachine(
+                flow, default_retry=RetryPolicy.none(), spec_for=engine.catalog.spec_for
+            )
             ts, state = timed(lambda: machine.recover(eid, StoredStream(None, events)))
             out["fold_all_events"] = ms_stats(ts)
             out["fold_state_seq"] = state.seq

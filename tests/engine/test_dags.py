@@ -188,3 +188,51 @@ def test_a_dag_nested_in_a_flow_survives_a_sigkill_and_resumes_in_a_new_process(
     again = {k for k in durable if runs[(inner, k)] != 1}
     assert not again, f"completed steps ran again after the restart: {sorted(again)}"
     assert runs[(inner, "0.report")] == 1
+
+
+# -- recovery by hand: a failed Dag retried, a Dag forked from a task ----------------------
+def test_a_dag_forked_from_a_task_reruns_that_task_and_what_depends_on_it(engine):
+    runs: collections.Counter[str] = collections.Counter()
+    broken = {"clean": True}
+
+    @task
+    def extract(n: int) -> int:
+        runs["extract"] += 1
+        return n
+
+    @task
+    def clean(extract: int, enrich: int) -> int:
+        runs["clean"] += 1
+        if broken["clean"]:
+            raise ValueError("bad rows")
+        return extract * enrich
+
+    @task
+    def enrich(extract: int) -> int:
+        runs["enrich"] += 1
+        return extract + 1
+
+    @task
+    def report(clean: int, enrich: int) -> int:
+        runs["report"] += 1
+        return clean + enrich
+
+    dag = (
+        Dag("forkable")
+        .add(extract)
+        .add(enrich, ["extract"])
+        .add(clean, ["extract", "enrich"])
+        .add(report, ["clean", "enrich"])
+    )
+    original = engine.start(dag, 2)
+    with pytest.raises(ExecutionFailedError):
+        original.result(timeout=30)
+    assert runs["report"] == 0
+
+    broken["clean"] = False
+    fork = engine.fork(original.execution_id, from_step="0.clean")
+    assert fork.result(timeout=30) == {"report": 9}  # clean = 2 * 3, report = 6 + 3
+    # extract and enrich completed before the failing task: carried over, not run again
+    assert runs == {"extract": 1, "enrich": 1, "clean": 2, "report": 1}
+    assert fork.status().forked_from == original.execution_id
+    assert engine.ref(original.execution_id).status().status == "failed"  # left as it was

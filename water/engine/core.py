@@ -1,22 +1,17 @@
-"""``Engine``: runs flows durably inside your service.
-
-::
-
-    with Engine("sqlite:///water.db", flows=[order_flow]) as engine:
-        ref = engine.start(order_flow, {"order_id": "A-1"})
-        print(ref.result(timeout=60))
+"""The ``Engine`` facade: construction, starts, steering and lifecycle.
 
 An engine owns an actor system (a coordinator per active execution, a
 supervisor per task, one asyncio reactor thread, a journal that group-commits
 events) over a ``Storage``. On start it resumes the executions that were
-running when the previous process stopped, however it stopped.
+running when the previous process stopped, however it stopped. What it knows
+(``catalog``), reads (``reads``), waits on (``results``) and exposes (``exposition``)
+live in the modules beside this one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -25,12 +20,16 @@ import weakref
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from actors.jobs import SupervisorSpec
 from actors.messages import Cancel, GetStatus, Start
 from actors.observer import Observers, RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
-from water.definition import Definition, as_definition
+from water.definition import Definition
+from water.engine.catalog import Catalog, Runnable
+from water.engine.exposition import MetricsEndpoints, make_tracing
+from water.engine.reads import Reads
+from water.engine.recovery import resume
+from water.engine.results import Results
 from water.errors import (
     ExecutionNotFoundError,
     StateConflictError,
@@ -39,30 +38,24 @@ from water.events import Event
 from water.feed import StoreFeed
 from water.fork import carried_outputs
 from water.ids import can_exist, check_execution_id
-from water.interpreters import Machine, interpreter_for
+from water.interpreters import Machine
 from water.journal import EngineStore
 from water.ref import ExecutionRef, translate
-from water.registry import Registry
-from water.snapshot import Snapshot, StepView
+from water.snapshot import Snapshot
 from water.stats import ExecutionStats
 from water.status import ExecutionStatus
 from water.storage import ExecutionRecord, Storage, storage_from_url
 from water.subscriptions import MAX_PENDING, CommittedEvent, Subscription, Subscriptions
-from water.task import Task
-from water.types import to_json, validate
 from water.workflow.definition import Workflow, WorkflowFunction
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from water.metrics import EngineMetrics
-    from water.tracing import Tracing
 
 log = logging.getLogger("water.engine")
 T = TypeVar("T")
 Out = TypeVar("Out")
-
-Runnable = Definition | type[Any]
-"""A definition (a Flow, a ``@workflow`` function) or a class standing for one
-(a ``Workflow`` class)."""
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -108,25 +101,29 @@ class Engine:
         observer: RuntimeObserver | None = None,
     ) -> None:
         self.storage = storage_from_url(storage)
-        self.default_retry = retry or RetryPolicy.none()
-        self.max_workers = max_workers
-        self.max_restarts = max_restarts
-        self.restart_period = restart_period
-        self.allow_flow_changes = allow_flow_changes
-        self._registry = Registry()
-        self._machines: dict[str, tuple[Definition, Machine]] = {}
-        self._specs: dict[str, SupervisorSpec] = {}
+        self.tracing = make_tracing()
+        self.catalog = Catalog(
+            default_retry=retry or RetryPolicy.none(),
+            max_workers=max_workers,
+            max_restarts=max_restarts,
+            restart_period=restart_period,
+            allow_flow_changes=allow_flow_changes,
+            tracing=self.tracing,
+        )
         self.metrics: EngineMetrics | None = (
             _make_metrics(self, registry) if observer is None else None
         )
-        self.tracing = _make_tracing()
+        self._exposition = MetricsEndpoints(self.metrics)
         self.subscriptions = Subscriptions()
         observed = [o for o in (observer or self.metrics, self.tracing) if o is not None]
         observers = Observers([*observed, self.subscriptions])
-        self.system = ActorSystem(self, EngineStore(self.storage), clock=clock, observer=observers)
+        self.system = ActorSystem(
+            self.catalog, EngineStore(self.storage), clock=clock, observer=observers
+        )
+        self.reads = Reads(self.storage, self._run)
+        self.results = Results(self.system, self.storage)
         self._feed = StoreFeed(self.subscriptions, self.storage, self.system.reactor)
         self._closed = False
-        self._metrics_servers: list[tuple[Any, Any]] = []  # (server, its thread)
         try:
             self.system.reactor.run(self.storage.initialize())
         except BaseException:
@@ -150,67 +147,23 @@ class Engine:
         definition: another one under a registered id is refused (``ValueError``)
         unless it has the same kind and fingerprint, and then replaces it.
         """
-        definition = as_definition(flow)
-        if definition is None:
-            raise TypeError(f"expected a Flow or a workflow, got {type(flow).__name__}")
-        definition.validate()
-        self._registry.add(definition)
+        self.catalog.register(flow)
         return flow
 
     @property
     def flows(self) -> dict[str, Definition]:
         """The registered definitions (flows and workflows) by id."""
-        return self._registry.all()
+        return self.catalog.registry.all()
 
     def flow(self, flow_id: str) -> Definition:
         """The registered flow or workflow of that id (``FlowNotFoundError`` if none)."""
-        return self._registry.require(flow_id)
+        return self.catalog.registry.require(flow_id)
 
-    # actors.protocols.Interpreters
     def interpreter(self, flow_id: str) -> Machine:
-        definition = self.flow(flow_id)
-        built = self._machines.get(flow_id)
-        if built is None or built[0] is not definition:  # new, or replaced since
-            machine = interpreter_for(
-                definition,
-                default_retry=self.default_retry,
-                spec_for=self._spec_for,
-                allow_flow_changes=self.allow_flow_changes,
-                on_child=self._registry.add,
-                tracing=self.tracing,
-            )
-            built = self._machines[flow_id] = (definition, machine)
-        return built[1]
-
-    def _spec_for(self, task: Task[Any, Any]) -> SupervisorSpec:
-        spec = self._specs.get(task.id)
-        if spec is None:
-            spec = SupervisorSpec(
-                task_id=task.id,
-                breaker=task.circuit_breaker,
-                max_workers=task.max_workers or self.max_workers,
-                max_restarts=self.max_restarts,
-                restart_period=self.restart_period,
-            )
-            self._specs[task.id] = spec
-        return spec
+        """The interpreter that runs the definition of that id."""
+        return self.catalog.interpreter(flow_id)
 
     # -- executions ----------------------------------------------------------------
-    def _resolve(self, flow: Runnable | str) -> Definition:
-        if isinstance(flow, str):
-            return self.flow(flow)
-        definition = as_definition(flow)
-        if definition is None:
-            raise TypeError(f"expected a Flow, a workflow or an id, got {type(flow).__name__}")
-        if not self._registry.knows(definition):
-            self.register(definition)
-        return definition
-
-    def _start_message(self, flow: Runnable | str, input: Any) -> tuple[Definition, Start]:
-        resolved = self._resolve(flow)
-        data = validate(resolved.input_type, input)
-        return resolved, Start(resolved.id, to_json(data, f"input of flow {resolved.id!r}"))
-
     # A code-first workflow's output type is known statically: its ref is typed by it.
     @overload
     def start(
@@ -249,7 +202,7 @@ class Engine:
         self._check_open()
         if execution_id is not None:
             check_execution_id(execution_id)
-        resolved, message = self._start_message(flow, input)
+        resolved, message = self.catalog.start_message(flow, input)
         eid = execution_id if execution_id is not None else uuid.uuid4().hex
         fresh = execution_id is None  # an id made here: no stored execution to look up
         with self._start_span(resolved.id, eid) as trace:
@@ -288,9 +241,9 @@ class Engine:
         self._check_open()
         messages = []
         for value in inputs:
-            _, message = self._start_message(flow, value)
+            _, message = self.catalog.start_message(flow, value)
             messages.append((uuid.uuid4().hex, message))
-        with self._start_span(self._resolve(flow).id, count=len(messages)) as trace:
+        with self._start_span(self.catalog.resolve(flow).id, count=len(messages)) as trace:
             if trace is not None:
                 messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
             self.system.ask_many(messages, timeout, fresh=True)
@@ -389,44 +342,22 @@ class Engine:
         if not can_exist(execution_id):
             raise ExecutionNotFoundError(execution_id)
         if not self.system.is_live(execution_id):
-            stored = self._run(self.storage.load_snapshot(execution_id))
-            if stored is not None and stored.status.is_terminal:
-                return self._with_steps(stored)
+            finished = self.reads.finished(execution_id)
+            if finished is not None:
+                return finished
         try:
             answer: Snapshot = self.system.ask(execution_id, GetStatus(), timeout)
         except Exception as exc:
             raise translate(exc) from None
         return answer
 
-    def _with_steps(self, view: Snapshot) -> Snapshot:
-        """A stored snapshot with its per-step rows (kept in ``task_results``)."""
-        rows = self._run(self.storage.load_task_results(view.execution_id))
-        steps = [
-            StepView(
-                key=r.key,
-                task_id=r.task_id,
-                status=r.status,
-                attempts=r.attempts,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                error=r.error,
-                child_execution_id=r.child_execution_id,
-            )
-            for r in rows
-        ]
-        return view.model_copy(update={"steps": steps})
-
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """The index row of an execution (status, flow, times), or None if unknown."""
-        if not can_exist(execution_id):
-            return None
-        return self._run(self.storage.get_execution(execution_id))
+        return self.reads.execution(execution_id)
 
     def events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The journal of an execution, in order."""
-        if not can_exist(execution_id):
-            return []
-        return self._run(self.storage.load_events(execution_id, after_seq))
+        return self.reads.events(execution_id, after_seq)
 
     def list_executions(
         self,
@@ -436,14 +367,14 @@ class Engine:
         offset: int = 0,
     ) -> list[ExecutionRecord]:
         """Index rows, newest first."""
-        return self._run(self.storage.list_executions(flow_id, status, limit, offset))
+        return self.reads.executions(flow_id, status, limit, offset)
 
     def count_executions(
         self,
         flow_id: str | None = None,
         status: ExecutionStatus | str | Sequence[ExecutionStatus | str] | None = None,
     ) -> int:
-        return self._run(self.storage.count_executions(flow_id, status))
+        return self.reads.count(flow_id, status)
 
     def delete_execution(self, execution_id: str, *, force: bool = False) -> bool:
         """Delete a finished execution (a live one only with ``force``, after cancelling it).
@@ -505,96 +436,43 @@ class Engine:
 
     def stats(self, flow_id: str | None = None) -> ExecutionStats:
         """Executions by status and steps by task over the stored history (``water.stats``)."""
-        return self._run(self.storage.stats(flow_id))
+        return self.reads.stats(flow_id)
 
     # -- metrics ---------------------------------------------------------------------
     @property
     def registry(self) -> Any:
         """This engine's prometheus ``CollectorRegistry``."""
-        if self.metrics is None:
-            raise RuntimeError("this engine was built with a custom observer and has no metrics")
-        return self.metrics.registry
+        return self._exposition.registry
 
     def metrics_text(self) -> bytes:
         """The metrics in the Prometheus text format."""
-        from prometheus_client import generate_latest
-
-        return bytes(generate_latest(self.registry))
+        return self._exposition.text()
 
     def metrics_app(self) -> Any:
         """An ASGI app serving this engine's metrics (mount it at ``/metrics``)."""
-        from prometheus_client import make_asgi_app
-
-        return make_asgi_app(self.registry)
+        return self._exposition.app()
 
     def serve_metrics(self, port: int, addr: str = "127.0.0.1") -> None:
         """Serve this engine's metrics over HTTP on ``addr:port`` (until ``shutdown``)."""
-        from prometheus_client import start_http_server
-
-        self._metrics_servers.append(start_http_server(port, addr=addr, registry=self.registry))
+        self._exposition.serve(port, addr)
 
     def circuit_breakers(self) -> dict[str, dict[str, object]]:
         """State of every circuit breaker in use, by name."""
         return {name: b.info() for name, b in self.system.supervisors.breakers().items()}
 
-    # -- results ---------------------------------------------------------------------
+    # -- results (for ExecutionRef) ------------------------------------------------------
     def _final_view_future(self, execution_id: str) -> concurrent.futures.Future[Snapshot]:
-        if not can_exist(execution_id):
-            unknown: concurrent.futures.Future[Snapshot] = concurrent.futures.Future()
-            unknown.set_exception(ExecutionNotFoundError(execution_id))
-            return unknown
-        future = self.system.waiters.result(execution_id)
-        if not future.done():
-            self.system.reactor.submit(self._resolve_if_finished(execution_id, future))
-        return future
-
-    async def _resolve_if_finished(
-        self, execution_id: str, future: concurrent.futures.Future[Snapshot]
-    ) -> None:
-        try:
-            record = await self.storage.get_execution(execution_id)
-            if record is None:
-                if not future.done():
-                    future.set_exception(ExecutionNotFoundError(execution_id))
-                self.system.waiters.drop(execution_id, future)
-                return
-            if record.status.is_terminal:
-                view = await self.storage.load_snapshot(execution_id)
-                if view is not None and not future.done():
-                    future.set_result(view)
-                    self.system.waiters.drop(execution_id, future)
-        except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
+        return self.results.final_view(execution_id)
 
     def _typed_output(self, view: Snapshot) -> Any:
-        definition = self._registry.get(view.flow_id)
-        if definition is None:
-            return view.output
-        return validate(definition.output_type, view.output)
+        return self.catalog.typed_output(view.flow_id, view.output)
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> int:
         """Resume every execution that was running; re-arm wake-ups of waiting ones."""
-        records = self._run(self.storage.executions_to_recover())
-        resumed = 0
-        for record in records:
-            if record.flow_id not in self._registry:
-                log.warning(
-                    "execution %s of unregistered flow %r is not resumed",
-                    record.execution_id,
-                    record.flow_id,
-                )
-                continue
-            if record.status == ExecutionStatus.WAITING:
-                if record.wake_at is not None:
-                    self.system.timers.arm(record.execution_id, "wake", record.wake_at)
-                continue
-            self.system.wake(record.execution_id)
-            resumed += 1
-        if resumed:
-            log.info("resuming %d interrupted executions", resumed)
-        return resumed
+        return resume(
+            self._run(self.storage.executions_to_recover()), self.catalog.registry, self.system
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -611,10 +489,7 @@ class Engine:
             return
         self._closed = True
         _ENGINES.discard(self)
-        for server, thread in self._metrics_servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=10)
+        self._exposition.close()
         reactor = self.system.reactor
         self._feed.close()
         self.system.shutdown_actors()
@@ -640,15 +515,7 @@ class Engine:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"Engine(storage={self.storage.url!r}, flows={sorted(self._registry.all())})"
-
-
-def _make_tracing() -> Tracing | None:
-    try:
-        from water.tracing import Tracing
-    except ImportError:  # opentelemetry-api is not installed: no spans
-        return None
-    return Tracing()
+        return f"Engine(storage={self.storage.url!r}, flows={sorted(self.flows)})"
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:

@@ -1,0 +1,20 @@
+"""``Engine``: runs flows durably inside your service.
+
+::
+
+    with Engine("sqlite:///water.db", flows=[order_flow]) as engine:
+        ref = engine.start(order_flow, {"order_id": "A-1"})
+        print(ref.result(timeout=60))
+
+The package holds the engine by idea: ``core`` (the ``Engine`` facade: construction,
+starts, steering, lifecycle), ``catalog`` (registered definitions, their interpreters
+and task supervisor specs), ``reads`` (what is read from storage: snapshots, journals,
+index rows, statistics), ``results`` (the futures ``ExecutionRef.result`` waits on),
+``recovery`` (resuming interrupted executions) and ``exposition`` (metrics over HTTP,
+tracing set-up).
+"""
+
+from water.engine.catalog import Runnable
+from water.engine.core import Engine
+
+__all__ = ["Engine", "Runnable"]
