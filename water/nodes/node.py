@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,6 +50,10 @@ T = TypeVar("T")
 
 CLAIM_BATCH = 500
 """The most executions one heartbeat claims (the next heartbeat takes more)."""
+
+FINISHED_KEPT = 100_000
+"""How many finished executions a node remembers owning (a message for one it forgot
+claims it again, under a new epoch)."""
 
 INBOX_BATCH = 200
 """The most inbox messages one tick reads."""
@@ -91,6 +96,7 @@ class Node:
         self.system = system
         self._flows = flows
         self._owned: dict[str, int] = {}  # execution id -> the epoch it is run under
+        self._done: OrderedDict[str, int] = OrderedDict()  # the same, of finished ones
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,11 +120,14 @@ class Node:
             return list(self._owned)
 
     def is_local(self, execution_id: str) -> bool:
-        return execution_id in self._owned
+        return execution_id in self._owned or execution_id in self._done
 
     def fence(self, execution_id: str) -> Fence:
         """The fence of an append to the execution (epoch 0: not owned, always refused)."""
-        return (self.node_id, self._owned.get(execution_id, 0))
+        epoch = self._owned.get(execution_id)
+        if epoch is None:
+            epoch = self._done.get(execution_id, 0)
+        return (self.node_id, epoch)
 
     def adopt_new(self, execution_id: str) -> None:
         """An execution this node creates under an id it made (nobody else can know it)."""
@@ -127,21 +136,30 @@ class Node:
 
     def _adopt(self, execution_id: str, epoch: int) -> None:
         with self._lock:
+            self._done.pop(execution_id, None)
             self._owned[execution_id] = epoch
 
     def lost(self, execution_id: str) -> None:
         with self._lock:
-            if self._owned.pop(execution_id, None) is not None:
+            found = self._owned.pop(execution_id, None)
+            found = self._done.pop(execution_id, found)
+            if found is not None:
                 self.lost_count += 1
 
     def finished(self, execution_id: str) -> None:
-        """The execution finished: nothing runs any more (a message claims it again)."""
+        """The execution finished: it is still this node's (a retry runs here), but no
+        longer counted among those it runs, and forgotten after ``FINISHED_KEPT`` more."""
         with self._lock:
-            self._owned.pop(execution_id, None)
+            epoch = self._owned.pop(execution_id, None)
+            if epoch is None:
+                return
+            self._done[execution_id] = epoch
+            if len(self._done) > FINISHED_KEPT:
+                self._done.popitem(last=False)
 
     async def _take(self, execution_id: str) -> bool:
         """Claim one execution on demand (if it has no live owner and a flow of ours)."""
-        if execution_id in self._owned:
+        if self.is_local(execution_id):
             return True
         flows = self._flows()
         if not flows:
@@ -159,7 +177,7 @@ class Node:
     ) -> bool:
         """Own a new execution (created here at epoch 1) or an existing one without a
         live owner; False if another node owns it (idempotent start across nodes)."""
-        if execution_id in self._owned:
+        if self.is_local(execution_id):
             return True
         if await self.storage.create_owned(execution_id, flow_id, self.node_id, parent_id):
             self._adopt(execution_id, 1)
@@ -176,8 +194,10 @@ class Node:
             self.system.reactor.submit(self._start_forwarded(execution_id, message))
         elif body(message, ask=False) is None:  # a late outcome of a run, a timer: not ours
             log.debug("dropped %s for execution %s (owned elsewhere)", message, execution_id)
-        else:
+        elif self.system.reactor.in_loop_thread():  # from an execution: never block
             self.system.reactor.submit(self._forward(execution_id, message))
+        else:  # from a caller: durable when ``tell`` returns
+            self._run(self._forward(execution_id, message))
 
     async def _start_forwarded(self, execution_id: str, message: Start) -> None:
         """A child started by one of our executions: it runs here, unless it exists
@@ -348,7 +368,7 @@ class Node:
         self.renewed_at = time.monotonic()
         self.lease_held = True
         with self._lock:
-            owned = dict(self._owned)
+            owned = {**self._done, **self._owned}
         owners = self._run(self.storage.owners(list(owned)))
         for execution_id, epoch in owned.items():
             if owners.get(execution_id, (self.node_id, epoch)) != (self.node_id, epoch):
@@ -361,10 +381,8 @@ class Node:
                 self.system.relinquish(execution_id)
 
     def _expire_dead_neighbours(self) -> None:
-        """On a store of one host: end at once the leases of nodes whose process is gone
-        (no need to wait for them to run out)."""
-        if not self.storage.one_host:
-            return
+        """End at once the leases of nodes of this host whose process is gone (a crash
+        here is taken over without waiting for the lease to run out)."""
         rows = self._run(self.storage.nodes())
         dead = [
             r.node_id
@@ -418,7 +436,7 @@ class Node:
     def _watch_elsewhere(self) -> None:
         """Tell waiters of executions owned elsewhere of their statuses and ends."""
         waiters = self.system.waiters
-        ids = [i for i in waiters.watched() if i not in self._owned]
+        ids = [i for i in waiters.watched() if not self.is_local(i)]
         for gone in set(self._seen) - set(ids):
             del self._seen[gone]
         for execution_id in ids:

@@ -357,9 +357,6 @@ class Storage(abc.ABC):
     # -- nodes: ownership, leases and the inbox (``water.nodes``) -------------
     shared: bool = False
     """Whether other processes may open this store (then engines share it as nodes)."""
-    one_host: bool = True
-    """Whether every process that opens it runs on this host (a dead process is then
-    known by its pid, without waiting for its lease to run out)."""
 
     @abc.abstractmethod
     async def join(self, node_id: str, host: str, pid: int, lease: float) -> None:

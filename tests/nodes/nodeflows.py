@@ -1,0 +1,64 @@
+"""Flows for the multi-node tests; imported by the tests and by the node processes.
+
+Every run of a step body appends ``execution step attempt node`` to the file named by
+``$WATER_TEST_RUN_LOG`` (one short ``O_APPEND`` write: lines of many processes never
+mix), and returns the node's name, so that the journal says whose result it kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from water import Flow, TaskContext, task
+
+NODE = os.environ.get("WATER_TEST_NODE", "test")
+STEPS = 5
+
+
+def record(ctx: TaskContext) -> str:
+    path = os.environ.get("WATER_TEST_RUN_LOG", "")
+    if path:
+        line = f"{ctx.execution_id} {ctx.step} {ctx.attempt} {NODE}\n".encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    time.sleep(float(os.environ.get("WATER_TEST_STEP_SLEEP", "0")))
+    return NODE
+
+
+def _step(n: int) -> object:
+    @task(id=f"s{n}")
+    def body(data: object, ctx: TaskContext) -> str:
+        return record(ctx)
+
+    return body
+
+
+def work_flow() -> Flow:
+    """Five steps, each recording its run."""
+    flow = Flow("work")
+    for n in range(1, STEPS + 1):
+        flow.then(_step(n))
+    return flow
+
+
+@task(id="first")
+def first(data: object, ctx: TaskContext) -> str:
+    return record(ctx)
+
+
+@task(id="last")
+def last(data: object, ctx: TaskContext) -> dict[str, object]:
+    record(ctx)
+    return {"signal": data}
+
+
+def steer_flow() -> Flow:
+    """A step, a wait for the signal ``go``, and a step that returns its payload."""
+    return Flow("steer").then(first).wait_for_signal("go").then(last)
+
+
+FLOWS = {"work": work_flow, "steer": steer_flow}
