@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from water import Flow, TaskContext, task
+from water import Flow, RetryPolicy, TaskContext, task
 
 NODE = os.environ.get("WATER_TEST_NODE", "test")
 STEPS = 5
@@ -61,4 +61,22 @@ def steer_flow() -> Flow:
     return Flow("steer").then(first).wait_for_signal("go").then(last)
 
 
-FLOWS = {"work": work_flow, "steer": steer_flow}
+def nap_flow() -> Flow:
+    """A step, a durable sleep of 1.5 s, a step."""
+    return Flow("nap").then(first).sleep("1500ms").then(last)
+
+
+@task(id="flaky", retry=RetryPolicy(max_attempts=3, backoff="fixed", delay="1500ms"))
+def flaky(data: object, ctx: TaskContext) -> str:
+    record(ctx)
+    if ctx.attempt == 1:
+        raise ConnectionError("the first attempt fails")
+    return NODE
+
+
+def backoff_flow() -> Flow:
+    """A step whose first attempt fails, retried after a durable back-off of 1.5 s."""
+    return Flow("backoff").then(flaky)
+
+
+FLOWS = {"work": work_flow, "steer": steer_flow, "nap": nap_flow, "backoff": backoff_flow}

@@ -146,3 +146,23 @@ def test_a_node_with_no_flows_steers_an_execution_another_node_runs(
         done = subprocess.run([*water, *command, "--db", store_url], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert other.result(timeout=30) == {"signal": {"n": 2}}
+
+
+def test_timers_and_retry_back_offs_of_a_dead_node_fire_on_its_successor(
+    spawn: Spawn, observer: Engine, run_log: Path
+) -> None:
+    spawn("b", "nap,backoff")
+    a = spawn("a", "nap,backoff", "nap:nap-1", "backoff:backoff-1")
+    nap, backoff = observer.ref("nap-1"), observer.ref("backoff-1")
+    nap.wait_for_status("waiting", timeout=30)  # asleep: its timer is durable
+    wait_until(
+        lambda: any(w.startswith("timer:retry:") for w in backoff.status().waiting_for),
+        what="the retry's back-off to be durable",
+    )
+    a.signal(signal.SIGKILL)
+    a.reap()
+    assert nap.result(timeout=30) == {"signal": "a"}
+    assert backoff.result(timeout=30) == "b"
+    ran = runs_by(run_log)
+    assert [(k, node) for i, k, node in ran if i == "nap-1"] == [("0.first", "a"), ("2.last", "b")]
+    assert [node for i, _, node in ran if i == "backoff-1"] == ["a", "b"]

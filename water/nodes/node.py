@@ -321,7 +321,7 @@ class Node:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)  # asks end with the actors
 
     async def leave(self) -> None:
         """Leave the store: this node's executions are free for others at once."""
