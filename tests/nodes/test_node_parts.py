@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from actors.messages import Start
 from water import Cancel, Engine, GetStatus, Pause, Resume, Retry, Signal
 from water.cli import app
 from water.nodes import NodeSettings, default_node_id
@@ -61,6 +62,7 @@ def test_the_default_node_id_names_the_host_and_the_process() -> None:
         Signal("go", {"n": 1}),
         GetStatus(),
         Retry(),
+        Start("flow", {"n": 1}, "parent", "0.child", {"traceparent": "00-ab"}, None, (("k", 1),)),
     ],
 )
 def test_steering_messages_travel_as_json(message: object) -> None:

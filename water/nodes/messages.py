@@ -1,7 +1,8 @@
 """Messages for executions as the inbox keeps them: a kind and a JSON body.
 
 Only messages that mean something to another engine travel: the public steering
-messages and a child's report to its parent. An answer is a snapshot or an error,
+messages, a parent's start of its child (again: the child reports again) and a
+child's report to its parent. An answer is a snapshot or an error,
 as JSON; nothing is ever pickled.
 """
 
@@ -23,6 +24,7 @@ from actors.messages import (
     Retry,
     RetryChild,
     Signal,
+    Start,
 )
 from supervision import WaterError
 from water.snapshot import Snapshot
@@ -46,6 +48,16 @@ def encode(message: Any) -> tuple[str, dict[str, Any]] | None:
         return "retry", {}
     if isinstance(message, RetryChild):
         return "retry_child", {"generation": message.generation}
+    if isinstance(message, Start):  # a parent starting its child again: it reports again
+        return "start", {
+            "definition": message.definition,
+            "input": to_jsonable_python(message.input),
+            "parent_id": message.parent_id,
+            "parent_step": message.parent_step,
+            "trace": None if message.trace is None else dict(message.trace),
+            "forked_from": message.forked_from,
+            "carried": [[key, to_jsonable_python(value)] for key, value in message.carried],
+        }
     if isinstance(message, ChildUpdate):
         return "child", {
             "key": message.key,
@@ -86,6 +98,9 @@ def decode(kind: str, text: str) -> tuple[Any, bool]:
         message = Retry()
     elif kind == "retry_child":
         message = RetryChild(int(fields["generation"]))
+    elif kind == "start":
+        carried = tuple((str(key), value) for key, value in fields.pop("carried", []))
+        message = Start(**fields, carried=carried)
     elif kind == "child":
         message = ChildUpdate(**fields)
     else:

@@ -200,11 +200,15 @@ class Node:
             self._run(self._forward(execution_id, message))
 
     async def _start_forwarded(self, execution_id: str, message: Start) -> None:
-        """A child started by one of our executions: it runs here, unless it exists
-        and another node owns it already (that node reports to the parent)."""
+        """A child started by one of our executions: it runs here, unless it exists and
+        another node owns it (the start goes to that node, whose child reports again)."""
         try:
             if await self._create_or_take(execution_id, message.definition, message.parent_id):
                 self.system.tell(execution_id, message)
+                return
+            encoded = body(message, ask=False)
+            if encoded is not None:
+                await self.storage.post(execution_id, *encoded)
         except Exception:
             log.exception("could not start execution %s", execution_id)
 
