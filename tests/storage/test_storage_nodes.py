@@ -14,7 +14,7 @@ import pytest
 from water.events import ExecutionStarted, StepCompleted
 from water.status import ExecutionStatus
 from water.storage import AppendRequest, ConcurrencyError, ExecutionRecord, Storage
-from water.storage.base import OwnershipLost
+from water.storage.base import INBOX, REPLIES, OwnershipLost
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -190,5 +190,23 @@ def test_many_fenced_requests_in_one_batch(run: Any, count: int) -> None:
         results = await s.commit([step(i, 1, ("a", 1)) for i in ids])
         assert isinstance(results[0], OwnershipLost)
         assert results[1:] == [None] * (count - 1)
+
+    run(body)
+
+
+def test_postgresql_pushes_the_inbox_news_and_the_others_are_polled(run: Any) -> None:
+    async def body(s: Storage) -> None:
+        news: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        close = await s.listen(lambda channel, payload: news.put_nowait((channel, payload)))
+        if close is None:  # SQLite and memory: the node polls
+            assert s.url.startswith(("sqlite", "memory"))
+            return
+        try:
+            message_id = await s.post("e1", "pause", "{}")
+            assert await asyncio.wait_for(news.get(), 10) == (INBOX, "e1")
+            await s.answer(message_id, '{"ok": true}')
+            assert await asyncio.wait_for(news.get(), 10) == (REPLIES, message_id)
+        finally:
+            await close()
 
     run(body)

@@ -16,8 +16,9 @@ The store is the only coordinator (no broker, no protocol between nodes):
   the execution is owned otherwise (``OwnershipLost``): the coordinator then stops,
   performing nothing, and late results of its steps are dropped here.
 * **Inbox.** A message for an execution owned elsewhere is left in the store; its
-  owner reads its inbox every ``tick`` (a short poll), hands each message to the
-  execution and removes it (or keeps the answer for an ``ask``) once it is handled,
+  owner reads its inbox when the store pushes the news (PostgreSQL's LISTEN/NOTIFY,
+  ``Storage.listen``) or every ``tick`` (a short poll: SQLite), hands each message to
+  the execution and removes it (or keeps the answer for an ``ask``) once it is handled,
   so a message outlives the death of an owner: the next owner handles it. Waiters
   for the end (or a status) of an execution owned elsewhere learn of it from the
   store on the same tick.
@@ -40,7 +41,7 @@ from water.nodes.settings import NodeSettings
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import Storage
-from water.storage.base import Claimed, Fence
+from water.storage.base import INBOX, REPLIES, Claimed, Closer, Fence
 
 if TYPE_CHECKING:
     from actors.system import ActorSystem
@@ -63,6 +64,10 @@ HANDLE_TIMEOUT = 60.0
 
 ASK_TIMEOUT = 30.0
 """How long an ``ask`` of an execution owned elsewhere waits, when given no timeout."""
+
+PUSHED_POLL = 1.0
+"""Seconds between two reads of the inbox when the store pushes its news (PostgreSQL's
+LISTEN/NOTIFY): the reads then only catch what a lost notification missed."""
 
 RESUMED = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 """Statuses of claimed executions that are woken at once (others wait for a message
@@ -103,6 +108,9 @@ class Node:
         self._handling: set[str] = set()  # inbox messages being handled
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="water-inbox")
         self._seen: dict[str, str] = {}  # last status seen of executions owned elsewhere
+        self._woken = threading.Event()  # the store pushed news of the inbox
+        self._replies: dict[str, threading.Event] = {}  # asks waiting for their answer
+        self._closer: Closer | None = None  # stops the store's pushes
         self.claims = False  # take over executions without a live owner
         self.lease_held = False
         self.renewed_at = 0.0  # time.monotonic() of the last renewal
@@ -245,20 +253,27 @@ class Node:
         message_id = self._run(self.storage.post(execution_id, *encoded))
         limit = ASK_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + limit
-        while True:
-            found = self._run(self.storage.reply(message_id))
-            if found is None:
-                raise ExecutionNotFound(execution_id)
-            handled, reply = found
-            if handled:
-                return decode_reply(execution_id, reply)
-            if time.monotonic() >= deadline and self._run(self.storage.withdraw(message_id)):
-                raise TimeoutError(
-                    f"execution {execution_id!r} is run by another engine, which did not "
-                    f"handle {type(message).__name__} within {limit}s; the message was "
-                    "withdrawn (nothing was done)"
-                )
-            self._stop.wait(self.settings.tick)
+        answered = self._replies[message_id] = threading.Event()
+        pause = self.settings.tick if self._closer is None else PUSHED_POLL
+        try:
+            while True:
+                found = self._run(self.storage.reply(message_id))
+                if found is None:
+                    raise ExecutionNotFound(execution_id)
+                handled, reply = found
+                if handled:
+                    return decode_reply(execution_id, reply)
+                left = deadline - time.monotonic()
+                if left <= 0 and self._run(self.storage.withdraw(message_id)):
+                    raise TimeoutError(
+                        f"execution {execution_id!r} is run by another engine, which did not "
+                        f"handle {type(message).__name__} within {limit}s; the message was "
+                        "withdrawn (nothing was done)"
+                    )
+                answered.wait(max(0.0, min(pause, left)))
+                answered.clear()
+        finally:
+            del self._replies[message_id]
 
     async def _stored_view(self, execution_id: str) -> Snapshot | None:
         """The stored snapshot with the index row's status (None if either is missing)."""
@@ -284,6 +299,7 @@ class Node:
         self.claims = claims
         if not self.storage.shared:
             return
+        self._closer = self._run(self.storage.listen(self._pushed))
         self._thread = threading.Thread(target=self._loop, name="water-node", daemon=True)
         self._thread.start()
 
@@ -319,12 +335,28 @@ class Node:
             log.info("node %s took over %d executions", self.node_id, len(claimed))
         return woken
 
+    def _pushed(self, channel: str, payload: str) -> None:
+        """News from the store (on the loop): a message posted, or an ask answered."""
+        if channel == INBOX:
+            self._woken.set()
+        elif channel == REPLIES:
+            answered = self._replies.get(payload)
+            if answered is not None:
+                answered.set()
+
     def stop(self) -> None:
         """Stop the heartbeat and the inbox (the engine stops its actors next)."""
         self._stop.set()
+        self._woken.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=10)
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            try:
+                self._run(closer(), timeout=10)
+            except Exception:
+                log.exception("node %s: stopping LISTEN failed", self.node_id)
         self._pool.shutdown(wait=False, cancel_futures=True)  # asks end with the actors
 
     async def leave(self) -> None:
@@ -336,7 +368,14 @@ class Node:
     def _loop(self) -> None:
         s = self.settings
         next_beat = time.monotonic() + s.heartbeat
-        while not self._stop.wait(s.tick):
+        while not self._stop.is_set():
+            # pushed news wakes it at once; else a short poll, or (news pushed, nobody
+            # here waiting on another node) a slower one that only catches lost news
+            pushed = self._closer is not None and not self._watching()
+            self._woken.wait(min(PUSHED_POLL, s.heartbeat) if pushed else s.tick)
+            self._woken.clear()
+            if self._stop.is_set():
+                return
             try:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + s.heartbeat
@@ -436,6 +475,10 @@ class Node:
         finally:
             with self._lock:
                 self._handling.discard(message_id)
+
+    def _watching(self) -> bool:
+        """Whether someone here waits for an execution another node runs."""
+        return any(not self.is_local(i) for i in self.system.waiters.watched())
 
     def _watch_elsewhere(self) -> None:
         """Tell waiters of executions owned elsewhere of their statuses and ends."""

@@ -24,7 +24,7 @@ SQL storages), never by loading every row into memory.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -57,6 +57,12 @@ owned by that node at that epoch (or does not exist yet: a new execution)."""
 
 TERMINAL = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 """Statuses of finished executions (no node needs to own them to run them)."""
+
+Closer: TypeAlias = Callable[[], Coroutine[Any, Any, None]]
+"""Stops what ``Storage.listen`` started."""
+
+INBOX, REPLIES = "water_inbox", "water_reply"
+"""The channels of ``Storage.listen``."""
 
 FlowEvent: TypeAlias = tuple[str, str, Event]
 """An event with its execution's id and flow id (``events_since``)."""
@@ -427,6 +433,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def withdraw(self, message_id: str) -> bool:
         """Remove a message not handled yet; False if it was handled (or is gone)."""
+
+    async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
+        """Push the inbox's news: ``wake(INBOX, execution_id)`` when a message is posted,
+        ``wake(REPLIES, message_id)`` when one is answered (on the loop); the returned
+        coroutine function stops it. None: this storage pushes nothing (poll it)."""
+        return None
 
     # -- statistics -------------------------------------------------------
     @abc.abstractmethod
