@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from water import Engine, Pause, Resume, Signal
+from water import Cancel, Engine, Pause, Resume, Signal
 from water.status import ExecutionStatus
 
 from .conftest import LEASE, Spawn, runs, runs_by, wait_until
@@ -120,7 +120,7 @@ def test_a_paused_owner_is_fenced_and_its_late_results_never_reach_the_journal(
 def test_a_node_with_no_flows_steers_an_execution_another_node_runs(
     spawn: Spawn, observer: Engine, store_url: str
 ) -> None:
-    spawn("a", "steer", "steer:s1", "steer:s2")
+    spawn("a", "steer", "steer:s1", "steer:s2", "steer:s3", "steer:s4")
     ref = observer.ref("s1")
     assert ref.wait_for_status("waiting", timeout=30).status == ExecutionStatus.WAITING
     assert ref.ask(Pause(), timeout=30).status == ExecutionStatus.PAUSED
@@ -146,6 +146,18 @@ def test_a_node_with_no_flows_steers_an_execution_another_node_runs(
         done = subprocess.run([*water, *command, "--db", store_url], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert other.result(timeout=30) == {"signal": {"n": 2}}
+    # cancelled from here, and from the command line
+    observer.ref("s3").tell(Cancel("not needed"))
+    assert observer.ref("s3").wait_for_status("cancelled", timeout=30).status == "cancelled"
+    done = subprocess.run(
+        [*water, "cancel", "s4", "--db", store_url], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert observer.ref("s4").status().status == ExecutionStatus.CANCELLED
+    done = subprocess.run(
+        [*water, "pause", "nope", "--db", store_url], capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "no execution 'nope'" in done.stderr
 
 
 def test_timers_and_retry_back_offs_of_a_dead_node_fire_on_its_successor(

@@ -224,7 +224,12 @@ class Engine:
         with self._start_span(resolved.id, eid) as trace:
             if trace is not None:
                 message = dataclasses.replace(message, trace=trace)
-            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+            try:
+                view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+            except Exception as exc:
+                if fresh and not isinstance(exc, TimeoutError):  # refused: nothing to own
+                    self.node.discard(eid)
+                raise
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"

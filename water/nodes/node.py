@@ -142,6 +142,11 @@ class Node:
         with self._lock:
             self._owned[execution_id] = 1
 
+    def discard(self, execution_id: str) -> None:
+        """A new execution whose start failed: nothing of it to own."""
+        with self._lock:
+            self._owned.pop(execution_id, None)
+
     def _adopt(self, execution_id: str, epoch: int) -> None:
         with self._lock:
             self._done.pop(execution_id, None)
