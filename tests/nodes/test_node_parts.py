@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from actors.messages import Start
 from water import Cancel, Engine, GetStatus, Pause, Resume, Retry, Signal
 from water.cli import app
+from water.errors import StorageError
 from water.nodes import NodeSettings, default_node_id
 from water.nodes.messages import (
     RemoteError,
@@ -24,6 +26,7 @@ from water.nodes.messages import (
     encode_view,
 )
 from water.snapshot import Snapshot
+from water.storage import AppendRequest, MemoryStorage
 
 from .nodeflows import work_flow
 
@@ -101,3 +104,28 @@ def test_an_engine_shows_itself_as_a_node(tmp_path: Path) -> None:
     with Engine(url, node_id="n2") as reader:
         record = reader.get_execution("one")
         assert record is not None and record.owner is None
+
+
+class _Refusing(MemoryStorage):
+    """Refuses every write of the execution ``refused`` (a permanent storage error)."""
+
+    refused = "refused"
+
+    async def commit(self, batch: Sequence[AppendRequest]) -> list[BaseException | None]:
+        if any(r.execution_id == self.refused for r in batch):
+            return [
+                StorageError("refused") if r.execution_id == self.refused else None for r in batch
+            ]
+        return await super().commit(batch)
+
+
+def test_a_refused_start_under_a_chosen_id_leaves_no_row_behind() -> None:
+    storage = _Refusing()
+    with Engine(storage, flows=[work_flow()]) as engine:
+        with pytest.raises(StorageError):
+            engine.start("work", {"n": 1}, execution_id="refused")
+        assert engine.get_execution("refused") is None
+        assert engine.node.info()["owned_executions"] == 0
+        storage.refused = "another"
+        ref = engine.start("work", {"n": 1}, execution_id="refused")
+        assert ref.result(timeout=10) == "test"

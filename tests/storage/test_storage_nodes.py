@@ -6,6 +6,7 @@ Each runs on every storage (memory, SQLite, PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -175,6 +176,15 @@ def test_the_inbox_keeps_messages_for_the_owner(run: Any) -> None:
         third = await s.post("e1", "pause", "{}")
         assert await s.withdraw(third) is True
         assert await s.withdraw(third) is False
+        # an answer nobody collects is pruned in the end; an unhandled message is not
+        fourth, fifth = await s.post("e1", "pause", "{}"), await s.post("e1", "pause", "{}")
+        await s.answer(fourth, "{}")
+        await s.prune_inbox(time.time() + 1)
+        assert await s.reply(fourth) is None
+        assert await s.reply(fifth) == (False, None)
+        # deleting an execution deletes its messages
+        await s.delete_execution("e1")
+        assert await s.reply(fifth) is None
 
     run(body)
 

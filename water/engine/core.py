@@ -227,8 +227,8 @@ class Engine:
             try:
                 view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
             except Exception as exc:
-                if fresh and not isinstance(exc, TimeoutError):  # refused: nothing to own
-                    self.node.discard(eid)
+                if not isinstance(exc, TimeoutError):  # refused: nothing to own
+                    self.node.abandon(eid, created=fresh)
                 raise
         if view.flow_id != resolved.id:
             raise StateConflictError(

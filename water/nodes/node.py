@@ -62,12 +62,12 @@ INBOX_BATCH = 200
 HANDLE_TIMEOUT = 60.0
 """How long the owner waits for an execution to handle an inbox message."""
 
-ASK_TIMEOUT = 30.0
-"""How long an ``ask`` of an execution owned elsewhere waits, when given no timeout."""
-
 PUSHED_POLL = 1.0
 """Seconds between two reads of the inbox when the store pushes its news (PostgreSQL's
 LISTEN/NOTIFY): the reads then only catch what a lost notification missed."""
+
+UNCOLLECTED = 3600.0
+"""Seconds an answer waits for its asker (gone, if it has not read it by then)."""
 
 RESUMED = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.PAUSING)
 """Statuses of claimed executions that are woken at once (others wait for a message
@@ -114,6 +114,7 @@ class Node:
         self.claims = False  # take over executions without a live owner
         self.lease_held = False
         self.renewed_at = 0.0  # time.monotonic() of the last renewal
+        self._beats = 0
         self.claimed_count = 0  # executions claimed since start
         self.lost_count = 0  # executions lost to another node since start
 
@@ -142,10 +143,27 @@ class Node:
         with self._lock:
             self._owned[execution_id] = 1
 
-    def discard(self, execution_id: str) -> None:
-        """A new execution whose start failed: nothing of it to own."""
-        with self._lock:
-            self._owned.pop(execution_id, None)
+    def abandon(self, execution_id: str, *, created: bool) -> None:
+        """A start that was refused: nothing of it to own. Under a caller's id
+        (``created`` False), the index row ``place`` made for it is removed if nothing
+        was journaled (else a later start of that id would find a husk)."""
+        if not created:
+            try:
+                created = self._run(self._remove_husk(execution_id))
+            except Exception as exc:  # the storage is down: the next start takes it over
+                log.warning("execution %s: its empty row stays (%s)", execution_id, exc)
+        if created:  # else it exists, and is still run here
+            with self._lock:
+                self._owned.pop(execution_id, None)
+
+    async def _remove_husk(self, execution_id: str) -> bool:
+        """Remove the row of an execution this node owns that has no journal; whether it did."""
+        owners = await self.storage.owners([execution_id])
+        if owners.get(execution_id) != self.fence(execution_id):
+            return False
+        if await self.storage.last_seq(execution_id) != 0:
+            return False
+        return await self.storage.delete_execution(execution_id)
 
     def _adopt(self, execution_id: str, epoch: int) -> None:
         with self._lock:
@@ -256,8 +274,7 @@ class Node:
                 "invalid",
             )
         message_id = self._run(self.storage.post(execution_id, *encoded))
-        limit = ASK_TIMEOUT if timeout is None else timeout
-        deadline = time.monotonic() + limit
+        deadline = float("inf") if timeout is None else time.monotonic() + timeout
         answered = self._replies[message_id] = threading.Event()
         pause = self.settings.tick if self._closer is None else PUSHED_POLL
         try:
@@ -272,7 +289,7 @@ class Node:
                 if left <= 0 and self._run(self.storage.withdraw(message_id)):
                     raise TimeoutError(
                         f"execution {execution_id!r} is run by another engine, which did not "
-                        f"handle {type(message).__name__} within {limit}s; the message was "
+                        f"handle {type(message).__name__} within {timeout}s; the message was "
                         "withdrawn (nothing was done)"
                     )
                 answered.wait(max(0.0, min(pause, left)))
@@ -399,6 +416,9 @@ class Node:
             self.renewed_at = time.monotonic()
         else:
             self._lapsed()
+        self._beats += 1
+        if self._beats % 100 == 1:
+            self._run(self.storage.prune_inbox(time.time() - UNCOLLECTED))
         if self.claims:
             self._expire_dead_neighbours()
             flows = self._flows()

@@ -434,6 +434,10 @@ class Storage(abc.ABC):
     async def withdraw(self, message_id: str) -> bool:
         """Remove a message not handled yet; False if it was handled (or is gone)."""
 
+    async def prune_inbox(self, before: float) -> None:  # noqa: B027
+        """Remove the answers nobody collected (their asker is gone), answered before
+        ``before`` (unix seconds)."""
+
     async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
         """Push the inbox's news: ``wake(INBOX, execution_id)`` when a message is posted,
         ``wake(REPLIES, message_id)`` when one is answered (on the loop); the returned

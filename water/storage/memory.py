@@ -299,6 +299,9 @@ class MemoryStorage(Storage):
             table.pop(execution_id, None) is not None
             for table in (self._events, self._records, self._checkpoints, self._tasks)
         ]
+        for message_id, (message, _, _) in list(self._inbox.items()):
+            if message.execution_id == execution_id:
+                del self._inbox[message_id]
         return any(found)
 
     # -- nodes: ownership, leases and the inbox --------------------------------
@@ -442,6 +445,11 @@ class MemoryStorage(Storage):
         if handled:
             del self._inbox[message_id]
         return handled, entry[2]
+
+    async def prune_inbox(self, before: float) -> None:
+        for message_id, (_, handled, _) in list(self._inbox.items()):
+            if handled is not None and handled < before:
+                del self._inbox[message_id]
 
     async def withdraw(self, message_id: str) -> bool:
         entry = self._inbox.get(message_id)

@@ -476,7 +476,6 @@ class SQLStorage(Storage, Generic[Conn]):
         return bool(await self._read(self._nodes.withdraw, (message_id,)))
 
     async def prune_inbox(self, before: float) -> None:
-        """Remove the answers nobody collected, handled before ``before``."""
         await self._change(self._nodes.prune, (before,))
 
     # -- statistics -------------------------------------------------------------------
