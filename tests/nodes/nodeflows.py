@@ -29,8 +29,8 @@ def record(ctx: TaskContext) -> str:
     return NODE
 
 
-def _step(n: int) -> object:
-    @task(id=f"s{n}")
+def _step(n: int, prefix: str = "s") -> object:
+    @task(id=f"{prefix}{n}")
     def body(data: object, ctx: TaskContext) -> str:
         return record(ctx)
 
@@ -79,4 +79,24 @@ def backoff_flow() -> Flow:
     return Flow("backoff").then(flaky)
 
 
-FLOWS = {"work": work_flow, "steer": steer_flow, "nap": nap_flow, "backoff": backoff_flow}
+def inner_flow() -> Flow:
+    """Three steps: run as a child execution of ``nested_flow``."""
+    inner = Flow("inner")
+    for n in range(1, 4):
+        inner.then(_step(n, "i"))
+    return inner
+
+
+def nested_flow() -> Flow:
+    """A step, a nested flow of three steps (a child execution), a step."""
+    return Flow("outer").then(first).then(inner_flow()).then(last)
+
+
+FLOWS = {
+    "nested": nested_flow,
+    "inner": inner_flow,
+    "work": work_flow,
+    "steer": steer_flow,
+    "nap": nap_flow,
+    "backoff": backoff_flow,
+}

@@ -178,3 +178,29 @@ def test_timers_and_retry_back_offs_of_a_dead_node_fire_on_its_successor(
     ran = runs_by(run_log)
     assert [(k, node) for i, k, node in ran if i == "nap-1"] == [("0.first", "a"), ("2.last", "b")]
     assert [node for i, _, node in ran if i == "backoff-1"] == ["a", "b"]
+
+
+def test_children_and_parents_on_different_nodes_report_through_the_inbox(
+    spawn: Spawn, observer: Engine, run_log: Path
+) -> None:
+    ids = [f"outer-{i}" for i in range(3)]
+    children = [f"{i}/1.inner" for i in ids]
+    spawn("c", "inner")  # knows the child flow only: it can take the children, not the parents
+    a = spawn("a", "nested", *(f"nested:{i}" for i in ids), step_sleep=0.1)
+    wait_until(lambda: sum("/" in i for i, _ in runs(run_log)) >= 3, what="children to run")
+    a.signal(signal.SIGKILL)
+    a.reap()
+    durable = {i: set(completed(observer, i)) for i in ids + children}
+    wait_until(
+        lambda: all(observer.get_execution(c).owner == "c" for c in children),  # type: ignore[union-attr]
+        what="c to take the children over",
+    )
+    spawn("b", "nested")  # takes the parents; the children report to them from c
+    for execution_id in ids:
+        assert observer.ref(execution_id).result(timeout=30)["signal"] in ("a", "c")
+    counted = runs(run_log)
+    for execution_id, keys in durable.items():
+        for key in keys:
+            assert counted[execution_id, key] == 1, (execution_id, key)
+    assert {observer.get_execution(i).owner for i in ids} == {"b"}  # type: ignore[union-attr]
+    assert {observer.get_execution(c).owner for c in children} == {"c"}  # type: ignore[union-attr]
