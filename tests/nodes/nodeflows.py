@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
-from water import Flow, RetryPolicy, TaskContext, task
+from water import Flow, RetryPolicy, Task, TaskContext, task
 
 NODE = os.environ.get("WATER_TEST_NODE", "test")
 STEPS = 5
@@ -29,7 +30,7 @@ def record(ctx: TaskContext) -> str:
     return NODE
 
 
-def _step(n: int, prefix: str = "s") -> object:
+def _step(n: int, prefix: str = "s") -> Task[Any, str]:
     @task(id=f"{prefix}{n}")
     def body(data: object, ctx: TaskContext) -> str:
         return record(ctx)

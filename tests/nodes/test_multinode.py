@@ -16,7 +16,8 @@ import pytest
 from water import Cancel, Engine, Pause, Resume, Signal
 from water.status import ExecutionStatus
 
-from .conftest import LEASE, Spawn, runs, runs_by, wait_until
+from .conftest import Spawn
+from .nodeprocs import LEASE, runs, runs_by, wait_until
 
 STEPS = [f"{n - 1}.s{n}" for n in range(1, 6)]  # the step keys of the work flow
 
@@ -30,11 +31,7 @@ def observer(store_url: str) -> Iterator[Engine]:
 
 def completed(engine: Engine, execution_id: str) -> dict[str, object]:
     """Step key -> the output its journal kept (the name of the node that ran it)."""
-    return {
-        e.key: e.output  # type: ignore[attr-defined]
-        for e in engine.events(execution_id)
-        if e.type == "step_completed"
-    }
+    return {e.key: e.output for e in engine.events(execution_id) if e.type == "step_completed"}
 
 
 def all_done(engine: Engine, ids: list[str]) -> bool:
@@ -113,7 +110,7 @@ def test_a_paused_owner_is_fenced_and_its_late_results_never_reach_the_journal(
         assert sorted(journal) == sorted(STEPS)
         # a's results in the journal are exactly those durable before b took over
         assert {k for k, v in journal.items() if v == "a"} == kept_from_a[execution_id]
-        keys = [e.key for e in observer.events(execution_id) if e.type == "step_completed"]  # type: ignore[attr-defined]
+        keys = [e.key for e in observer.events(execution_id) if e.type == "step_completed"]
         assert len(keys) == len(set(keys))
 
 
