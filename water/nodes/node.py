@@ -311,10 +311,12 @@ class Node:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, *, claims: bool) -> None:
-        """Join the store (a lease from now), resume what this node may claim
-        (``claims``), and run the heartbeat from now on (a store other processes
-        share only)."""
+        """Join the store (a lease from now) and run the heartbeat from now on (a store
+        other processes share only), claiming executions without a live owner if
+        ``claims``. What a node of the same id owned before is released first: the
+        claims take it back (a node restarting under its id)."""
         s = self.settings
+        self._run(self.storage.leave(self.node_id))
         self._run(self.storage.join(self.node_id, s.host, s.pid, s.lease))
         self.lease_held = True
         self.renewed_at = time.monotonic()
@@ -326,17 +328,15 @@ class Node:
         self._thread.start()
 
     def recover(self) -> int:
-        """Claim and resume every execution without a live owner (including this node's
-        own, under a reused id); how many were woken."""
+        """Claim and resume every execution of its flows without a live owner; how many
+        were woken."""
         self._expire_dead_neighbours()
         flows = self._flows()
         if not flows:
             return 0
         woken = 0
         while True:
-            claimed = self._run(
-                self.storage.claim(self.node_id, flows, mine=True, limit=CLAIM_BATCH)
-            )
+            claimed = self._run(self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH))
             woken += self._resume(claimed)
             if len(claimed) < CLAIM_BATCH:
                 return woken
