@@ -77,6 +77,8 @@ SQLITE = Dialect(
     nulls_first="",  # NULLs sort first already
     table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
     clustered=" WITHOUT ROWID",
+    # one host: its wall clock (julianday keeps milliseconds)
+    now="((julianday('now') - 2440587.5) * 86400.0)",
 )
 
 MIGRATIONS = migrations(SQLITE)
@@ -90,7 +92,7 @@ def _upsert(table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = ()) 
     )
 
 
-_UPSERT_EXECUTION = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at",))
+_UPSERT_EXECUTION = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
 _SAVE_CHECKPOINT = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULT = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _DELETES = [f"DELETE FROM {table.name} WHERE execution_id = ?" for table in EXECUTION_TABLES]
