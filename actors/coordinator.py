@@ -38,6 +38,7 @@ from actors.messages import (
     CommandRejected,
     ExecutionNotFound,
     Failure,
+    Fenced,
     JournalFailed,
     Query,
     Start,
@@ -106,6 +107,8 @@ class Host(Protocol):
     def finished(self, execution_id: str, ref: pykka.ActorRef[Any], view: Any) -> None: ...
 
     def crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None: ...
+
+    def fenced(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None: ...
 
     def detach(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None: ...
 
@@ -247,6 +250,9 @@ class Coordinator(LoopActor):
     def _error(self, exc: BaseException, msg: Any, query: bool) -> Any:
         if self.host.closed:  # e.g. a write the shutdown gave up: nothing to rebuild now
             pass
+        elif isinstance(exc, Fenced):
+            if self.broken is None:
+                self._relinquish(exc)
         elif isinstance(exc, CommandRejected):
             if not query:
                 log.info("execution %s ignored %s: %s", self.execution_id, type(msg).__name__, exc)
@@ -264,6 +270,9 @@ class Coordinator(LoopActor):
     def _handle(self, msg: Any, query: bool) -> Any:
         if isinstance(msg, JournalFailed):
             if msg.incarnation == self.incarnation and self.broken is None:
+                if isinstance(msg.error, Fenced):
+                    self._relinquish(msg.error)
+                    return None
                 log.error("journal append of %s failed: %s", self.execution_id, msg.error)
                 self._crash()
             return None
@@ -441,6 +450,19 @@ class Coordinator(LoopActor):
         self.interpreter = None
         self.broken = RuntimeError(f"coordinator of {self.execution_id!r} crashed")
         self.host.crashed(self.execution_id, self.actor_ref)
+        self.stop()
+
+    def _relinquish(self, error: BaseException) -> None:
+        """Stop at once, performing nothing more: another engine owns the execution now.
+
+        Whatever this coordinator had not journaled is dropped (that engine resumes
+        from what is durable), and it is not restarted here.
+        """
+        log.warning("execution %s: %s; stopping here", self.execution_id, error)
+        self.state = None
+        self.interpreter = None
+        self.broken = error
+        self.host.fenced(self.execution_id, self.actor_ref)
         self.stop()
 
     def _discard(self, error: BaseException) -> None:

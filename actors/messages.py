@@ -214,3 +214,12 @@ class SystemShutDown(WaterError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("the engine is shut down")
+
+
+class Fenced(WaterError):
+    """An append was refused because this engine no longer owns the execution.
+
+    Another engine claimed it (this one's lease lapsed): the coordinator stops
+    without performing anything more, and never restarts here. The store's own
+    error (``water.storage.OwnershipLost``) is one of these.
+    """

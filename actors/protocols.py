@@ -98,3 +98,28 @@ class JournalStore(Protocol):
     def is_transient(self, error: BaseException) -> bool:
         """Whether an error of ``commit`` or ``load`` is a storage fault that passes by
         itself (the runtime then retries with back-off instead of failing)."""
+
+
+class Placement(Protocol):
+    """Where executions run when several engines share one store (``water.nodes``).
+
+    The system runs an execution only while its engine owns it; a message for one it
+    does not own is handed to ``forward`` (which may claim it, or leave the message in
+    the store for its owner), and an execution whose append was fenced is ``lost``.
+    """
+
+    def is_local(self, execution_id: str) -> bool:
+        """Whether this engine owns the execution now (a dict lookup: called per message)."""
+
+    def forward(self, execution_id: str, message: Any) -> None:
+        """Deliver a message for an execution this engine does not own (any thread;
+        never blocks). Outcomes of step runs (late results) are dropped."""
+
+    def ask(self, execution_id: str, message: Any, timeout: float | None, detail: bool) -> Any:
+        """Ask an execution this engine does not own (blocks the caller's thread)."""
+
+    def lost(self, execution_id: str) -> None:
+        """A coordinator of the execution was fenced: this engine no longer owns it."""
+
+    def finished(self, execution_id: str) -> None:
+        """The execution finished here (a later message may claim it again)."""

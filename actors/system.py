@@ -22,7 +22,7 @@ from actors.journal import Journal
 from actors.messages import SystemShutDown, TimerDue
 from actors.observer import RuntimeObserver
 from actors.outage import storage_delay
-from actors.protocols import Interpreters, JournalStore
+from actors.protocols import Interpreters, JournalStore, Placement
 from actors.reactor import Reactor
 from actors.router import Router
 from actors.supervisors import Supervisors
@@ -42,6 +42,7 @@ class ActorSystem:
         clock: Clock | None = None,
         observer: RuntimeObserver | None = None,
     ) -> None:
+        self.placement: Placement | None = None  # set by an engine sharing its store
         self.interpreters = interpreters
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -71,11 +72,36 @@ class ActorSystem:
     def closed(self) -> bool:
         return self.router.closed
 
+    def _elsewhere(self, execution_id: str) -> bool:
+        placement = self.placement
+        return placement is not None and not placement.is_local(execution_id)
+
     def tell(self, execution_id: str, message: Any) -> None:
+        if self._elsewhere(execution_id):
+            assert self.placement is not None
+            self.placement.forward(execution_id, message)
+            return
         self.router.tell(execution_id, message)
 
     def deliver(self, execution_id: str, message: Any) -> None:
+        if self._elsewhere(execution_id):
+            assert self.placement is not None
+            self.placement.forward(execution_id, message)
+            return
         self.router.deliver(execution_id, message)
+
+    def fenced(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
+        """A coordinator's append was fenced: the execution is another engine's now."""
+        self.router.detach(execution_id, ref)
+        self.timers.disarm(execution_id)
+        if self.placement is not None:
+            self.placement.lost(execution_id)
+
+    def relinquish(self, execution_id: str) -> None:
+        """Stop running an execution another engine owns now (its coordinator, timers);
+        its waiters keep waiting (they learn of its end from the store)."""
+        self.router.forget(execution_id)
+        self.timers.disarm(execution_id)
 
     def passivate(self, execution_id: str, coordinator: Coordinator) -> bool:
         return self.router.passivate(
@@ -86,9 +112,14 @@ class ActorSystem:
         # only the routed coordinator speaks for the execution: one that was
         # forgotten (its execution deleted) must not leave its view behind
         routed = self.router.finished(execution_id, ref)
+        if routed and self.placement is not None:
+            self.placement.finished(execution_id)
         self.waiters.finished(execution_id, view, remember=routed)
 
     def crashed(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
+        if self._elsewhere(execution_id):
+            self.router.detach(execution_id, ref)
+            return
         self.router.crashed(execution_id, ref)
 
     def detach(self, execution_id: str, ref: pykka.ActorRef[Any]) -> None:
@@ -145,6 +176,9 @@ class ActorSystem:
         fresh: bool = False,
     ) -> Any:
         """Send a message and wait for the execution's answer (its view)."""
+        if self._elsewhere(execution_id):
+            assert self.placement is not None
+            return self.placement.ask(execution_id, message, timeout, detail)
         return self.router.ask(execution_id, message, timeout, detail=detail, fresh=fresh)
 
     async def ask_async(

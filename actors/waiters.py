@@ -74,6 +74,11 @@ class Waiters:
         if error is not None:
             self.fail(execution_id, error)
 
+    def watched(self) -> set[str]:
+        """The executions someone waits for (their end, or a status)."""
+        with self._lock:
+            return set(self._results) | set(self._watchers)
+
     # -- statuses ----------------------------------------------------------------------
     def watch(self, execution_id: str, statuses: frozenset[str]) -> concurrent.futures.Future[str]:
         """A future completed with the status once the execution reaches one of ``statuses``."""

@@ -22,7 +22,7 @@ checkpoints, never to the interpreter's state.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from actors.effects import Phase, Status
@@ -37,6 +37,7 @@ from water.storage import (
     Storage,
     TaskResult,
 )
+from water.storage.base import Fence
 from water.storage.faults import DRIVER_ERRORS, is_transient, storage_error
 
 CHECKPOINT_EVERY = 1000
@@ -83,6 +84,7 @@ class StreamWriter:
 
     __slots__ = (
         "_every",
+        "_fence",
         "_final",
         "_label",
         "_program",
@@ -100,8 +102,10 @@ class StreamWriter:
         rows: int,
         every: int = CHECKPOINT_EVERY,
         final: bool = False,
+        fence: Fence | None = None,
     ) -> None:
         self._program = program
+        self._fence = fence  # (node, epoch) this writer appends under
         self.execution_id = execution_id
         self._seq = seq
         self._rows = rows
@@ -147,6 +151,7 @@ class StreamWriter:
             record=record,
             checkpoint=cp,
             task_results=rows,
+            fence=self._fence,
         )
 
 
@@ -189,6 +194,8 @@ class EngineStore:
     def __init__(self, storage: Storage, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.storage = storage
         self.checkpoint_every = checkpoint_every
+        self.fences: Callable[[str], Fence | None] | None = None
+        """The fence of each execution's next writer (``water.nodes``; None: none)."""
         self.name = f"storage {storage.url or type(storage).__name__!r}"
 
     async def commit(self, batch: Sequence[Any]) -> list[BaseException | None]:
@@ -224,7 +231,8 @@ class EngineStore:
         seq = stored.seq if stored is not None else 0
         rows = int(stored.journal or 0) if stored is not None else 0
         final = stored is not None and program.status(state).phase is Phase.DONE
-        return StreamWriter(program, execution_id, seq, rows, self.checkpoint_every, final)
+        fence = None if self.fences is None else self.fences(execution_id)
+        return StreamWriter(program, execution_id, seq, rows, self.checkpoint_every, final, fence)
 
     def is_transient(self, error: BaseException) -> bool:
         return is_transient(error)

@@ -291,3 +291,23 @@ class _LiveCollector(Collector):
         for name, machine in system.supervisors.breakers().items():
             breakers.add_metric([name], BREAKER_STATES.get(str(machine.state), 0))
         yield breakers
+        node = getattr(engine, "node", None)
+        if node is None:
+            return
+        info = node.info()
+        labels = ["node"]
+        ident = [str(info["node_id"])]
+        for name, doc, key in (
+            ("water_node_lease_held", "1 while this node's lease is renewed in time.", None),
+            ("water_node_owned_executions", "Unfinished executions this node runs.", "owned"),
+            ("water_node_claimed", "Executions this node claimed since it started.", "claimed"),
+            ("water_node_lost", "Executions another node claimed from this one.", "lost"),
+        ):
+            value = (
+                float(bool(info["lease_held"]))
+                if key is None
+                else float(info["owned_executions" if key == "owned" else key])
+            )
+            family = GaugeMetricFamily(name, doc, labels=labels)
+            family.add_metric(ident, value)
+            yield family

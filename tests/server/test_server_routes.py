@@ -35,7 +35,12 @@ def start(client: TestClient, flow_id: str, payload: object, **params: object) -
 
 # -- flows -----------------------------------------------------------------------------
 def test_health_answers_without_touching_flows(client):
-    assert client.get("/health").json() == {"status": "ok", "version": "0.1.0", "flows": 7}
+    health = client.get("/health").json()
+    node = health.pop("node")
+    assert health == {"status": "ok", "version": "0.1.0", "flows": 7}
+    # the engine as a node: its id, its lease, what it runs
+    assert node["node_id"] and node["lease_held"] is True and node["lease_seconds"] == 10.0
+    assert node["owned_executions"] >= 0 and node["lost"] == 0
 
 
 def test_flows_lists_each_flow_with_schemas_and_step_graph(client):

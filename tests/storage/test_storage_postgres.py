@@ -182,7 +182,15 @@ def test_schema(pg_url: str) -> None:
         "FROM information_schema.columns WHERE table_schema = current_schema()",
     )
     tables = {table for table, *_ in columns}
-    assert tables == {"schema_version", "events", "executions", "flow_snapshots", "task_results"}
+    assert tables == {
+        "schema_version",
+        "events",
+        "executions",
+        "flow_snapshots",
+        "task_results",
+        "nodes",
+        "inbox",
+    }
     types = {(table, column): kind for table, column, kind, _ in columns}
     for column in ("created_at", "updated_at", "wake_at"):  # unix seconds, as in SQLite
         assert types["executions", column] == "double precision"
@@ -204,6 +212,7 @@ def test_schema(pg_url: str) -> None:
         "executions_status",
         "executions_parent",
         "executions_wake_at",
+        "executions_owner",
         "executions_pkey",
     }
     # a schema version means the same tables in both dialects

@@ -183,6 +183,8 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
             "executions",
             "flow_snapshots",
             "task_results",
+            "nodes",
+            "inbox",
         }
         indexes = {
             tuple(col for *_, col in raw.execute(f"PRAGMA index_info({name!r})"))
@@ -191,14 +193,20 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
                 " AND sql IS NOT NULL"
             )
         }
-        assert indexes == {("flow_id", "created_at"), ("status",), ("parent_id",), ("wake_at",)}
+        assert indexes == {
+            ("flow_id", "created_at"),
+            ("status",),
+            ("parent_id",),
+            ("wake_at",),
+            ("owner",),
+        }
         events_indexes = raw.execute(
             "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='events'"
             " AND sql IS NOT NULL"
         ).fetchall()
         assert events_indexes == [("events_ts",)]
-    assert SCHEMA_VERSION == 4
-    assert [version for version, _ in MIGRATIONS] == [1, 2, 3, 4]
+    assert SCHEMA_VERSION == 5
+    assert [version for version, _ in MIGRATIONS] == [1, 2, 3, 4, 5]
 
 
 def test_a_version_1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:

@@ -132,6 +132,7 @@ def print_records(rows: list[ExecutionRecord]) -> None:
     table.add_column("status", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("updated", no_wrap=True)
+    table.add_column("owner", no_wrap=True)
     table.add_column("error")
     for r in rows:
         table.add_row(
@@ -140,6 +141,7 @@ def print_records(rows: list[ExecutionRecord]) -> None:
             styled(str(r.status)),
             local_time(r.created_at),
             local_time(r.updated_at),
+            escape(r.owner or ""),
             escape(r.error or ""),
         )
     out().print(table)
@@ -193,6 +195,8 @@ def execution_head(record: ExecutionRecord, snapshot: Snapshot | None) -> Table:
     head.add_row("status", styled(str(record.status)))
     head.add_row("created", local_time(record.created_at))
     head.add_row("updated", local_time(record.updated_at))
+    if record.owner:
+        head.add_row("owner", f"{escape(record.owner)} (epoch {record.epoch})")
     if record.parent_id:
         head.add_row("parent", escape(record.parent_id))
     if snapshot is not None and snapshot.forked_from:

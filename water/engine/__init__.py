@@ -9,9 +9,9 @@
 The package holds the engine by idea: ``core`` (the ``Engine`` facade: construction,
 starts, steering, lifecycle), ``catalog`` (registered definitions, their interpreters
 and task supervisor specs), ``reads`` (what is read from storage: snapshots, journals,
-index rows, statistics), ``results`` (the futures ``ExecutionRef.result`` waits on),
-``recovery`` (resuming interrupted executions) and ``exposition`` (metrics over HTTP,
-tracing set-up).
+index rows, statistics), ``results`` (the futures ``ExecutionRef.result`` waits on)
+and ``exposition`` (metrics over HTTP, tracing set-up). Which executions an engine
+runs, and how it resumes the interrupted ones, is ``water.nodes``'.
 """
 
 from water.engine.catalog import Runnable

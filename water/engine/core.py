@@ -23,11 +23,11 @@ from actors.messages import Cancel, GetStatus, Start
 from actors.observer import Observers, RuntimeObserver
 from actors.system import ActorSystem
 from supervision import Clock, RetryPolicy
+from supervision.durations import Duration
 from water.definition import Definition
 from water.engine.catalog import Catalog, Runnable
 from water.engine.exposition import MetricsEndpoints, make_tracing
 from water.engine.reads import Reads
-from water.engine.recovery import resume
 from water.engine.results import Results
 from water.errors import (
     ExecutionNotFoundError,
@@ -39,6 +39,7 @@ from water.fork import carried_outputs
 from water.ids import can_exist, check_execution_id, new_execution_id
 from water.interpreters import Machine
 from water.journal import EngineStore
+from water.nodes import DEFAULT_LEASE, Node, NodeSettings
 from water.ref import ExecutionRef, translate
 from water.snapshot import Snapshot
 from water.stats import ExecutionStats
@@ -79,6 +80,11 @@ class Engine:
     resume interrupted executions at start (default True).
     ``registry``: a prometheus ``CollectorRegistry`` for this engine's metrics;
     ``metrics_port``: also serve them over HTTP on ``127.0.0.1:<port>``.
+    ``node_id`` (default ``host-pid-random``) and ``lease`` (seconds, a ``timedelta``
+    or ``"10s"``): this engine as a node among the engines sharing its store; it runs
+    only the executions it owns, renews its lease every ``heartbeat`` (a quarter of
+    the lease by default) and takes over those of nodes whose lease ran out (with
+    ``recover``); see docs/nodes.md.
     With ``opentelemetry-api`` installed, executions and steps are traced through
     the global tracer provider (see ``water.tracing``).
     """
@@ -98,7 +104,11 @@ class Engine:
         registry: Any = None,
         metrics_port: int | None = None,
         observer: RuntimeObserver | None = None,
+        node_id: str | None = None,
+        lease: Duration = DEFAULT_LEASE,
+        heartbeat: Duration | None = None,
     ) -> None:
+        settings = NodeSettings.make(node_id, lease, heartbeat)
         self.storage = storage_from_url(storage)
         self.tracing = make_tracing()
         self.catalog = Catalog(
@@ -116,21 +126,24 @@ class Engine:
         self.subscriptions = Subscriptions()
         observed = [o for o in (observer or self.metrics, self.tracing) if o is not None]
         observers = Observers([*observed, self.subscriptions])
-        self.system = ActorSystem(
-            self.catalog, EngineStore(self.storage), clock=clock, observer=observers
-        )
+        store = EngineStore(self.storage)
+        self.system = ActorSystem(self.catalog, store, clock=clock, observer=observers)
+        self.node = Node(settings, self.storage, self.system, lambda: list(self.flows))
+        self.system.placement = self.node
+        store.fences = self.node.fence
         self.reads = Reads(self.storage, self._run)
         self.results = Results(self.system, self.storage)
         self._feed = StoreFeed(self.subscriptions, self.storage, self.system.reactor)
         self._closed = False
         try:
             self.system.reactor.run(self.storage.initialize())
+            for flow in flows:
+                self.register(flow)
+            self.node.start(claims=recover)
         except BaseException:
             self.system.shutdown()
             raise
         _ENGINES.add(self)
-        for flow in flows:
-            self.register(flow)
         if metrics_port is not None:
             self.serve_metrics(metrics_port)
         if recover:
@@ -195,8 +208,9 @@ class Engine:
         The input is validated against the flow's input model first (pydantic's
         ``ValidationError`` names the fields); an input the journal cannot store
         exactly raises ``UnstorableValueError``. With an ``execution_id`` that already
-        exists, nothing new starts: the existing execution's ref is returned. A chosen
-        id follows the rule of ``water.ids`` (else ``InvalidExecutionIdError``).
+        exists, nothing new starts: the existing execution's ref is returned (also when
+        another engine sharing the store runs it, or starts it at the same moment). A
+        chosen id follows the rule of ``water.ids`` (else ``InvalidExecutionIdError``).
         """
         self._check_open()
         if execution_id is not None:
@@ -204,10 +218,17 @@ class Engine:
         resolved, message = self.catalog.start_message(flow, input)
         eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None  # an id made here: no stored execution to look up
+        if not self._place(eid, resolved.id, fresh):
+            return self._elsewhere(eid, resolved.id)
         with self._start_span(resolved.id, eid) as trace:
             if trace is not None:
                 message = dataclasses.replace(message, trace=trace)
-            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+            try:
+                view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+            except Exception as exc:
+                if not isinstance(exc, TimeoutError):  # refused: nothing to own
+                    self.node.abandon(eid, created=fresh)
+                raise
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -242,6 +263,8 @@ class Engine:
         for value in inputs:
             _, message = self.catalog.start_message(flow, value)
             messages.append((new_execution_id(), message))
+        for eid, _ in messages:
+            self.node.adopt_new(eid)
         with self._start_span(self.catalog.resolve(flow).id, count=len(messages)) as trace:
             if trace is not None:
                 messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
@@ -296,20 +319,32 @@ class Engine:
     ) -> tuple[ExecutionRef[Any], Snapshot]:
         """``start_async``, with the execution's view once its start is durable.
 
-        The answer is awaited on the caller's loop: no worker thread per start.
+        The answer is awaited on the caller's loop: no worker thread per start. A
+        chosen ``execution_id`` may name an execution another engine sharing the store
+        runs: finding that out reads the store, so such a start runs ``start`` in a
+        worker thread.
         """
         self._check_open()
         if execution_id is not None:
             check_execution_id(execution_id)
+            ref = await asyncio.to_thread(
+                self.start, flow, input, execution_id=execution_id, timeout=timeout
+            )
+            return ref, await asyncio.to_thread(self.snapshot, execution_id, timeout)
         resolved, message = self.catalog.start_message(flow, input)
-        eid = execution_id if execution_id is not None else new_execution_id()
-        fresh = execution_id is None
+        eid = new_execution_id()
+        self._place(eid, resolved.id, True)  # an id made here: it is ours
         with self._start_span(resolved.id, eid) as trace:
             if trace is not None:
                 message = dataclasses.replace(message, trace=trace)
-            view: Snapshot = await self.system.ask_async(
-                eid, message, timeout, detail=False, fresh=fresh
-            )
+            try:
+                view: Snapshot = await self.system.ask_async(
+                    eid, message, timeout, detail=False, fresh=True
+                )
+            except Exception as exc:
+                if not isinstance(exc, TimeoutError):  # refused: nothing to own
+                    self.node.abandon(eid, created=True)
+                raise
         if view.flow_id != resolved.id:
             raise StateConflictError(
                 f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
@@ -350,12 +385,33 @@ class Engine:
         )
         eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None
-        view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+        if self._place(eid, definition.id, fresh):
+            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+        else:
+            view = self.snapshot(eid, timeout)
         if view.flow_id != definition.id or view.forked_from != original.execution_id:
             raise StateConflictError(
                 f"execution {eid!r} exists and is not a fork of {original.execution_id!r}"
             )
         return ExecutionRef(self, eid)
+
+    def _place(self, execution_id: str, flow_id: str, fresh: bool) -> bool:
+        """Own a new execution before its start (True), or learn that another engine
+        sharing the store owns it (False): then its start is theirs."""
+        if fresh:
+            self.node.adopt_new(execution_id)
+            return True
+        return self.node.place(execution_id, flow_id)
+
+    def _elsewhere(self, execution_id: str, flow_id: str) -> ExecutionRef[Any]:
+        """The ref of an execution another engine runs, if it runs ``flow_id``."""
+        record = self.get_execution(execution_id)
+        if record is not None and record.flow_id != flow_id:
+            raise StateConflictError(
+                f"execution {execution_id!r} exists and runs flow {record.flow_id!r}, "
+                f"not {flow_id!r}"
+            )
+        return ExecutionRef(self, execution_id)
 
     def ref(self, execution_id: str) -> ExecutionRef[Any]:
         """A ref to an execution by id (it need not be in memory)."""
@@ -497,10 +553,14 @@ class Engine:
 
     # -- recovery ----------------------------------------------------------------------
     def recover(self) -> int:
-        """Resume every execution that was running; re-arm wake-ups of waiting ones."""
-        return resume(
-            self._run(self.storage.executions_to_recover()), self.catalog.registry, self.system
-        )
+        """Resume every execution of a registered flow that no live engine owns: wake
+        those that were running, re-arm the wake-ups of waiting ones; how many woke.
+
+        Each is claimed first (``water.nodes``), so that engines sharing the store never
+        resume the same execution twice.
+        """
+        self._check_open()
+        return self.node.recover()
 
     # -- lifecycle -----------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -520,11 +580,16 @@ class Engine:
         self._exposition.close()
         reactor = self.system.reactor
         self._feed.close()
+        self.node.stop()
         self.system.shutdown_actors()
         try:
             reactor.run(self.system.journal.drain(), timeout=10)
         except Exception:
             log.exception("journal did not drain")
+        try:  # what it owned is free for other engines at once
+            reactor.run(self.node.leave(), timeout=10)
+        except Exception:
+            log.exception("leaving the store failed")
         try:
             reactor.run(self.storage.close(), timeout=10)
         except Exception:

@@ -154,6 +154,9 @@ class SessionSummary(BaseModel):
     updated_at: datetime
     parent_id: str | None = None
     error: str | None = None
+    owner: str | None = Field(
+        default=None, description="The node (engine) that runs it, if any (docs/nodes.md)."
+    )
 
     @classmethod
     def from_record(cls, record: ExecutionRecord) -> SessionSummary:
@@ -165,6 +168,7 @@ class SessionSummary(BaseModel):
             updated_at=record.updated_at,
             parent_id=record.parent_id,
             error=record.error,
+            owner=record.owner,
         )
 
 
@@ -253,10 +257,22 @@ class ForkRequest(BaseModel):
     )
 
 
+class NodeHealth(BaseModel):
+    """This engine as a node among the engines sharing its store (docs/nodes.md)."""
+
+    node_id: str
+    lease_seconds: float
+    lease_held: bool = Field(description="Its lease was renewed within the last lease period.")
+    owned_executions: int = Field(description="Unfinished executions this node runs.")
+    claimed: int = Field(description="Executions it claimed since it started.")
+    lost: int = Field(description="Executions another node claimed from it since it started.")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     flows: int = Field(description="How many flows are registered.")
+    node: NodeHealth | None = None
 
 
 StepInfo.model_rebuild()

@@ -24,7 +24,7 @@ SQL storages), never by loading every row into memory.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import CoreSchema, core_schema
 
+from actors.messages import Fenced
 from water.errors import StorageError
 from water.events import ErrorInfo, Event
 from water.snapshot import Snapshot
@@ -50,6 +51,19 @@ RECOVER_ALWAYS = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionSta
 RECOVER_WITH_TIMER = (ExecutionStatus.WAITING,)
 """Statuses of executions an engine resumes at start when they have a ``wake_at``."""
 
+
+Fence: TypeAlias = tuple[str, int]
+"""``(node id, epoch)``: an append with it is written only while its execution is
+owned by that node at that epoch (or does not exist yet: a new execution)."""
+
+TERMINAL = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+"""Statuses of finished executions (no node needs to own them to run them)."""
+
+Closer: TypeAlias = Callable[[], Coroutine[Any, Any, None]]
+"""Stops what ``Storage.listen`` started."""
+
+INBOX, REPLIES = "water_inbox", "water_reply"
+"""The channels of ``Storage.listen``."""
 
 FlowEvent: TypeAlias = tuple[str, str, Event]
 """An event with its execution's id and flow id (``events_since``)."""
@@ -86,6 +100,24 @@ class ConcurrencyError(StorageError):
         )
 
 
+class OwnershipLost(StorageError, Fenced):
+    """An append was refused: the execution is owned by another node (or epoch) now.
+
+    Never transient: the writer must stop; the execution's owner carries on.
+    """
+
+    def __init__(self, execution_id: str, fence: Fence, owner: str | None, epoch: int) -> None:
+        self.execution_id = execution_id
+        self.fence = fence
+        self.owner = owner
+        self.epoch = epoch
+        held = "no node" if owner is None else f"node {owner!r} (epoch {epoch})"
+        super().__init__(
+            f"execution {execution_id!r} is owned by {held}, not by node {fence[0]!r} "
+            f"(epoch {fence[1]}): this node lost it"
+        )
+
+
 class ExecutionRecord(BaseModel):
     """A row of the executions index."""
 
@@ -100,6 +132,45 @@ class ExecutionRecord(BaseModel):
     wake_at: float | None = None
     """Earliest armed timer (unix seconds) of a waiting execution, for recovery."""
     error: str | None = None
+    owner: str | None = None
+    """The node that runs it (None: none); see ``water.nodes``."""
+    epoch: int = 0
+    """How many times a node claimed it (each claim fences out the previous owner)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """A node (an engine) sharing the store, as its row says."""
+
+    node_id: str
+    host: str
+    pid: int
+    started_at: float
+    lease_until: float
+    alive: bool
+    """Its lease is ahead of the store's clock."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An execution a node claimed: run it under ``epoch`` (its fence)."""
+
+    execution_id: str
+    flow_id: str
+    status: ExecutionStatus
+    wake_at: float | None
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    """A message for an execution, left in the store for its owner."""
+
+    id: str
+    execution_id: str
+    kind: str
+    body: str
+    """JSON text (``water.nodes.inbox`` encodes it)."""
 
 
 def is_recoverable(record: ExecutionRecord) -> bool:
@@ -183,6 +254,9 @@ class AppendRequest:
     record: ExecutionRecord | None = None
     checkpoint: Checkpoint | None = None
     task_results: list[TaskResult] = field(default_factory=list)
+    fence: Fence | None = None
+    """Write only while this node owns the execution at this epoch (``OwnershipLost``
+    otherwise); a new index row is written with it as its owner."""
 
 
 class Storage(abc.ABC):
@@ -320,6 +394,90 @@ class Storage(abc.ABC):
         Pending, running and pausing executions, plus waiting ones with a
         ``wake_at`` (their earliest timer).
         """
+
+    # -- nodes: ownership, leases and the inbox (``water.nodes``) -------------
+    shared: bool = False
+    """Whether other processes may open this store (then engines share it as nodes)."""
+
+    @abc.abstractmethod
+    async def join(self, node_id: str, host: str, pid: int, lease: float) -> None:
+        """Record a node with a lease of ``lease`` seconds from now (replacing its row)."""
+
+    @abc.abstractmethod
+    async def renew(self, node_id: str, lease: float) -> bool:
+        """Extend a node's lease (one statement); False if it had run out (then it is
+        not extended: the node must ``join`` again and check what it still owns)."""
+
+    @abc.abstractmethod
+    async def expire(self, node_ids: Sequence[str]) -> None:
+        """End these nodes' leases now (their processes are known to be dead)."""
+
+    @abc.abstractmethod
+    async def leave(self, node_id: str) -> None:
+        """A node stops: its executions are left unowned, its row removed."""
+
+    @abc.abstractmethod
+    async def nodes(self) -> list[NodeRow]:
+        """Every node's row, by id."""
+
+    @abc.abstractmethod
+    async def create_owned(
+        self, execution_id: str, flow_id: str, node_id: str, parent_id: str | None = None
+    ) -> bool:
+        """Create the index row of a new execution owned by ``node_id`` at epoch 1,
+        unless the execution exists; True if it was created (idempotent start)."""
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        node_id: str,
+        flow_ids: Sequence[str],
+        *,
+        execution_ids: Sequence[str] | None = None,
+        mine: bool = False,
+        limit: int = 100,
+    ) -> list[Claimed]:
+        """Claim executions of these flows that have no live owner (epoch + 1 each).
+
+        Without ``execution_ids``, up to ``limit`` of those unfinished or with messages
+        waiting, oldest first; with them, those of them (in any status). ``mine``:
+        executions ``node_id`` owns already are claimed again too (a node that
+        restarts under the same id).
+        """
+
+    @abc.abstractmethod
+    async def owners(self, execution_ids: Sequence[str]) -> dict[str, Fence | None]:
+        """The ``(owner, epoch)`` of these executions (None: unowned; absent: unknown)."""
+
+    @abc.abstractmethod
+    async def post(self, execution_id: str, kind: str, body: str) -> str:
+        """Leave a message for an execution's owner; its id."""
+
+    @abc.abstractmethod
+    async def inbox(self, node_id: str, limit: int = 100) -> list[InboxMessage]:
+        """Messages not handled yet of executions ``node_id`` owns, oldest first."""
+
+    @abc.abstractmethod
+    async def answer(self, message_id: str, reply: str | None) -> None:
+        """A message was handled: keep ``reply`` for its sender, or (None) remove it."""
+
+    @abc.abstractmethod
+    async def reply(self, message_id: str) -> tuple[bool, str | None] | None:
+        """``(handled, reply)`` of a message, None if it is gone; a reply read is removed."""
+
+    @abc.abstractmethod
+    async def withdraw(self, message_id: str) -> bool:
+        """Remove a message not handled yet; False if it was handled (or is gone)."""
+
+    async def prune_inbox(self, before: float) -> None:  # noqa: B027
+        """Remove the answers nobody collected (their asker is gone), answered before
+        ``before`` (unix seconds)."""
+
+    async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
+        """Push the inbox's news: ``wake(INBOX, execution_id)`` when a message is posted,
+        ``wake(REPLIES, message_id)`` when one is answered (on the loop); the returned
+        coroutine function stops it. None: this storage pushes nothing (poll it)."""
+        return None
 
     # -- statistics -------------------------------------------------------
     @abc.abstractmethod

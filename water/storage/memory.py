@@ -10,6 +10,8 @@ datetimes come back as timezone-aware UTC datetimes (a naive one is taken as UTC
 from __future__ import annotations
 
 import copy
+import secrets
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +19,19 @@ from typing import Any
 from water.events import Event
 from water.snapshot import Snapshot
 from water.stats import PERCENTILES, ExecutionStats, StepStats, percentile, zero_counts
+from water.status import ExecutionStatus
 from water.storage.base import (
+    TERMINAL,
     AppendRequest,
     Checkpoint,
+    Claimed,
     ConcurrencyError,
     ExecutionRecord,
+    Fence,
     FlowEvent,
+    InboxMessage,
+    NodeRow,
+    OwnershipLost,
     StatusFilter,
     Storage,
     TaskResult,
@@ -111,6 +120,8 @@ class MemoryStorage(Storage):
         self._records: dict[str, ExecutionRecord] = {}
         self._checkpoints: dict[str, Checkpoint] = {}
         self._tasks: dict[str, dict[str, TaskResult]] = {}
+        self._nodes: dict[str, NodeRow] = {}
+        self._inbox: dict[str, tuple[InboxMessage, float | None, str | None]] = {}
 
     def __repr__(self) -> str:
         return "MemoryStorage()"
@@ -173,10 +184,12 @@ class MemoryStorage(Storage):
         each request afresh and never touches it again (reads return copies).
         """
         events: list[Event] = []
+        if req.fence is not None:
+            self._check_fence(req.execution_id, req.fence)
         if req.events:
             self._check(req.execution_id, req.expected_seq)
             events = _numbered(req.events, req.expected_seq)
-        record = None if req.record is None else self._merged(req.record)
+        record = None if req.record is None else self._merged(req.record, req.fence)
         checkpoint = req.checkpoint
         tasks = req.task_results
         if events:
@@ -218,9 +231,20 @@ class MemoryStorage(Storage):
         return [_task(row.task_id, row) for row in ordered]
 
     # -- the executions index ---------------------------------------------
-    def _merged(self, record: ExecutionRecord) -> ExecutionRecord:
+    def _check_fence(self, execution_id: str, fence: Fence) -> None:
+        existing = self._records.get(execution_id)
+        if existing is not None and (existing.owner, existing.epoch) != fence:
+            raise OwnershipLost(execution_id, fence, existing.owner, existing.epoch)
+
+    def _merged(self, record: ExecutionRecord, fence: Fence | None = None) -> ExecutionRecord:
         existing = self._records.get(record.execution_id)
-        return _record(record, None if existing is None else existing.created_at)
+        merged = _record(record, None if existing is None else existing.created_at)
+        owner, epoch = (
+            (existing.owner, existing.epoch) if existing is not None else fence or (None, 0)
+        )
+        if (merged.owner, merged.epoch) != (owner, epoch):
+            merged = merged.model_copy(update={"owner": owner, "epoch": epoch})
+        return merged
 
     async def upsert_execution(self, record: ExecutionRecord) -> None:
         merged = self._merged(record)
@@ -275,7 +299,164 @@ class MemoryStorage(Storage):
             table.pop(execution_id, None) is not None
             for table in (self._events, self._records, self._checkpoints, self._tasks)
         ]
+        for message_id, (message, _, _) in list(self._inbox.items()):
+            if message.execution_id == execution_id:
+                del self._inbox[message_id]
         return any(found)
+
+    # -- nodes: ownership, leases and the inbox --------------------------------
+    def _alive(self, node_id: str | None, now: float) -> bool:
+        row = None if node_id is None else self._nodes.get(node_id)
+        return row is not None and row.lease_until > now
+
+    async def join(self, node_id: str, host: str, pid: int, lease: float) -> None:
+        now = time.time()
+        self._nodes[node_id] = NodeRow(node_id, host, pid, now, now + lease, True)
+
+    async def renew(self, node_id: str, lease: float) -> bool:
+        now = time.time()
+        row = self._nodes.get(node_id)
+        if row is None or row.lease_until <= now:
+            return False
+        self._nodes[node_id] = NodeRow(
+            node_id, row.host, row.pid, row.started_at, now + lease, True
+        )
+        return True
+
+    async def expire(self, node_ids: Sequence[str]) -> None:
+        for node_id in node_ids:
+            row = self._nodes.get(node_id)
+            if row is not None:
+                self._nodes[node_id] = NodeRow(
+                    node_id, row.host, row.pid, row.started_at, 0.0, False
+                )
+
+    async def leave(self, node_id: str) -> None:
+        for execution_id, record in list(self._records.items()):
+            if record.owner == node_id:
+                self._records[execution_id] = record.model_copy(update={"owner": None})
+        self._nodes.pop(node_id, None)
+
+    async def nodes(self) -> list[NodeRow]:
+        now = time.time()
+        return [
+            NodeRow(r.node_id, r.host, r.pid, r.started_at, r.lease_until, r.lease_until > now)
+            for _, r in sorted(self._nodes.items())
+        ]
+
+    async def create_owned(
+        self, execution_id: str, flow_id: str, node_id: str, parent_id: str | None = None
+    ) -> bool:
+        if execution_id in self._records:
+            return False
+        now = datetime.now(UTC)
+        self._records[execution_id] = ExecutionRecord(
+            execution_id=execution_id,
+            flow_id=flow_id,
+            status=ExecutionStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            parent_id=parent_id,
+            owner=node_id,
+            epoch=1,
+        )
+        return True
+
+    async def claim(
+        self,
+        node_id: str,
+        flow_ids: Sequence[str],
+        *,
+        execution_ids: Sequence[str] | None = None,
+        mine: bool = False,
+        limit: int = 100,
+    ) -> list[Claimed]:
+        now = time.time()
+        flows = frozenset(flow_ids)
+        waiting = {m.execution_id for m, handled, _ in self._inbox.values() if handled is None}
+        if execution_ids is None:
+            rows = sorted(
+                (
+                    r
+                    for r in self._records.values()
+                    if r.status not in TERMINAL or r.execution_id in waiting
+                ),
+                key=_age_key,
+            )
+        else:
+            rows = [r for r in map(self._records.get, execution_ids) if r is not None]
+        claimed: list[Claimed] = []
+        for record in rows:
+            if len(claimed) >= limit and execution_ids is None:
+                break
+            if record.flow_id not in flows:
+                continue
+            free = record.owner is None or not self._alive(record.owner, now)
+            if not (free or (mine and record.owner == node_id)):
+                continue
+            epoch = record.epoch + 1
+            self._records[record.execution_id] = record.model_copy(
+                update={"owner": node_id, "epoch": epoch}
+            )
+            claimed.append(
+                Claimed(record.execution_id, record.flow_id, record.status, record.wake_at, epoch)
+            )
+        return claimed
+
+    async def owners(self, execution_ids: Sequence[str]) -> dict[str, Fence | None]:
+        found: dict[str, Fence | None] = {}
+        for execution_id in execution_ids:
+            record = self._records.get(execution_id)
+            if record is not None:
+                owner = record.owner
+                found[execution_id] = None if owner is None else (owner, record.epoch)
+        return found
+
+    async def post(self, execution_id: str, kind: str, body: str) -> str:
+        message_id = f"{time.time_ns():020d}-{secrets.token_hex(6)}"
+        self._inbox[message_id] = (InboxMessage(message_id, execution_id, kind, body), None, None)
+        return message_id
+
+    async def inbox(self, node_id: str, limit: int = 100) -> list[InboxMessage]:
+        found = []
+        for message_id in sorted(self._inbox):
+            message, handled, _ = self._inbox[message_id]
+            record = self._records.get(message.execution_id)
+            if handled is None and record is not None and record.owner == node_id:
+                found.append(message)
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def answer(self, message_id: str, reply: str | None) -> None:
+        entry = self._inbox.get(message_id)
+        if entry is None:
+            return
+        if reply is None:
+            del self._inbox[message_id]
+        else:
+            self._inbox[message_id] = (entry[0], time.time(), reply)
+
+    async def reply(self, message_id: str) -> tuple[bool, str | None] | None:
+        entry = self._inbox.get(message_id)
+        if entry is None:
+            return None
+        handled = entry[1] is not None
+        if handled:
+            del self._inbox[message_id]
+        return handled, entry[2]
+
+    async def prune_inbox(self, before: float) -> None:
+        for message_id, (_, handled, _) in list(self._inbox.items()):
+            if handled is not None and handled < before:
+                del self._inbox[message_id]
+
+    async def withdraw(self, message_id: str) -> bool:
+        entry = self._inbox.get(message_id)
+        if entry is None or entry[1] is not None:
+            return False
+        del self._inbox[message_id]
+        return True
 
     # -- statistics --------------------------------------------------------
     async def stats(self, flow_id: str | None = None) -> ExecutionStats:

@@ -24,12 +24,17 @@ itself does not depend on it (``pip install 'water[postgres]'``).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+from water.storage.base import INBOX, REPLIES, Closer
 from water.storage.faults import PostgresStorageError
 from water.storage.postgres_url import redact, split_url
 from water.storage.sql.commit import Prepared
@@ -69,6 +74,8 @@ __all__ = [
     "PostgresStorageError",
 ]
 
+log = logging.getLogger("water.storage")
+
 POOL_MAX = 10
 """The default largest number of connections a ``PostgresStorage`` opens."""
 
@@ -86,6 +93,8 @@ POSTGRES = Dialect(
     max_list=sys.maxsize,  # a list is one parameter
     nulls_first=" NULLS FIRST",
     table_exists="SELECT 1 WHERE to_regclass('schema_version') IS NOT NULL",
+    # the server's clock: the same for every host sharing the database
+    now="(EXTRACT(EPOCH FROM clock_timestamp())::float8)",
 )
 
 MIGRATIONS = migrations(POSTGRES)
@@ -124,7 +133,7 @@ _EVENT_ARRAYS = [_arrays(EVENTS, EVENT_COLUMNS), *(f"%b::{_ARRAYS[k]}" for _, k 
 _INSERT_EVENTS = insert_events(
     f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})", EVENT_ROW
 )
-_UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at",))
+_UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
 _SAVE_CHECKPOINTS = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULTS = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _CREATED = RECORD_COLUMNS.index("created_at")
@@ -136,6 +145,18 @@ _DELETE_EXECUTION = (
     )
     + " SELECT "
     + " + ".join(f"(SELECT count(*) FROM d{i})" for i in range(len(EXECUTION_TABLES)))
+)
+
+
+# the inbox's writes, each telling the listeners of every node (``listen``)
+_POST = (
+    "WITH i AS (INSERT INTO inbox (id, execution_id, kind, body, created_at) "
+    "VALUES (%s, %s, %s, %s, %s) RETURNING execution_id) "
+    f"SELECT pg_notify('{INBOX}', execution_id) FROM i"
+)
+_ANSWER = (
+    "WITH a AS (UPDATE inbox SET handled_at = %s, reply = %s WHERE id = %s RETURNING id) "
+    f"SELECT pg_notify('{REPLIES}', id) FROM a"
 )
 
 
@@ -358,6 +379,48 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
         if statement is not None:
             sql, params = statement
             await conn.execute(sql, params)
+
+    # -- the inbox, pushed by LISTEN/NOTIFY ----------------------------------------
+    async def post(self, execution_id: str, kind: str, body: str) -> str:
+        message_id = f"{time.time_ns():020d}-{secrets.token_hex(6)}"
+        await self._read(_POST, (message_id, execution_id, kind, body, time.time()))
+        return message_id
+
+    async def answer(self, message_id: str, reply: str | None) -> None:
+        if reply is None:
+            await super().answer(message_id, None)
+        else:
+            await self._read(_ANSWER, (time.time(), reply, message_id))
+
+    async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
+        """A connection of its own ``LISTEN``s to both channels; if it fails (or is lost
+        later) the node just polls, as it does anyway now and then."""
+        import psycopg
+
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            await conn.execute(f"LISTEN {INBOX}")
+            await conn.execute(f"LISTEN {REPLIES}")
+        except psycopg.Error as exc:
+            log.warning("%s: no LISTEN (%s); polling the inbox", self._source, exc)
+            return None
+
+        async def pump() -> None:
+            try:
+                async for note in conn.notifies():
+                    wake(note.channel, note.payload)
+            except psycopg.Error as exc:
+                log.warning("%s: LISTEN lost (%s); polling the inbox", self._source, exc)
+
+        task = asyncio.get_running_loop().create_task(pump())
+
+        async def close() -> None:
+            task.cancel()
+            with suppress(BaseException):
+                await task
+            await conn.close()
+
+        return close
 
     async def _delete(self, conn: AsyncConnection[Any], execution_id: str) -> int:
         cur = await conn.execute(_DELETE_EXECUTION, {"id": execution_id})

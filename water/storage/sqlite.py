@@ -9,12 +9,14 @@ The connection belongs to one thread (``sqlite_thread.SQLiteThread``); each read
 is a round trip to it, and a whole group commit is one: its statements, its
 transaction and its fallbacks run on the thread as one job. A small group commit
 (``INLINE_REQUESTS``) is run in place instead, on the event loop's thread, when the
-connection's thread is idle: a few rows commit faster than two thread wake-ups. A group commit that
-only appends events is a single multi-row ``INSERT`` (in autocommit mode one
-statement is its own transaction), which refuses to leave a gap in a stream
-(``insert_events``); a request whose events would not directly follow its stream's
-last event makes the whole statement fail, and the batch is then re-applied without
-the requests at fault. Anything else is written inside ``BEGIN IMMEDIATE``.
+connection's thread is idle: a few rows commit faster than two thread wake-ups.
+
+A group commit that only appends events is a single multi-row ``INSERT`` (in
+autocommit mode one statement is its own transaction), which refuses to leave a gap
+in a stream (``insert_events``); a request whose events would not directly follow
+its stream's last event makes the whole statement fail, and the batch is then
+re-applied without the requests at fault. Anything else is written inside
+``BEGIN IMMEDIATE``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ SQLITE = Dialect(
     nulls_first="",  # NULLs sort first already
     table_exists="SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
     clustered=" WITHOUT ROWID",
+    # one host: its wall clock (julianday keeps milliseconds)
+    now="((julianday('now') - 2440587.5) * 86400.0)",
 )
 
 MIGRATIONS = migrations(SQLITE)
@@ -97,7 +101,7 @@ def _upsert(table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = ()) 
     )
 
 
-_UPSERT_EXECUTION = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at",))
+_UPSERT_EXECUTION = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
 _SAVE_CHECKPOINT = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULT = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _DELETES = [f"DELETE FROM {table.name} WHERE execution_id = ?" for table in EXECUTION_TABLES]

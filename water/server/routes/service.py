@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from water.engine import Engine
 from water.server.errors import ApiError, documented
-from water.server.models import Health
+from water.server.models import Health, NodeHealth
 from water.version import __version__
 
 
@@ -16,7 +16,8 @@ def health_routes(engine: Engine) -> APIRouter:
 
     @router.get("/health", summary="Liveness check (never needs a token)")
     async def health() -> Health:
-        return Health(version=__version__, flows=len(engine.flows))
+        node = NodeHealth.model_validate(engine.node.info(), from_attributes=False)
+        return Health(version=__version__, flows=len(engine.flows), node=node)
 
     return router
 

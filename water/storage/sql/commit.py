@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from water.storage.base import AppendRequest, ConcurrencyError
+from water.storage.base import AppendRequest, ConcurrencyError, Fence, OwnershipLost
 from water.storage.sql.rows import (
     EVENT_ROW,
     CheckpointRow,
@@ -22,7 +22,7 @@ from water.storage.sql.rows import (
     TaskRow,
 )
 
-__all__ = ["Prepared", "isolate", "prepare_batch"]
+__all__ = ["Prepared", "fence_refused", "isolate", "prepare_batch"]
 
 _EXPECTED = EVENT_ROW.index("expected")
 
@@ -34,6 +34,7 @@ class Prepared:
     index: int
     execution_id: str
     expected_seq: int
+    fence: Fence | None
     events: list[EventRow]
     records: list[RecordRow] = field(default_factory=list)
     checkpoints: list[CheckpointRow] = field(default_factory=list)
@@ -55,8 +56,9 @@ def _prepare(index: int, req: AppendRequest, rows: RowCodec) -> Prepared:
         index,
         req.execution_id,
         req.expected_seq,
-        rows.event_rows(req.execution_id, req.events, req.expected_seq),
-        [] if req.record is None else [rows.record_row(req.record)],
+        req.fence,
+        rows.event_rows(req.execution_id, req.events, req.expected_seq, req.fence),
+        [] if req.record is None else [rows.record_row(req.record, req.fence)],
         [] if req.checkpoint is None else [rows.checkpoint_row(req.checkpoint)],
         [rows.task_row(req.execution_id, r.task_id, r) for r in req.task_results],
     )
@@ -95,19 +97,41 @@ def prepare_batch(
     return items, results
 
 
+def fence_refused(
+    execution_id: str, fence: Fence, owners: dict[str, Fence | None]
+) -> OwnershipLost | None:
+    """The error of an append fenced by ``fence`` given the executions' owners (None: it
+    may be written: the execution is owned so, or has no index row yet)."""
+    if execution_id not in owners:
+        return None
+    owner = owners[execution_id]
+    if owner == fence:
+        return None
+    return OwnershipLost(
+        execution_id, fence, None if owner is None else owner[0], 0 if owner is None else owner[1]
+    )
+
+
 def isolate(
-    items: list[Prepared], last: dict[str, int]
-) -> tuple[list[Prepared], list[tuple[int, ConcurrencyError]]]:
+    items: list[Prepared], last: dict[str, int], owners: dict[str, Fence | None] | None = None
+) -> tuple[list[Prepared], list[tuple[int, ConcurrencyError | OwnershipLost]]]:
     """The requests that may be written, and the conflicts of the others.
 
     ``last`` is the last ``seq`` of every stream the batch appends to (a stream with
     no events may be left out); the requests are walked in order as if applied one
     by one, and each whose ``expected_seq`` is not its stream's last ``seq`` is
-    refused. ``last`` is updated as the accepted requests would leave it.
+    refused. ``last`` is updated as the accepted requests would leave it. ``owners``
+    (the owner of each fenced request's execution) refuses the requests whose fence
+    no longer holds, with ``OwnershipLost``.
     """
     accepted: list[Prepared] = []
-    conflicts: list[tuple[int, ConcurrencyError]] = []
+    conflicts: list[tuple[int, ConcurrencyError | OwnershipLost]] = []
     for item in items:
+        if item.fence is not None and owners is not None:
+            lost = fence_refused(item.execution_id, item.fence, owners)
+            if lost is not None:
+                conflicts.append((item.index, lost))
+                continue
         if item.events:
             actual = last.get(item.execution_id, 0)
             if actual != item.expected_seq:

@@ -36,6 +36,8 @@ class Dialect:
     """What ``ORDER BY`` needs after a column for NULLs to come first ("" if nothing)."""
     table_exists: str
     """A query with a row if and only if the ``schema_version`` table exists."""
+    now: str = ""
+    """An expression of the database's clock, in unix seconds (leases are timed by it)."""
     clustered: str = ""
     """What ``CREATE TABLE`` ends with for a table stored in key order ("" if nothing)."""
 

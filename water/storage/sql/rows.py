@@ -21,7 +21,7 @@ import pydantic_core
 from water.events import ErrorInfo, Event, decode_event, encode_event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
-from water.storage.base import Checkpoint, ExecutionRecord, JSONText, TaskResult
+from water.storage.base import Checkpoint, ExecutionRecord, Fence, JSONText, TaskResult
 from water.storage.sql.dialect import Kind
 
 __all__ = [
@@ -44,7 +44,11 @@ __all__ = [
 
 EVENT_COLUMNS = ("execution_id", "seq", "type", "ts", "data")
 """The columns of ``events`` an ``EventRow`` fills."""
-EVENT_CHECKS: tuple[tuple[str, Kind], ...] = (("expected", "seq"),)
+EVENT_CHECKS: tuple[tuple[str, Kind], ...] = (
+    ("expected", "seq"),
+    ("owner", "id"),
+    ("epoch", "int"),
+)
 """The values of an ``EventRow`` after those of ``EVENT_COLUMNS``, by name and kind:
 what the insert checks before it stores a row (``insert_events``), stored nowhere."""
 EVENT_ROW = (*EVENT_COLUMNS, *(name for name, _ in EVENT_CHECKS))
@@ -58,6 +62,8 @@ RECORD_COLUMNS = (
     "updated_at",
     "wake_at",
     "error",
+    "owner",
+    "epoch",
 )
 CHECKPOINT_COLUMNS = ("execution_id", "seq", "state", "view", "created_at")
 TASK_COLUMNS = (
@@ -73,11 +79,14 @@ TASK_COLUMNS = (
     "child_execution_id",
 )
 
-EventRow: TypeAlias = tuple[str, int, str, float, str, int | None]
-"""An event and its check (``EVENT_ROW``): ``expected``, the ``expected_seq`` of its
+EventRow: TypeAlias = tuple[str, int, str, float, str, int | None, str | None, int | None]
+"""An event and its checks (``EVENT_ROW``): ``expected``, the ``expected_seq`` of its
 request on a request's first event (None on the others, and on the first event of a
-new stream)."""
-RecordRow: TypeAlias = tuple[str, str, str, str | None, float, float, float | None, str | None]
+new stream); ``owner`` and ``epoch``, the fence of its request (None: not fenced)."""
+RecordRow: TypeAlias = tuple[
+    str, str, str, str | None, float, float, float | None, str | None, str | None, int | None
+]
+"""An index row; its ``owner`` and ``epoch`` are written only when the row is new."""
 CheckpointRow: TypeAlias = tuple[str, int, str, str, float]
 TaskRow: TypeAlias = tuple[
     str, str, str, str, int, str, str | None, float | None, float | None, str | None
@@ -140,19 +149,26 @@ class RowCodec:
         return value
 
     def event_rows(
-        self, execution_id: str, events: Iterable[Event], expected_seq: int
+        self,
+        execution_id: str,
+        events: Iterable[Event],
+        expected_seq: int,
+        fence: Fence | None = None,
     ) -> list[EventRow]:
         rows: list[EventRow] = []
         seq = expected_seq
         check: int | None = expected_seq if expected_seq > 0 else None
         execution_id = self.ident(execution_id, "execution id")
+        owner, epoch = (None, None) if fence is None else fence
         for event in events:
             seq += 1
-            rows.append((execution_id, seq, event.type, event.ts, encode_event(event), check))
+            rows.append(
+                (execution_id, seq, event.type, event.ts, encode_event(event), check, owner, epoch)
+            )
             check = None
         return rows
 
-    def record_row(self, record: ExecutionRecord) -> RecordRow:
+    def record_row(self, record: ExecutionRecord, fence: Fence | None = None) -> RecordRow:
         parent_id = record.parent_id
         error = record.error
         return (
@@ -166,6 +182,8 @@ class RowCodec:
             # a summary of the error (the journal keeps it exactly, as JSON): nothing
             # in an exception's message may make the execution's row unwritable
             None if error is None else self.summary(error),
+            None if fence is None else fence[0],
+            None if fence is None else fence[1],
         )
 
     def checkpoint_row(self, checkpoint: Checkpoint) -> CheckpointRow:
@@ -209,6 +227,8 @@ def record_from_row(row: Sequence[Any]) -> ExecutionRecord:
         updated_at=_to_dt(row[5]),
         wake_at=row[6],
         error=row[7],
+        owner=row[8],
+        epoch=row[9] or 0,
     )
 
 

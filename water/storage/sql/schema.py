@@ -18,6 +18,8 @@ __all__ = [
     "EVENTS",
     "EXECUTIONS",
     "EXECUTION_TABLES",
+    "INBOX",
+    "NODES",
     "SCHEMA_VERSION",
     "SNAPSHOTS",
     "TABLES",
@@ -74,6 +76,9 @@ class Table:
         return f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}"
 
 
+NODES_SINCE = 5
+"""The schema version that brought ownership: nodes, owners and epochs, the inbox."""
+
 VERSION_TABLE = Table("schema_version", (Column("version", "int"),))
 
 EVENTS = Table(
@@ -102,6 +107,8 @@ EXECUTIONS = Table(
         Column("updated_at", "real"),
         Column("wake_at", "real", null=True),
         Column("error", "text", null=True),
+        Column("owner", "id", null=True, since=NODES_SINCE),
+        Column("epoch", "int", null=True, since=NODES_SINCE),
     ),
     key=("execution_id",),
     indexes=(
@@ -109,9 +116,14 @@ EXECUTIONS = Table(
         Index("executions_status", ("status",)),
         Index("executions_parent", ("parent_id",)),
         Index("executions_wake_at", ("wake_at",)),
+        Index("executions_owner", ("owner",), since=NODES_SINCE),
     ),
 )
-"""The index of executions, for listing and recovery."""
+"""The index of executions, for listing and recovery.
+
+``owner`` is the node that runs the execution (NULL: none) and ``epoch`` counts the
+claims of it (NULL: never claimed, as 0): every journal append of a node checks both
+(``water.nodes``)."""
 
 SNAPSHOTS = Table(
     "flow_snapshots",
@@ -144,7 +156,39 @@ TASK_RESULTS = Table(
 )
 """One row per step, by step key."""
 
-TABLES = (VERSION_TABLE, EVENTS, EXECUTIONS, SNAPSHOTS, TASK_RESULTS)
+NODES = Table(
+    "nodes",
+    (
+        Column("node_id", "id"),
+        Column("host", "text"),
+        Column("pid", "int"),
+        Column("started_at", "real"),
+        Column("lease_until", "real"),
+    ),
+    key=("node_id",),
+    since=NODES_SINCE,
+)
+"""The engines sharing the store: a node is alive while ``lease_until`` is ahead of
+the store's clock."""
+
+INBOX = Table(
+    "inbox",
+    (
+        Column("id", "id"),
+        Column("execution_id", "id"),
+        Column("kind", "text"),
+        Column("body", "text"),
+        Column("created_at", "real"),
+        Column("handled_at", "real", null=True),
+        Column("reply", "text", null=True),
+    ),
+    key=("id",),
+    indexes=(Index("inbox_execution", ("execution_id", "created_at"), since=NODES_SINCE),),
+    since=NODES_SINCE,
+)
+"""Messages for executions, written by any node and handled by their owner."""
+
+TABLES = (VERSION_TABLE, EVENTS, EXECUTIONS, SNAPSHOTS, TASK_RESULTS, NODES, INBOX)
 """Every table, in the order they are created."""
 
 EXECUTION_TABLES = tuple(t for t in TABLES if any(c.name == "execution_id" for c in t.columns))

@@ -23,13 +23,27 @@ def insert_events(source: str, columns: Sequence[str]) -> str:
     names a ``seq`` that does not exist, the row's ``seq`` becomes NULL, which
     the primary key's NOT NULL rule turns into an integrity error for the whole
     statement, exactly like a duplicate ``seq`` does.
+
+    The fence works the same way: a row with an ``owner`` is refused when its
+    execution's index row exists and names another owner or another ``epoch`` (a new
+    execution has no index row yet: nobody else can own it). On PostgreSQL the
+    check reads the statement's snapshot: a claim committed while the statement runs
+    is not seen, and the append lands; the claimer then loads it, or (if it loaded
+    before) its own next append conflicts on ``seq`` and it loads again. Either way
+    the stream stays one line.
     """
-    execution_id, seq, type_, ts, data, expected = (f"v.{c}" for c in columns)
+    execution_id, seq, type_, ts, data, expected, owner, epoch = (f"v.{c}" for c in columns)
+    fenced = (
+        f"{owner} IS NULL OR EXISTS (SELECT 1 FROM executions AS x "
+        f"WHERE x.execution_id = {execution_id} AND x.owner = {owner} "
+        f"AND COALESCE(x.epoch, 0) = {epoch}) OR NOT EXISTS (SELECT 1 FROM executions "
+        f"AS y WHERE y.execution_id = {execution_id})"
+    )
     return (
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-        f"SELECT {execution_id}, CASE WHEN {expected} IS NULL OR EXISTS ("
+        f"SELECT {execution_id}, CASE WHEN ({expected} IS NULL OR EXISTS ("
         f"SELECT 1 FROM events AS e WHERE e.execution_id = {execution_id} AND e.seq = {expected}"
-        f") THEN {seq} END, {type_}, {ts}, {data} "
+        f")) AND ({fenced}) THEN {seq} END, {type_}, {ts}, {data} "
         f"FROM {source}"
     )
 

@@ -15,6 +15,8 @@ so that each gets its own result.
 from __future__ import annotations
 
 import abc
+import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
@@ -27,17 +29,22 @@ from water.status import ExecutionStatus
 from water.storage.base import (
     AppendRequest,
     Checkpoint,
+    Claimed,
     ConcurrencyError,
     ExecutionRecord,
+    Fence,
     FlowEvent,
+    InboxMessage,
+    NodeRow,
     StatusFilter,
     Storage,
     TaskResult,
     check_page,
 )
 from water.storage.faults import storage_error
-from water.storage.sql.commit import Prepared, isolate, prepare_batch
+from water.storage.sql.commit import Prepared, fence_refused, isolate, prepare_batch
 from water.storage.sql.dialect import Dialect
+from water.storage.sql.nodes import NodeStatements
 from water.storage.sql.rows import (
     RowCodec,
     checkpoint_from_row,
@@ -64,12 +71,15 @@ class SQLStorage(Storage, Generic[Conn]):
     DIALECT: ClassVar[Dialect]
     ROWS: ClassVar[RowCodec] = RowCodec()
     _sql: ClassVar[Statements]  # the shared statements in DIALECT
+    _nodes: ClassVar[NodeStatements]  # the statements of nodes and the inbox in DIALECT
+    shared = True
     _migrations: ClassVar[list[tuple[int, list[str]]]]  # the schema's, in DIALECT
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "DIALECT" in cls.__dict__:
             cls._sql = Statements(cls.DIALECT)
+            cls._nodes = NodeStatements(cls.DIALECT)
             cls._migrations = migrations(cls.DIALECT)
 
     # -- what a dialect provides ------------------------------------------------
@@ -174,7 +184,7 @@ class SQLStorage(Storage, Generic[Conn]):
             return expected_seq
         rows = self.ROWS.event_rows(execution_id, events, expected_seq)
         results: list[BaseException | None] = [None]
-        await self._commit_items([Prepared(0, execution_id, expected_seq, rows)], results)
+        await self._commit_items([Prepared(0, execution_id, expected_seq, None, rows)], results)
         if results[0] is not None:
             raise self._error(results[0])
         return expected_seq + len(events)
@@ -234,7 +244,9 @@ class SQLStorage(Storage, Generic[Conn]):
         """
         async with self._write_lock(conn):
             last = await self._last_seqs(conn, {item.execution_id for item in items if item.events})
-            accepted, conflicts = isolate(items, last)
+            fenced = {item.execution_id for item in items if item.fence is not None}
+            owners = await self._owners(conn, fenced) if fenced else {}
+            accepted, conflicts = isolate(items, last, owners)
             if accepted:
                 await self._write(conn, accepted)
         for index, error in conflicts:
@@ -260,8 +272,27 @@ class SQLStorage(Storage, Generic[Conn]):
                 return read_error
             if actual != item.expected_seq:
                 return ConcurrencyError(item.execution_id, item.expected_seq, actual)
+            if item.fence is not None:
+                try:
+                    owners = await self._owners(conn, {item.execution_id})
+                except Exception as read_error:  # reported per request
+                    return read_error
+                lost = fence_refused(item.execution_id, item.fence, owners)
+                if lost is not None:
+                    return lost
             return exc
         return None
+
+    async def _owners(self, conn: Conn, execution_ids: set[str]) -> dict[str, Fence | None]:
+        """``(owner, epoch)`` of each of these executions that has an index row."""
+        ids = sorted(execution_ids)
+        found: dict[str, Fence | None] = {}
+        size = self.DIALECT.max_list
+        for start in range(0, len(ids), size):
+            sql, params = self._nodes.owners(ids[start : start + size])
+            for execution_id, owner, epoch in await self._fetch(conn, sql, params):
+                found[execution_id] = None if owner is None else (owner, int(epoch))
+        return found
 
     async def _last_seq(self, conn: Conn, execution_id: str) -> int:
         rows = await self._fetch(conn, self._sql.last_seq, (execution_id,))
@@ -297,7 +328,7 @@ class SQLStorage(Storage, Generic[Conn]):
     # -- snapshots ------------------------------------------------------------------
     async def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         row = self.ROWS.checkpoint_row(checkpoint)
-        await self._write_rows(Prepared(0, checkpoint.execution_id, 0, [], checkpoints=[row]))
+        await self._write_rows(Prepared(0, checkpoint.execution_id, 0, None, [], checkpoints=[row]))
 
     async def load_checkpoint(self, execution_id: str) -> Checkpoint | None:
         rows = await self._read(self._sql.load_checkpoint, (execution_id,))
@@ -310,7 +341,7 @@ class SQLStorage(Storage, Generic[Conn]):
     # -- step results ---------------------------------------------------------------
     async def save_task_result(self, execution_id: str, task_id: str, result: TaskResult) -> None:
         row = self.ROWS.task_row(execution_id, task_id, result)
-        await self._write_rows(Prepared(0, execution_id, 0, [], tasks=[row]))
+        await self._write_rows(Prepared(0, execution_id, 0, None, [], tasks=[row]))
 
     async def load_task_results(self, execution_id: str) -> list[TaskResult]:
         rows = await self._read(self._sql.load_task_results, (execution_id,))
@@ -319,7 +350,7 @@ class SQLStorage(Storage, Generic[Conn]):
     # -- the executions index ---------------------------------------------------------
     async def upsert_execution(self, record: ExecutionRecord) -> None:
         row = self.ROWS.record_row(record)
-        await self._write_rows(Prepared(0, record.execution_id, 0, [], records=[row]))
+        await self._write_rows(Prepared(0, record.execution_id, 0, None, [], records=[row]))
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         rows = await self._read(self._sql.get_execution, (execution_id,))
@@ -356,6 +387,96 @@ class SQLStorage(Storage, Generic[Conn]):
     async def delete_execution(self, execution_id: str) -> bool:
         async with self._connection() as conn:
             return await self._delete(conn, execution_id) > 0
+
+    # -- nodes: ownership, leases and the inbox ---------------------------------------
+    async def _change(self, sql: str, params: Sequence[Any] = ()) -> None:
+        async with self._connection() as conn:
+            await self._execute(conn, sql, params)
+
+    async def join(self, node_id: str, host: str, pid: int, lease: float) -> None:
+        await self._change(self._nodes.join, (node_id, host, pid, lease))
+
+    async def renew(self, node_id: str, lease: float) -> bool:
+        return bool(await self._read(self._nodes.renew, (lease, node_id)))
+
+    async def expire(self, node_ids: Sequence[str]) -> None:
+        async with self._connection() as conn:
+            for node_id in node_ids:
+                await self._execute(conn, self._nodes.expire, (node_id,))
+
+    async def leave(self, node_id: str) -> None:
+        async with self._connection() as conn:
+            await self._execute(conn, self._nodes.release, (node_id,))
+            await self._execute(conn, self._nodes.forget_node, (node_id,))
+
+    async def nodes(self) -> list[NodeRow]:
+        rows = await self._read(self._nodes.nodes)
+        return [
+            NodeRow(str(r[0]), str(r[1]), int(r[2]), float(r[3]), float(r[4]), bool(r[5]))
+            for r in rows
+        ]
+
+    async def create_owned(
+        self, execution_id: str, flow_id: str, node_id: str, parent_id: str | None = None
+    ) -> bool:
+        now = time.time()
+        params = (execution_id, flow_id, parent_id, now, now, node_id)
+        return bool(await self._read(self._nodes.create_owned, params))
+
+    async def claim(
+        self,
+        node_id: str,
+        flow_ids: Sequence[str],
+        *,
+        execution_ids: Sequence[str] | None = None,
+        mine: bool = False,
+        limit: int = 100,
+    ) -> list[Claimed]:
+        if not flow_ids:
+            return []
+        if execution_ids is None:
+            found = await self._read(*self._nodes.candidates(node_id, flow_ids, mine, limit))
+            execution_ids = [str(row[0]) for row in found]
+        if not execution_ids:
+            return []
+        rows = await self._read(*self._nodes.claim(node_id, execution_ids, flow_ids, mine))
+        return [Claimed(str(r[0]), str(r[1]), ExecutionStatus(r[2]), r[3], int(r[4])) for r in rows]
+
+    async def owners(self, execution_ids: Sequence[str]) -> dict[str, Fence | None]:
+        if not execution_ids:
+            return {}
+        async with self._connection() as conn:
+            return await self._owners(conn, set(execution_ids))
+
+    async def post(self, execution_id: str, kind: str, body: str) -> str:
+        message_id = f"{time.time_ns():020d}-{secrets.token_hex(6)}"
+        await self._change(self._nodes.post, (message_id, execution_id, kind, body, time.time()))
+        return message_id
+
+    async def inbox(self, node_id: str, limit: int = 100) -> list[InboxMessage]:
+        rows = await self._read(self._nodes.inbox, (node_id, limit))
+        return [InboxMessage(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    async def answer(self, message_id: str, reply: str | None) -> None:
+        if reply is None:
+            await self._change(self._nodes.remove, (message_id,))
+        else:
+            await self._change(self._nodes.answer, (time.time(), reply, message_id))
+
+    async def reply(self, message_id: str) -> tuple[bool, str | None] | None:
+        rows = await self._read(self._nodes.reply, (message_id,))
+        if not rows:
+            return None
+        handled, reply = rows[0][0] is not None, rows[0][1]
+        if handled:
+            await self._change(self._nodes.remove, (message_id,))
+        return handled, reply
+
+    async def withdraw(self, message_id: str) -> bool:
+        return bool(await self._read(self._nodes.withdraw, (message_id,)))
+
+    async def prune_inbox(self, before: float) -> None:
+        await self._change(self._nodes.prune, (before,))
 
     # -- statistics -------------------------------------------------------------------
     async def stats(self, flow_id: str | None = None) -> ExecutionStats:
