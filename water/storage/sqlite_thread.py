@@ -64,6 +64,7 @@ class SQLiteThread:
         self._busy = threading.Lock()  # held while a job runs, here or on the thread
         self._here: int | None = None  # the thread running a job in place (run_here)
         self._stopped = False
+        self._exited = False
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 
@@ -93,6 +94,8 @@ class SQLiteThread:
         """Queue a job; the future (of the running loop) gets what it returns or raises."""
         future = asyncio.get_running_loop().create_future()
         self._jobs.put((job, future))
+        if self._exited:  # the thread is gone (or going): nobody else fails the job
+            self._fail_rest()
         return future
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
@@ -101,6 +104,8 @@ class SQLiteThread:
 
     async def stop(self) -> None:
         """Close the connection after the jobs queued so far; the thread then ends."""
+        if self._exited:
+            return
         future = asyncio.get_running_loop().create_future()
         self._jobs.put((_STOP, future))
         await future
@@ -138,6 +143,7 @@ class SQLiteThread:
                 except RuntimeError:  # that loop is closed: nobody waits any more
                     pass
         # jobs queued after the stop fail rather than wait forever
+        self._exited = True
         self._fail_rest()
 
     def _fail_rest(self) -> None:
