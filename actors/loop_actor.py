@@ -100,6 +100,42 @@ class LoopInbox:
         return len(self._queue)
 
 
+class LoopFuture(pykka.ThreadingFuture[Any]):
+    """A pykka future that also calls back when it is set, so that an event loop
+    can await an answer without a thread blocked on it (``Router.ask_async``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done = False
+        self._callbacks: list[Callable[[], None]] = []
+
+    def set(self, value: Any | None = None) -> None:
+        super().set(value)
+        self._fire()
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        super().set_exception(sys.exc_info() if exc_info is None else exc_info)
+        self._fire()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the future is set (now, if it is already)."""
+        with self._condition:
+            if not self._done:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _fire(self) -> None:
+        with self._condition:
+            self._done = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a callback of an answer failed")
+
+
 class LoopActor(pykka.Actor):
     """An actor drained on ``self.loop`` (set it before ``start`` returns)."""
 
@@ -112,7 +148,7 @@ class LoopActor(pykka.Actor):
 
     @staticmethod
     def _create_future() -> pykka.ThreadingFuture[Any]:
-        return pykka.ThreadingFuture()
+        return LoopFuture()
 
     def _start_actor_loop(self) -> None:
         self._busy = True  # until on_start is done

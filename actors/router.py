@@ -12,6 +12,7 @@ intensity.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -49,6 +50,32 @@ def _answer(execution_id: str, future: pykka.Future[Any], timeout: float | None)
     if isinstance(answer, Failure):
         raise answer.error
     return answer
+
+
+async def _answer_async(execution_id: str, future: pykka.Future[Any], timeout: float | None) -> Any:
+    """``_answer`` awaited on the running loop: no thread waits for the answer."""
+    add = getattr(future, "add_done_callback", None)
+    if add is None:  # not a coordinator's future: wait in a worker thread
+        return await asyncio.to_thread(_answer, execution_id, future, timeout)
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def notify() -> None:  # on the thread that answers
+        try:
+            loop.call_soon_threadsafe(wake)
+        except RuntimeError:  # that loop is closed: nobody waits any more
+            pass
+
+    add(notify)
+    try:
+        await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        raise TimeoutError(f"execution {execution_id!r} did not answer within {timeout}s") from None
+    return _answer(execution_id, future, 0)
 
 
 class Router:
@@ -182,6 +209,25 @@ class Router:
             assert future is not None
             try:
                 return _answer(execution_id, future, timeout)
+            except pykka.ActorDeadError:  # it stopped before handling the message
+                self.detach(execution_id, ref)
+        raise Unreachable(execution_id)
+
+    async def ask_async(
+        self,
+        execution_id: str,
+        message: Any,
+        timeout: float | None = None,
+        *,
+        detail: bool = True,
+        fresh: bool = False,
+    ) -> Any:
+        """``ask`` for a coroutine: the answer is awaited, no thread blocks on it."""
+        for _ in range(DELIVERY_ATTEMPTS):
+            ref, future = self._post(execution_id, Query(message, detail), ask=True, fresh=fresh)
+            assert future is not None
+            try:
+                return await _answer_async(execution_id, future, timeout)
             except pykka.ActorDeadError:  # it stopped before handling the message
                 self.detach(execution_id, ref)
         raise Unreachable(execution_id)

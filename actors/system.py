@@ -181,6 +181,20 @@ class ActorSystem:
             return self.placement.ask(execution_id, message, timeout, detail)
         return self.router.ask(execution_id, message, timeout, detail=detail, fresh=fresh)
 
+    async def ask_async(
+        self,
+        execution_id: str,
+        message: Any,
+        timeout: float | None = None,
+        *,
+        detail: bool = True,
+        fresh: bool = False,
+    ) -> Any:
+        """``ask`` for a coroutine (on any event loop, the reactor's included)."""
+        return await self.router.ask_async(
+            execution_id, message, timeout, detail=detail, fresh=fresh
+        )
+
     def ask_many(
         self, messages: list[tuple[str, Any]], timeout: float | None = None, *, fresh: bool = False
     ) -> list[Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+from collections import OrderedDict
 from typing import Any
 
 RECENT_FINISHED = 4096
@@ -21,7 +22,9 @@ class Waiters:
         self._lock = threading.Lock()
         self._results: dict[str, list[concurrent.futures.Future[Any]]] = {}
         self._watchers: dict[str, list[tuple[frozenset[str], concurrent.futures.Future[str]]]] = {}
-        self._recent: dict[str, Any] = {}
+        # oldest first; an OrderedDict drops its oldest entry in O(1) (a dict's first
+        # entry after many deletions at its front takes a scan over their slots)
+        self._recent: OrderedDict[str, Any] = OrderedDict()
 
     # -- results ---------------------------------------------------------------------
     def result(self, execution_id: str) -> concurrent.futures.Future[Any]:
@@ -50,7 +53,7 @@ class Waiters:
             if remember:
                 self._recent[execution_id] = view
                 if len(self._recent) > RECENT_FINISHED:
-                    self._recent.pop(next(iter(self._recent)))
+                    self._recent.popitem(last=False)
             futures = self._results.pop(execution_id, [])
         for future in futures:
             if not future.done():

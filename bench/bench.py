@@ -22,9 +22,17 @@ a fresh database, after an untimed warm-up; repetitions are interleaved across t
 cells (rep 1 of every cell, then rep 2, ...) so that machine noise spreads evenly.
 The median run is reported; ratios compare medians measured in this same run.
 
+Also, in the same run: START (engine.start() latency, p50/p99 of one caller, and
+starts/s of 8 callers at once), RSS (peak RSS of a 50,000-item for_), HTTP (wrk
+against ``water dev``), Water on PostgreSQL (``water-pg``: $WATER_TEST_PG or
+postgresql://postgres@127.0.0.1:5432/postgres, a fresh database per run) and DBOS
+3.4 on SQLite and on PostgreSQL (``dbos-sqlite``, ``dbos-pg``: the peers bench's
+scripts in the peers' venv). A column that cannot run here is skipped with the reason.
+
 Usage:
-  .venv/bin/python bench/bench.py [--quick] [--reps N] [--only W1,W2,W3]
+  .venv/bin/python bench/bench.py [--quick] [--reps N] [--only W1,W2,W3,START,RSS,HTTP]
                                   [--systems water-sqlite,raw-asyncio,...] [--json out.jsonl]
+                                  [--guard bench/guard.json] [--save-guard bench/guard.json]
 """
 
 from __future__ import annotations
@@ -46,45 +54,35 @@ for p in (HERE, ROOT):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import tables  # noqa: E402  (bench/ is on sys.path now)
+import peers  # noqa: E402  (bench/ is on sys.path now)
+import report  # noqa: E402
+import tables  # noqa: E402
 
-WORKLOADS = ["W1", "W2", "W3"]
-N = {"W1": 1000, "W2": 500, "W3": 2000}  # steps / executions / items
-UNIT = {"W1": "step", "W2": "step", "W3": "item"}
+WORKLOADS = ["W1", "W2", "W3", "START", "RSS"]
+N = {"W1": 1000, "W2": 500, "W3": 2000, "START": 400, "RSS": 50_000}
+UNIT = {"W1": "step", "W2": "step", "W3": "item", "START": "start", "RSS": "item"}
 SYSTEMS = [
     "water-memory",
     "water-sqlite",
+    "water-pg",
     "water-code-memory",
     "water-code-sqlite",
     "raw-asyncio",
     "raw-sqlite-group256",
     "raw-sqlite-batch256",
     "raw-sqlite-commit1",
+    "dbos-sqlite",
+    "dbos-pg",
 ]
+STEP_WORKLOADS = ["W1", "W2", "W3"]
+# which systems run which workloads (START and RSS: the flows and the group-commit floor)
+RUNS = {
+    "START": {"water-memory", "water-sqlite", "water-pg", "raw-sqlite-group256"},
+    "RSS": {"water-sqlite", "water-pg", "raw-sqlite-group256"},
+}
+HTTP = "HTTP"  # not a cell: wrk against water dev (see http_load.py)
 BASE_ASYNCIO = "raw-asyncio"
 BASE_GROUP = "raw-sqlite-group256"
-
-# The issue's targets for Water on SQLite.
-TARGETS = {
-    "W1": ("<= 150 us/step", lambda r: r["us_per_step"] <= 150),
-    "W2": (">= 10,000 steps/s", lambda r: r["steps_per_s"] >= 10_000),
-    "W3": ("<= 100 us/item", lambda r: r["us_per_step"] <= 100),
-}
-
-PEERS_DIR = "/work/shared/peers-bench/results-2026-11-22"
-# DBOS 3.4 on SQLite, medians of 3 (peers-bench results-2026-11-22/dbos.jsonl); used
-# when that directory is not there. (system, workload, mode): (seconds, us/step, steps/s)
-DBOS_FALLBACK = {
-    ("dbos-default", "W1", "async"): (2.993631, 2993.631, 334.0),
-    ("dbos-default", "W2", "async"): (11.320006, 4528.003, 220.8),
-    ("dbos-default", "W3", "gather"): (6.516979, 3258.49, 306.9),
-    ("dbos-default", "W3", "queue"): (30.004347, 15002.173, 66.7),
-    ("dbos-wal", "W1", "async"): (1.828886, 1828.886, 546.8),
-    ("dbos-wal", "W2", "async"): (7.838671, 3135.468, 318.9),
-    ("dbos-wal", "W3", "gather"): (4.85476, 2427.38, 412.0),
-    ("dbos-wal", "W3", "queue"): (22.354883, 11177.442, 89.5),
-}
-DBOS_MODES = {"W1": ["async"], "W2": ["async"], "W3": ["gather", "queue"]}
 
 
 def peak_rss_mb() -> float:
@@ -120,7 +118,9 @@ def run_one(system: str, workload: str, profile: str | None = None) -> dict[str,
     return line
 
 
-def spawn(system: str, workload: str, timeout: float) -> dict[str, Any]:
+def spawn(system: str, workload: str, timeout: float, env: dict[str, str]) -> dict[str, Any]:
+    if system.startswith("dbos-"):
+        return peers.run_dbos(system, workload, env["python"], env["peers_dir"], timeout)
     cmd = [sys.executable, os.path.abspath(__file__), "--one", system, workload]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -149,21 +149,6 @@ def median_line(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(good) < len(runs):
         med["failed_runs"] = len(runs) - len(good)
     return med
-
-
-# --------------------------------------------------------------------------- peers
-def load_dbos(peers_dir: str) -> dict[tuple[str, str, str], tuple[float, float, float]]:
-    path = os.path.join(peers_dir, "dbos.jsonl")
-    if not os.path.exists(path):
-        return dict(DBOS_FALLBACK)
-    out = {}
-    with open(path) as f:
-        for raw in f:
-            if raw.strip():
-                d = json.loads(raw)
-                key = (d["system"], d["workload"], d.get("mode", ""))
-                out[key] = (d["seconds"], d["us_per_step"], d["steps_per_s"])
-    return out
 
 
 # --------------------------------------------------------------------------- output
@@ -200,7 +185,7 @@ def results_table(
         "journal",
     ]
     rows = []
-    for wl in workloads:
+    for wl in [w for w in workloads if w in STEP_WORKLOADS]:
         base_a = meds.get((BASE_ASYNCIO, wl))
         base_g = meds.get((BASE_GROUP, wl))
         for system in systems:
@@ -262,7 +247,7 @@ def code_first_table(
 ) -> None:
     """Each code-first row next to the flow row on the same storage: seconds / seconds."""
     rows = []
-    for wl in workloads:
+    for wl in [w for w in workloads if w in STEP_WORKLOADS]:
         for system in systems:
             storage = system.removeprefix("water-code-")
             if storage == system:
@@ -289,72 +274,76 @@ def code_first_table(
         )
 
 
-def targets_table(
-    meds: dict[tuple[str, str], dict[str, Any]],
-    workloads: list[str],
-    dbos: dict[tuple[str, str, str], tuple[float, float, float]],
-    style: str,
-) -> None:
-    headers = [
-        "workload",
-        "target (water-sqlite)",
-        "measured",
-        "met?",
-        "DBOS default (rollback journal)",
-        "DBOS wal",
-        "water vs DBOS wal",
-    ]
-    rows = []
-    for wl in workloads:
-        m = meds.get(("water-sqlite", wl))
-        text, ok = TARGETS[wl]
-        if m is None:
-            continue
-        failed = "error" in m
-        if wl == "W2":
-            measured = "FAILED" if failed else f"{m['steps_per_s']:,.0f} steps/s"
-        else:
-            measured = "FAILED" if failed else f"{m['us_per_step']:.1f} us/{UNIT[wl]}"
-        met = "no" if failed else ("YES" if ok(m) else "no")
-        cells = []
-        speedups = []
-        for system in ("dbos-default", "dbos-wal"):
-            parts = []
-            for mode in DBOS_MODES[wl]:
-                d = dbos.get((system, wl, mode))
-                if d is None:
-                    continue
-                value = f"{d[2]:,.0f} steps/s" if wl == "W2" else f"{d[1]:,.0f} us/{UNIT[wl]}"
-                parts.append(f"{value} ({mode})" if len(DBOS_MODES[wl]) > 1 else value)
-                if system == "dbos-wal" and not failed:
-                    speedups.append(
-                        f"{d[0] / m['seconds']:,.0f}x faster ({mode})"
-                        if len(DBOS_MODES[wl]) > 1
-                        else f"{d[0] / m['seconds']:,.0f}x faster"
-                    )
-            cells.append("; ".join(parts) or "-")
-        rows.append([wl, text, measured, met, *cells, "; ".join(speedups) or "-"])
-    tables.render(
-        "Targets (Water on SQLite) and DBOS 3.4 on SQLite (peers bench, 2026-11-22)",
-        headers,
-        rows,
-        style,
-        left=2,
-    )
-
-
 # --------------------------------------------------------------------------- main
+def supports(system: str, workload: str) -> bool:
+    if workload in RUNS:
+        return system in RUNS[workload]
+    return True
+
+
+def run_http(
+    stores: list[str], reps: int, duration: int, timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Median (by requests/s) of ``reps`` fresh servers per store."""
+    import http_load
+
+    http_load.DURATION = duration
+    out: dict[str, dict[str, Any]] = {}
+    for store in stores:
+        results: list[dict[str, Any]] = []
+        for rep in range(reps):
+            fresh = None
+            try:
+                if store == "pg":
+                    import water_workloads
+
+                    fresh = water_workloads.FreshDatabase(peers.pg_url())
+                result = http_load.run(store, fresh.url if fresh else None)
+            except Exception as exc:
+                result = {"error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                if fresh is not None:
+                    fresh.drop()
+            results.append(result)
+            status = result.get("error") or (
+                f"{result['requests_per_s']:,.0f} req/s, p99 {result['p99_ms']:.0f} ms"
+            )
+            print(f"[http] rep {rep + 1} {store}: {status}", file=sys.stderr, flush=True)
+        good = sorted((r for r in results if "error" not in r), key=lambda r: r["requests_per_s"])
+        if not good:
+            out[store] = results[-1]
+            continue
+        med = dict(good[len(good) // 2])
+        med["runs_rps"] = [r["requests_per_s"] for r in good]
+        out[store] = med
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--reps", type=int, default=None, help="runs per cell (default 3; --quick 1)")
-    ap.add_argument("--quick", action="store_true", help="1 run per cell (same sizes)")
-    ap.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1,W3")
+    ap.add_argument("--quick", action="store_true", help="1 run per cell, 5 s of HTTP load")
+    ap.add_argument(
+        "--only",
+        default=",".join([*WORKLOADS, HTTP]),
+        help=f"workloads, e.g. W1,W3 (of {','.join([*WORKLOADS, HTTP])})",
+    )
     ap.add_argument("--systems", default=None, help=f"comma list of {','.join(SYSTEMS)}")
     ap.add_argument("--json", metavar="OUT", help="append one JSON line per cell (median)")
     ap.add_argument("--format", choices=["rich", "plain", "markdown"], default="rich")
-    ap.add_argument("--peers-dir", default=PEERS_DIR, help="peers-bench results (DBOS numbers)")
+    ap.add_argument("--peers-dir", default=peers.PEERS_DIR, help="the peers bench's scripts")
+    ap.add_argument("--peers-venv", default=None, help="the peers' venv (DBOS installed)")
+    ap.add_argument("--http-seconds", type=int, default=None, help="wrk duration (default 10)")
+    ap.add_argument(
+        "--guard",
+        metavar="FILE",
+        help="fail (exit 3) if a ratio to the floor "
+        "is worse than --tolerance x the one saved in FILE",
+    )
+    ap.add_argument("--tolerance", type=float, default=1.5, help="for --guard (default 1.5)")
+    ap.add_argument("--save-guard", metavar="FILE", help="save this run's ratios for --guard")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per subprocess")
     ap.add_argument("--one", nargs=2, metavar=("SYSTEM", "WORKLOAD"), help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="OUT.pstat", help=argparse.SUPPRESS)
@@ -365,9 +354,9 @@ def main() -> int:
         return 0
 
     workloads = [w.strip().upper() for w in a.only.split(",") if w.strip()]
-    bad = [w for w in workloads if w not in WORKLOADS]
+    bad = [w for w in workloads if w not in [*WORKLOADS, HTTP]]
     if bad:
-        ap.error(f"unknown workload(s) {bad}; choose from {WORKLOADS}")
+        ap.error(f"unknown workload(s) {bad}; choose from {[*WORKLOADS, HTTP]}")
     if a.systems:
         systems = [s.strip() for s in a.systems.split(",") if s.strip()]
         bad = [s for s in systems if s not in SYSTEMS]
@@ -377,14 +366,35 @@ def main() -> int:
         systems = list(SYSTEMS)
     reps = a.reps if a.reps is not None else (1 if a.quick else 3)
 
-    cells = [(s, w) for w in workloads for s in systems]
+    skipped: dict[str, str] = {}
+    if any(s in systems for s in ("water-pg", "dbos-pg")):
+        reason = peers.pg_missing(peers.pg_url())
+        if reason:
+            skipped.update({s: reason for s in ("water-pg", "dbos-pg") if s in systems})
+    python = peers.find_venv(a.peers_venv)
+    if any(s.startswith("dbos-") for s in systems):
+        reason = peers.dbos_missing(python, a.peers_dir)
+        if reason:
+            skipped.update({s: reason for s in systems if s.startswith("dbos-")})
+    for system, reason in skipped.items():
+        print(f"skipping {system}: {reason}", file=sys.stderr)
+    systems = [s for s in systems if s not in skipped]
+    env = {"python": python or "", "peers_dir": a.peers_dir}
+
+    cells = [
+        (s, w)
+        for w in workloads
+        if w != HTTP
+        for s in systems
+        if supports(s, w) and not (s.startswith("dbos-") and w not in STEP_WORKLOADS)
+    ]
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in cells}
     started = time.perf_counter()
     total = len(cells) * reps
     done = 0
     for rep in range(reps):
         for system, wl in cells:
-            line = spawn(system, wl, a.timeout)
+            line = spawn(system, wl, a.timeout, env)
             done += 1
             runs[(system, wl)].append(line)
             status = (
@@ -398,6 +408,17 @@ def main() -> int:
                 flush=True,
             )
     meds = {c: median_line(r) for c, r in runs.items()}
+
+    http: dict[str, dict[str, Any]] = {}
+    http_skipped: str | None = None
+    if HTTP in workloads:
+        import http_load
+
+        http_skipped = http_load.wrk_missing()
+        stores = [report.STORE_OF[s] for s in ("water-sqlite", "water-pg") if s in systems]
+        if http_skipped is None and stores:
+            seconds = a.http_seconds or (5 if a.quick else 10)
+            http = run_http(stores, reps, seconds, a.timeout)
     elapsed = time.perf_counter() - started
 
     print(
@@ -405,18 +426,38 @@ def main() -> int:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load {os.getloadavg()[0]:.2f} at the end"
     )
+    for system, reason in skipped.items():
+        print(f"skipped {system}: {reason}")
     results_table(meds, workloads, systems, a.format)
     code_first_table(meds, workloads, systems, a.format)
-    if "water-sqlite" in systems:
-        targets_table(meds, workloads, load_dbos(a.peers_dir), a.format)
+    report.dbos_table(meds, workloads, a.format)
+    report.starts_table(meds, systems, a.format)
+    report.rss_table(meds, systems, a.format)
+    if HTTP in workloads:
+        report.http_table(http, http_skipped, a.format)
+    report.targets_table(meds, http, a.format)
 
     failures = [m for m in meds.values() if "error" in m]
+    failures += [
+        {"system": f"http-{k}", "workload": HTTP, **v} for k, v in http.items() if "error" in v
+    ]
     for m in failures:
         print(f"\nFAILED {m['system']} {m['workload']}:\n{m['error']}", file=sys.stderr)
     if a.json:
         with open(a.json, "a") as f:
             for c in cells:
                 f.write(json.dumps(meds[c]) + "\n")
+            for store, m in http.items():
+                f.write(json.dumps({"system": f"water-{store}", "workload": HTTP, **m}) + "\n")
+    if a.save_guard:
+        note = f"bench.py ratios to {report.FLOOR}, reps={reps}, {time.strftime('%Y-%m-%d')}"
+        report.save_guard(meds, a.save_guard, note)
+    if a.guard:
+        worse = report.check_guard(meds, a.guard, a.tolerance)
+        if worse:
+            print("\nREGRESSION (ratios to the raw floor worse than saved):", *worse, sep="\n  ")
+            return 3
+        print(f"\nguard: every ratio within {a.tolerance:g}x of {a.guard}")
     return 1 if failures else 0
 
 

@@ -37,6 +37,8 @@ from pydantic import BaseModel
 N_W1 = 1000
 N_W2_EXEC, N_W2_STEPS = 500, 5
 N_W3_ITEMS, W3_CONC = 2000, 50
+N_START_ONE, N_START_MANY, START_CALLERS = 400, 1600, 8
+N_RSS_ITEMS = 50_000
 BATCH = 256
 
 VARIANTS = ["raw-asyncio", "raw-sqlite-commit1", "raw-sqlite-batch256", "raw-sqlite-group256"]
@@ -205,8 +207,8 @@ async def w2(journal: Any) -> int:
     return N_W2_EXEC * N_W2_STEPS
 
 
-async def w3(journal: Any) -> int:
-    items = [Num(value=i) for i in range(N_W3_ITEMS)]
+async def w3(journal: Any, n: int = N_W3_ITEMS) -> int:
+    items = [Num(value=i) for i in range(n)]
     sem = asyncio.Semaphore(W3_CONC)
     await journal.record("wf-w3", 0, "started")
 
@@ -217,12 +219,42 @@ async def w3(journal: Any) -> int:
             return r
 
     res = await asyncio.gather(*(item(i, x) for i, x in enumerate(items)))
-    await journal.record("wf-w3", N_W3_ITEMS + 1, "completed")
-    assert [r.value for r in res] == [i + 1 for i in range(N_W3_ITEMS)]
-    return N_W3_ITEMS
+    await journal.record("wf-w3", n + 1, "completed")
+    assert [r.value for r in res] == [i + 1 for i in range(n)]
+    return n
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3}
+async def big(journal: Any) -> int:
+    return await w3(journal, N_RSS_ITEMS)
+
+
+STARTS: dict[str, float] = {}
+
+
+async def starts(journal: Any) -> int:
+    """The floor of a durable start: one row committed (p50/p99 of one caller), then
+    8 callers at once (their rows share group commits)."""
+    latencies = []
+    for i in range(N_START_ONE):
+        t0 = time.perf_counter()
+        await journal.record(f"s{i}", 1, Num(value=i))
+        latencies.append(time.perf_counter() - t0)
+    latencies.sort()
+    STARTS["p50_us"] = latencies[len(latencies) // 2] * 1e6
+    STARTS["p99_us"] = latencies[int(len(latencies) * 0.99)] * 1e6
+    each = N_START_MANY // START_CALLERS
+
+    async def caller(k: int) -> None:
+        for i in range(each):
+            await journal.record(f"c{k}-{i}", 1, Num(value=i))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(caller(k) for k in range(START_CALLERS)))
+    STARTS["concurrent_per_s"] = each * START_CALLERS / (time.perf_counter() - t0)
+    return N_START_ONE
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "START": starts, "RSS": big}
 
 
 def run(variant: str, workload: str, db_path: str) -> dict[str, Any]:
@@ -246,4 +278,5 @@ def run(variant: str, workload: str, db_path: str) -> dict[str, Any]:
         extra["rows"] = rows
         extra["commits"] = journal.commits
         conn.close()
+    extra.update({k: round(v, 1) for k, v in STARTS.items()})
     return {"seconds": seconds, "steps": steps, **extra}

@@ -9,6 +9,8 @@ def render(
     title: str, headers: list[str], rows: list[list[str]], style: str, left: int = 1
 ) -> None:
     """Print a table; the first ``left`` columns are left-aligned, the others right-aligned."""
+    if not rows:
+        return
     if style == "rich":
         try:
             from rich.console import Console

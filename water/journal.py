@@ -10,7 +10,9 @@ the same transaction, the same way for every kind of program:
   its summary view, and the step rows (``task_results``) changed since the last
   one. Checkpoints are taken when an execution settles (goes idle or finishes)
   and every ``max(checkpoint_every, 2 x steps)`` events, so their cost stays
-  linear in the number of steps.
+  linear in the number of steps;
+* between checkpoints, the rows of completed steps once ``ROWS_EVERY`` of them
+  are waiting, so a long fan-out never holds (nor writes) all its rows at once.
 
 The bookkeeping this takes (events since the last checkpoint, how many completed
 step rows are written) belongs to the writer of one execution and to its
@@ -19,6 +21,7 @@ checkpoints, never to the interpreter's state.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -26,12 +29,22 @@ from actors.effects import Phase, Status
 from actors.protocols import Interpreter, Stored
 from water.events import Event
 from water.snapshot import Snapshot
-from water.storage import AppendRequest, Checkpoint, ExecutionRecord, Storage, TaskResult
+from water.storage import (
+    AppendRequest,
+    Checkpoint,
+    ExecutionRecord,
+    JSONText,
+    Storage,
+    TaskResult,
+)
 from water.storage.base import Fence
 from water.storage.faults import DRIVER_ERRORS, is_transient, storage_error
 
 CHECKPOINT_EVERY = 1000
 """Events between two checkpoints of an execution with few steps."""
+
+ROWS_EVERY = 256
+"""Completed steps whose rows are written between checkpoints, at once."""
 
 # Keys of a stored checkpoint's state: the interpreter's own state (None when it
 # cannot be stored), the definition it runs, and the writer's bookkeeping.
@@ -41,15 +54,22 @@ _STATE, _DEFINITION, _ROWS = "interpreter", "definition", "rows"
 class Journaled(Protocol):
     """What an interpreter tells the journal about its state, beside its events."""
 
-    def dump(self, state: Any) -> dict[str, Any] | None:
-        """The state as JSON-able data, or None when it cannot be stored (replay it)."""
+    def dump(self, state: Any) -> dict[str, Any] | JSONText | None:
+        """The state as JSON-able data (or JSON text), or None when it cannot be stored
+        (replay it)."""
 
     def index_row(self, state: Any) -> ExecutionRecord:
         """The executions index row of the state."""
 
-    def step_rows(self, state: Any, written: int) -> tuple[list[TaskResult], int]:
+    def step_rows(
+        self, state: Any, written: int, completed_only: bool = False
+    ) -> tuple[list[TaskResult], int]:
         """Rows of the steps changed since ``written`` completed rows were written, and
-        the new count (a completed step's row is written once; others each time)."""
+        the new count (a completed step's row is written once; others each time,
+        unless ``completed_only``)."""
+
+    def completed(self, state: Any) -> int:
+        """How many steps have completed (rows ``step_rows`` counts)."""
 
     def size(self, state: Any) -> int:
         """How many steps the state holds (checkpoints are spaced by it)."""
@@ -112,6 +132,8 @@ class StreamWriter:
             self._label = label
         cp = None
         rows: list[TaskResult] = []
+        if not checkpoint and program.completed(state) - self._rows >= ROWS_EVERY:
+            rows, self._rows = program.step_rows(state, self._rows, completed_only=True)
         if checkpoint:
             self._since = 0
             rows, self._rows = program.step_rows(state, self._rows)
@@ -119,11 +141,7 @@ class StreamWriter:
             cp = Checkpoint(
                 execution_id=self.execution_id,
                 seq=self._seq,
-                state={
-                    _STATE: program.dump(state),
-                    _DEFINITION: view.flow_id,
-                    _ROWS: self._rows,
-                },
+                state=_wrap(program.dump(state), view.flow_id, self._rows),
                 view=view,
             )
         return AppendRequest(
@@ -137,6 +155,21 @@ class StreamWriter:
         )
 
 
+def _wrap(
+    dumped: dict[str, Any] | JSONText | None, definition: str, rows: int
+) -> dict[str, Any] | JSONText:
+    """A checkpoint's state: the interpreter's, the definition, the rows written.
+
+    An interpreter state already encoded is wrapped as text, so that the storage
+    writes the whole of it as it is (no second copy of a large state).
+    """
+    if isinstance(dumped, JSONText):
+        head = f'{{"{_STATE}":'
+        tail = f',"{_DEFINITION}":{json.dumps(definition)},"{_ROWS}":{int(rows)}}}'
+        return JSONText("".join((head, dumped.text, tail)))
+    return {_STATE: dumped, _DEFINITION: definition, _ROWS: rows}
+
+
 def _unpack(checkpoint: Checkpoint) -> tuple[str | None, dict[str, Any] | None, int]:
     """(definition, interpreter state, rows written) of a stored checkpoint.
 
@@ -145,6 +178,8 @@ def _unpack(checkpoint: Checkpoint) -> tuple[str | None, dict[str, Any] | None, 
     for a code-first execution.
     """
     data = checkpoint.state
+    if isinstance(data, JSONText):  # kept as it was handed in (in memory)
+        data = json.loads(data.text)
     if _STATE in data:
         return data.get(_DEFINITION), data[_STATE], int(data.get(_ROWS, 0))
     if data.get("replay"):

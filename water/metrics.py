@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -106,8 +107,18 @@ class EngineMetrics(RuntimeObserver):
         self.step_duration: dict[str, FastHistogram] = {}
         self.commit_seconds = FastHistogram(COMMIT_BUCKETS)
         self.batch_size = FastHistogram(BATCH_BUCKETS)
+        self._flows: dict[str, _FlowSeries] = {}
         r.register(_LiveCollector(engine))
         r.register(_StepCollector(self))
+
+    def _flow(self, flow: str) -> _FlowSeries:
+        """The series of one flow, looked up once (``labels`` costs a lock and a dict)."""
+        series = self._flows.get(flow)
+        if series is None:
+            series = self._flows[flow] = _FlowSeries(
+                self.started.labels(flow), self.active.labels(flow), self.duration.labels(flow)
+            )
+        return series
 
     def _step(self, flow: str, task: str, outcome: str) -> None:
         key = (flow, task, outcome)
@@ -153,18 +164,33 @@ class EngineMetrics(RuntimeObserver):
                 step = state.steps.get(event.key)
                 self._step(flow, step.task_id if step else "?", "suspended")
             elif kind == "execution_started":
-                self.started.labels(flow).inc()
-                self.active.labels(flow).inc()
+                series = self._flow(flow)
+                series.started.inc()
+                series.active.inc()
             elif kind == "execution_retried":  # finished, and going on again
-                self.active.labels(flow).inc()
+                self._flow(flow).active.inc()
             elif kind in ("execution_completed", "execution_failed", "cancelled"):
                 status = {"execution_completed": "completed", "execution_failed": "failed"}.get(
                     kind, "cancelled"
                 )
-                self.finished.labels(flow, status).inc()
-                self.active.labels(flow).dec()
+                series = self._flow(flow)
+                finished = series.finished.get(status)
+                if finished is None:
+                    finished = series.finished[status] = self.finished.labels(flow, status)
+                finished.inc()
+                series.active.dec()
                 if state.created_at:
-                    self.duration.labels(flow).observe(max(0.0, event.ts - state.created_at))
+                    series.duration.observe(max(0.0, event.ts - state.created_at))
+
+
+@dataclass(slots=True)
+class _FlowSeries:
+    """The labelled children of one flow's series."""
+
+    started: Counter
+    active: Gauge
+    duration: Histogram
+    finished: dict[str, Counter] = field(default_factory=dict)
 
 
 class FastHistogram:

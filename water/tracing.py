@@ -27,6 +27,7 @@ Attributes: ``water.execution_id``, ``water.flow_id``, ``water.step`` (the step 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -57,8 +58,22 @@ def _version() -> str | None:
         return None
 
 
+_UNKNOWN = object()
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+"""A provider named in the environment (OpenTelemetry loads it on first use)."""
+
+
 def enabled() -> bool:
-    """Is a tracer provider configured (else every span would be a no-op)?"""
+    """Is a tracer provider configured (else every span would be a no-op)?
+
+    Asked a few times per step. With no provider set (the global that
+    ``trace.set_tracer_provider`` sets is still None) and none named in the
+    environment when Water was imported, the answer is no without
+    ``get_tracer_provider``, whose look-up of the environment variable raises and
+    catches a ``KeyError`` each time.
+    """
+    if not _PROVIDER_FROM_ENV and getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None:
+        return False
     provider = trace.get_tracer_provider()
     return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 

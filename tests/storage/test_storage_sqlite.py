@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from water.events import ExecutionStarted, StepCompleted
@@ -61,26 +60,35 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class RoundTrips:
-    """Counts the calls a storage makes to its aiosqlite worker thread, and the statements."""
+    """Counts the jobs a storage runs on its connection (``calls``: handed to its thread,
+    or run in place while that thread is idle: ``here``), and the statements."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.here = 0
         self.statements: list[str] = []
 
     async def attach(self, storage: SQLiteStorage) -> None:
         db = storage._db
         assert db is not None
-        original = db._execute
+        submit, run_here = db.thread.submit, db.thread.run_here
 
-        async def counting(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def counting(job: Callable[..., Any]) -> Any:
             self.calls += 1
-            return await original(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+            return submit(job)
+
+        def counting_here(job: Callable[..., Any]) -> Any:
+            done, result = run_here(job)
+            self.calls += done
+            self.here += done
+            return done, result
 
         await db.set_trace_callback(self.statements.append)
-        db._execute = counting  # type: ignore[method-assign]
+        db.thread.submit = counting  # type: ignore[method-assign]
+        db.thread.run_here = counting_here  # type: ignore[method-assign]
 
     def reset(self) -> None:
-        self.calls = 0
+        self.calls = self.here = 0
         self.statements.clear()
 
 
@@ -157,7 +165,7 @@ def test_pragmas_and_schema(tmp_path: Path) -> None:
                 "busy_timeout": 5000,
                 "foreign_keys": 0,
             }
-            assert db.isolation_level is None
+            assert await db.thread.run(lambda c: c.isolation_level) is None
         finally:
             await storage.close()
 
@@ -349,6 +357,7 @@ def test_an_events_only_commit_is_one_round_trip(tmp_path: Path) -> None:
             trips.reset()
             assert await storage.commit(batch) == [None]
             assert trips.calls == 1
+            assert trips.here == 1  # a small commit, the thread idle: no thread hop
             assert len(trips.statements) == 1
             assert trips.statements[0].startswith("INSERT INTO events")
 
@@ -363,6 +372,7 @@ def test_an_events_only_commit_is_one_round_trip(tmp_path: Path) -> None:
             trips.reset()
             assert await storage.commit(batch) == [None] * 100
             assert trips.calls == 1
+            assert trips.here == 0  # a large one on the connection's thread
             assert len(trips.statements) == 1
 
             # several appends to the same stream in one batch (a fan-out's results)
@@ -415,8 +425,8 @@ def test_a_commit_with_rows_costs_a_fixed_number_of_round_trips(tmp_path: Path) 
                 trips.reset()
                 assert await storage.commit(batch(prefix, size)) == [None] * size
                 counts.append(trips.calls)
-            # BEGIN, events, executions, snapshots, task results, COMMIT
-            assert counts == [6, 6]
+            # BEGIN, events, executions, snapshots, task results, COMMIT: one job
+            assert counts == [1, 1]
             assert await storage.count_executions() == 101
         finally:
             await storage.close()
@@ -479,7 +489,7 @@ def test_a_cancelled_transaction_is_rolled_back(tmp_path: Path) -> None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                assert not db.in_transaction
+                assert not await db.thread.run(lambda c: c.in_transaction)
                 # all of the request or none of it was written
                 written = (
                     len(await storage.load_events(execution_id)),
@@ -532,11 +542,6 @@ def test_url_and_validation(tmp_path: Path) -> None:
         SQLiteStorage("x.db", durability="fast")  # type: ignore[arg-type]
 
 
-def test_aiosqlite_errors_are_sqlite3_errors() -> None:
-    # the conflict fallback relies on catching sqlite3.IntegrityError
-    assert aiosqlite.IntegrityError is sqlite3.IntegrityError
-
-
 def _conflicting_batch() -> list[AppendRequest]:
     batch = [
         AppendRequest(
@@ -569,8 +574,8 @@ def test_a_conflict_costs_a_fixed_number_of_round_trips(tmp_path: Path) -> None:
             trips.reset()
             _check_conflicting_batch(await storage.commit(_conflicting_batch()))
             # failed attempt (BEGIN, events, ROLLBACK), then BEGIN, last seqs,
-            # events, executions, COMMIT
-            assert trips.calls == 8
+            # events, executions, COMMIT: all in one job
+            assert trips.calls == 1
             assert await storage.count_executions() == 99
             assert await storage.get_execution("taken") is None
         finally:

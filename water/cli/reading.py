@@ -59,13 +59,14 @@ async def read_execution(
     record = await storage.get_execution(execution_id)
     if record is None:
         return None
-    known = [] if before is None else before.events
-    events = known + await storage.load_events(execution_id, known[-1].seq if known else 0)
     snapshot = await storage.load_snapshot(execution_id)
     if before is not None and _seq(before.snapshot) == _seq(snapshot):
         rows = before.rows
     else:
         rows = await storage.load_task_results(execution_id)
+    # the events last: they may run ahead of the rows (folded onto them), never behind
+    known = [] if before is None else before.events
+    events = known + await storage.load_events(execution_id, known[-1].seq if known else 0)
     return Reading(record, snapshot, rows, events)
 
 

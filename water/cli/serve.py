@@ -12,6 +12,7 @@ from rich.markup import escape
 from water.cli.app import Db, FlowsFile, fail, load, open_db
 from water.cli.render import out, print_flows, print_reports, warn_open
 from water.server.discovery import check_flows
+from water.tuning import tune_for_service
 
 SHUTDOWN_GRACE = 3
 """Seconds the server waits for open requests (event streams follow forever) at Ctrl-C."""
@@ -101,6 +102,7 @@ def dev(
         )
     except (ValueError, OSError) as exc:
         fail(f"cannot start the engine: {exc}")
+    tune_for_service()  # the engine has started: see docs/performance.md
     uvicorn.run(
         api, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE
     )

@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import dataclasses
 import logging
-import uuid
 import weakref
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -37,7 +36,7 @@ from water.errors import (
 from water.events import Event
 from water.feed import StoreFeed
 from water.fork import carried_outputs
-from water.ids import can_exist, check_execution_id
+from water.ids import can_exist, check_execution_id, new_execution_id
 from water.interpreters import Machine
 from water.journal import EngineStore
 from water.nodes import DEFAULT_LEASE, Node, NodeSettings
@@ -217,7 +216,7 @@ class Engine:
         if execution_id is not None:
             check_execution_id(execution_id)
         resolved, message = self.catalog.start_message(flow, input)
-        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None  # an id made here: no stored execution to look up
         if not self._place(eid, resolved.id, fresh):
             return self._elsewhere(eid, resolved.id)
@@ -263,7 +262,7 @@ class Engine:
         messages = []
         for value in inputs:
             _, message = self.catalog.start_message(flow, value)
-            messages.append((uuid.uuid4().hex, message))
+            messages.append((new_execution_id(), message))
         for eid, _ in messages:
             self.node.adopt_new(eid)
         with self._start_span(self.catalog.resolve(flow).id, count=len(messages)) as trace:
@@ -307,9 +306,50 @@ class Engine:
         timeout: float | None = 30.0,
     ) -> ExecutionRef[Any]:
         """``start`` for async code (does not block the event loop)."""
-        return await asyncio.to_thread(
-            self.start, flow, input, execution_id=execution_id, timeout=timeout
-        )
+        ref, _ = await self._start_async(flow, input, execution_id=execution_id, timeout=timeout)
+        return ref
+
+    async def _start_async(
+        self,
+        flow: Runnable | str,
+        input: Any = None,
+        *,
+        execution_id: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> tuple[ExecutionRef[Any], Snapshot]:
+        """``start_async``, with the execution's view once its start is durable.
+
+        The answer is awaited on the caller's loop: no worker thread per start. A
+        chosen ``execution_id`` may name an execution another engine sharing the store
+        runs: finding that out reads the store, so such a start runs ``start`` in a
+        worker thread.
+        """
+        self._check_open()
+        if execution_id is not None:
+            check_execution_id(execution_id)
+            ref = await asyncio.to_thread(
+                self.start, flow, input, execution_id=execution_id, timeout=timeout
+            )
+            return ref, await asyncio.to_thread(self.snapshot, execution_id, timeout)
+        resolved, message = self.catalog.start_message(flow, input)
+        eid = new_execution_id()
+        self._place(eid, resolved.id, True)  # an id made here: it is ours
+        with self._start_span(resolved.id, eid) as trace:
+            if trace is not None:
+                message = dataclasses.replace(message, trace=trace)
+            try:
+                view: Snapshot = await self.system.ask_async(
+                    eid, message, timeout, detail=False, fresh=True
+                )
+            except Exception as exc:
+                if not isinstance(exc, TimeoutError):  # refused: nothing to own
+                    self.node.abandon(eid, created=True)
+                raise
+        if view.flow_id != resolved.id:
+            raise StateConflictError(
+                f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
+            )
+        return ExecutionRef(self, eid), view
 
     def fork(
         self,
@@ -343,7 +383,7 @@ class Engine:
             forked_from=original.execution_id,
             carried=tuple(carried.items()),
         )
-        eid = execution_id if execution_id is not None else uuid.uuid4().hex
+        eid = execution_id if execution_id is not None else new_execution_id()
         fresh = execution_id is None
         if self._place(eid, definition.id, fresh):
             view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)

@@ -28,11 +28,11 @@ from water.interpreter.decide import ADVANCE, Decider
 from water.interpreter.evolve import evolve
 from water.interpreter.jobs import UNDO, compensation_job, step_job
 from water.interpreter.plan import has_active_work
-from water.interpreter.state import RUNNING, ExecState, dump_state, load_state
+from water.interpreter.state import RUNNING, ExecState, encode_state, load_state
 from water.interpreter.view import build_view, task_results
 from water.snapshot import Snapshot
 from water.status import TERMINAL, ExecutionStatus, runtime_status
-from water.storage.base import ExecutionRecord, TaskResult
+from water.storage.base import ExecutionRecord, JSONText, TaskResult
 from water.task import Task
 
 if TYPE_CHECKING:
@@ -208,11 +208,16 @@ class FlowMachine:
         return build_view(self.flow, state, steps=detail)
 
     # -- what the journal writes beside the events (water.journal.Journaled) ----------
-    def dump(self, state: ExecState) -> dict[str, Any]:
-        return dump_state(state)
+    def dump(self, state: ExecState) -> JSONText:
+        return encode_state(state)
 
-    def step_rows(self, state: ExecState, written: int) -> tuple[list[TaskResult], int]:
-        return task_results(state, written), len(state.completed_order)
+    def step_rows(
+        self, state: ExecState, written: int, completed_only: bool = False
+    ) -> tuple[list[TaskResult], int]:
+        return task_results(state, written, completed_only), len(state.completed_order)
+
+    def completed(self, state: ExecState) -> int:
+        return len(state.completed_order)
 
     def size(self, state: ExecState) -> int:
         return len(state.steps)

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 
 from water.events import ErrorInfo
 from water.status import ExecutionStatus, StepStatus
+from water.storage.base import JSONText
 
 # How to rebuild the type of a JSON value: ["input"], ["out", node, slot],
 # ["list", node] (outputs of a parallel/for node), ["signal", node],
@@ -147,6 +148,13 @@ def dump_state(state: ExecState) -> dict[str, Any]:
     """The JSON-able form of a state (for checkpoints)."""
     data: dict[str, Any] = STATE_ADAPTER.dump_python(state, mode="json", exclude=_TRANSIENT)
     return data
+
+
+def encode_state(state: ExecState) -> JSONText:
+    """The state as JSON text for a checkpoint: no Python copy of a large state, and
+    no field left at its default (``load_state`` restores those)."""
+    encoded = STATE_ADAPTER.dump_json(state, exclude=_TRANSIENT, exclude_defaults=True)
+    return JSONText(encoded.decode())
 
 
 def load_state(data: dict[str, Any]) -> ExecState:

@@ -83,16 +83,17 @@ def build_view(flow: Flow, state: ExecState, *, steps: bool = True) -> Snapshot:
     )
 
 
-def task_results(state: ExecState, written: int) -> list[TaskResult]:
+def task_results(state: ExecState, written: int, completed_only: bool = False) -> list[TaskResult]:
     """Rows of the steps that changed since ``written`` completed rows were written.
 
     Completed steps are written once (those after ``written`` in completion order);
-    steps that have not completed are written every time.
+    steps that have not completed are written every time (unless ``completed_only``).
     """
     out: list[TaskResult] = []
     steps = state.steps
     changed = [steps[k] for k in state.completed_order[written:]]
-    changed.extend(s for s in steps.values() if s.status != COMPLETED)
+    if not completed_only:
+        changed.extend(s for s in steps.values() if s.status != COMPLETED)
     for s in changed:
         out.append(
             TaskResult(

@@ -5,6 +5,7 @@ from water.storage.base import (
     Checkpoint,
     ConcurrencyError,
     ExecutionRecord,
+    JSONText,
     Storage,
     TaskResult,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Checkpoint",
     "ConcurrencyError",
     "ExecutionRecord",
+    "JSONText",
     "MemoryStorage",
     "PostgresStorage",
     "SQLiteStorage",

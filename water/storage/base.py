@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import CoreSchema, core_schema
 
 from actors.messages import Fenced
 from water.errors import StorageError
@@ -194,12 +195,46 @@ class TaskResult(BaseModel):
     """The child execution of a nested flow's step."""
 
 
+class JSONText:
+    """A checkpoint's ``state`` (or a value in it) already encoded as JSON ``text``.
+
+    A SQL storage writes it into the row as it is: a large state is encoded once,
+    straight to text, and never copied into Python objects on the way. Whoever reads
+    a checkpoint's state decodes it if it comes back as text (``water.journal``).
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSONText) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"JSONText({len(self.text)} chars)"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> CoreSchema:
+        # taken as it is (no copy of a large text), written as its text
+        return core_schema.is_instance_schema(
+            cls,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.text),
+        )
+
+
 class Checkpoint(BaseModel):
-    """An immutable snapshot row: the interpreter state after event ``seq``."""
+    """An immutable snapshot row: the interpreter state after event ``seq``.
+
+    ``state`` may be ``JSONText`` (or hold such values): JSON already encoded.
+    """
 
     execution_id: str
     seq: int
-    state: dict[str, Any]
+    state: dict[str, Any] | JSONText
     view: Snapshot
 
 

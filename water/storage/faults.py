@@ -1,6 +1,6 @@
 """Storage faults: raw driver errors become ``StorageError``, marked transient or not.
 
-No raw ``sqlite3`` (or ``aiosqlite``) or ``psycopg`` error leaves the storage layer:
+No raw ``sqlite3`` or ``psycopg`` error leaves the storage layer:
 storages translate them at their boundary with ``storage_error``, and the engine does
 the same for whatever a storage of its own hands back. A transient fault is one that
 passes by itself or on another connection (the database is locked by another
@@ -20,9 +20,9 @@ from water.errors import StorageError
 __all__ = ["DRIVER_ERRORS", "PostgresStorageError", "is_transient", "storage_error"]
 
 DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
-"""The database drivers' own errors that a storage may let through (aiosqlite raises
-sqlite3's). ``PostgresStorage`` lets none of psycopg's through; ``storage_error``
-translates them all the same."""
+"""The database drivers' own errors that a storage may let through (sqlite3's, from
+the SQLite storage's thread). ``PostgresStorage`` lets none of psycopg's through;
+``storage_error`` translates them all the same."""
 
 # SQLite's primary result codes of faults that pass (extended codes keep them in
 # their low byte): BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.

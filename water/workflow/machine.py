@@ -196,8 +196,13 @@ class WorkflowMachine:
     def dump(self, state: WfState) -> None:
         return None  # the code cannot be stored: a recovery replays every event
 
-    def step_rows(self, state: WfState, written: int) -> tuple[list[TaskResult], int]:
-        return task_results(state, written), len(state.completed_order)
+    def step_rows(
+        self, state: WfState, written: int, completed_only: bool = False
+    ) -> tuple[list[TaskResult], int]:
+        return task_results(state, written, completed_only), len(state.completed_order)
+
+    def completed(self, state: WfState) -> int:
+        return len(state.completed_order)
 
     def size(self, state: WfState) -> int:
         return len(state.steps)

@@ -60,11 +60,12 @@ def build_view(state: WfState, flow_id: str, *, steps: bool = True) -> Snapshot:
     )
 
 
-def task_results(state: WfState, written: int) -> list[TaskResult]:
+def task_results(state: WfState, written: int, completed_only: bool = False) -> list[TaskResult]:
     """Rows of the steps that changed since ``written`` completed rows were written."""
     steps = state.steps
     changed = [steps[k] for k in state.completed_order[written:]]
-    changed.extend(s for s in steps.values() if s.status != COMPLETED)
+    if not completed_only:
+        changed.extend(s for s in steps.values() if s.status != COMPLETED)
     return [
         TaskResult(
             key=s.key,

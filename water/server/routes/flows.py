@@ -133,7 +133,7 @@ def flow_routes(engine: Engine) -> APIRouter:
         engine.flow(flow_id)
         payload = await json_body(request)
         try:
-            ref = await engine.start_async(flow_id, payload, execution_id=execution_id)
+            ref, started = await engine._start_async(flow_id, payload, execution_id=execution_id)
         except ValidationError as exc:
             details = field_errors(exc.errors(include_url=False, include_input=False), ("body",))
             raise ApiError(
@@ -144,16 +144,15 @@ def flow_routes(engine: Engine) -> APIRouter:
         if wait:
             try:
                 output = await ref.wait(timeout)
-            except TimeoutError:
-                pass
+            except TimeoutError:  # still going: its status now, not at its start
+                started = await asyncio.to_thread(ref.status, ASK_TIMEOUT)
             else:
                 done = ExecutionResult(
                     execution_id=ref.execution_id, flow_id=flow_id, output=to_json(output)
                 )
                 return JSONResponse(done.model_dump(mode="json"), status_code=200)
-        snapshot = await asyncio.to_thread(ref.status, ASK_TIMEOUT)
         return ExecutionAccepted(
-            execution_id=ref.execution_id, flow_id=snapshot.flow_id, status=snapshot.status
+            execution_id=ref.execution_id, flow_id=started.flow_id, status=started.status
         )
 
     return router

@@ -21,7 +21,7 @@ import pydantic_core
 from water.events import ErrorInfo, Event, decode_event, encode_event
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
-from water.storage.base import Checkpoint, ExecutionRecord, Fence, TaskResult
+from water.storage.base import Checkpoint, ExecutionRecord, Fence, JSONText, TaskResult
 from water.storage.sql.dialect import Kind
 
 __all__ = [
@@ -115,6 +115,25 @@ def _dumps(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+def _dumps_state(state: dict[str, Any] | JSONText) -> str:
+    """A checkpoint's state as JSON; ``JSONText`` is written as it is."""
+    if isinstance(state, JSONText):
+        return state.text
+    if not any(isinstance(v, JSONText) for v in state.values()):
+        return _dumps(state)
+    parts = ["{"]
+    for key, value in state.items():
+        if len(parts) > 1:
+            parts.append(",")
+        parts += (
+            json.dumps(key),
+            ":",
+            value.text if isinstance(value, JSONText) else _dumps(value),
+        )
+    parts.append("}")
+    return "".join(parts)
+
+
 class RowCodec:
     """Turns what a storage is handed into rows.
 
@@ -171,7 +190,7 @@ class RowCodec:
         return (
             self.ident(checkpoint.execution_id, "execution id"),
             checkpoint.seq,
-            _dumps(checkpoint.state),
+            _dumps_state(checkpoint.state),
             checkpoint.view.model_dump_json(),
             time.time(),
         )
