@@ -212,28 +212,22 @@ class Engine:
         another engine sharing the store runs it, or starts it at the same moment). A
         chosen id follows the rule of ``water.ids`` (else ``InvalidExecutionIdError``).
         """
-        self._check_open()
-        if execution_id is not None:
-            check_execution_id(execution_id)
-        resolved, message = self.catalog.start_message(flow, input)
-        eid = execution_id if execution_id is not None else new_execution_id()
-        fresh = execution_id is None  # an id made here: no stored execution to look up
-        if not self._place(eid, resolved.id, fresh):
-            return self._elsewhere(eid, resolved.id)
-        with self._start_span(resolved.id, eid) as trace:
-            if trace is not None:
-                message = dataclasses.replace(message, trace=trace)
+        start = self._starting(flow, input, execution_id)
+        if not self._place(start.execution_id, start.flow_id, start.fresh):
+            return self._elsewhere(start.execution_id, start.flow_id)
+        with self._start_span(start.flow_id, start.execution_id) as trace:
             try:
-                view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
+                view: Snapshot = self.system.ask(
+                    start.execution_id,
+                    start.traced(trace),
+                    timeout,
+                    detail=False,
+                    fresh=start.fresh,
+                )
             except Exception as exc:
-                if not isinstance(exc, TimeoutError):  # refused: nothing to own
-                    self.node.abandon(eid, created=fresh)
+                self._start_refused(start, exc)
                 raise
-        if view.flow_id != resolved.id:
-            raise StateConflictError(
-                f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
-            )
-        return ExecutionRef(self, eid)
+        return self._started(start, view)
 
     @overload
     def start_many(
@@ -324,32 +318,48 @@ class Engine:
         runs: finding that out reads the store, so such a start runs ``start`` in a
         worker thread.
         """
-        self._check_open()
         if execution_id is not None:
+            self._check_open()
             check_execution_id(execution_id)
             ref = await asyncio.to_thread(
                 self.start, flow, input, execution_id=execution_id, timeout=timeout
             )
             return ref, await asyncio.to_thread(self.snapshot, execution_id, timeout)
-        resolved, message = self.catalog.start_message(flow, input)
-        eid = new_execution_id()
-        self._place(eid, resolved.id, True)  # an id made here: it is ours
-        with self._start_span(resolved.id, eid) as trace:
-            if trace is not None:
-                message = dataclasses.replace(message, trace=trace)
+        start = self._starting(flow, input, None)
+        self._place(start.execution_id, start.flow_id, True)  # an id made here: it is ours
+        with self._start_span(start.flow_id, start.execution_id) as trace:
             try:
                 view: Snapshot = await self.system.ask_async(
-                    eid, message, timeout, detail=False, fresh=True
+                    start.execution_id, start.traced(trace), timeout, detail=False, fresh=True
                 )
             except Exception as exc:
-                if not isinstance(exc, TimeoutError):  # refused: nothing to own
-                    self.node.abandon(eid, created=True)
+                self._start_refused(start, exc)
                 raise
-        if view.flow_id != resolved.id:
+        return self._started(start, view), view
+
+    def _starting(
+        self, flow: Runnable | str, input: Any, execution_id: str | None
+    ) -> _StartRequest:
+        """A start checked (its id, its input) and its message built."""
+        self._check_open()
+        if execution_id is not None:
+            check_execution_id(execution_id)
+        resolved, message = self.catalog.start_message(flow, input)
+        if execution_id is None:  # an id made here: no stored execution to look up
+            return _StartRequest(resolved.id, new_execution_id(), True, message)
+        return _StartRequest(resolved.id, execution_id, False, message)
+
+    def _start_refused(self, start: _StartRequest, exc: Exception) -> None:
+        if not isinstance(exc, TimeoutError):  # refused: nothing to own
+            self.node.abandon(start.execution_id, created=start.fresh)
+
+    def _started(self, start: _StartRequest, view: Snapshot) -> ExecutionRef[Any]:
+        if view.flow_id != start.flow_id:
             raise StateConflictError(
-                f"execution {eid!r} exists and runs flow {view.flow_id!r}, not {resolved.id!r}"
+                f"execution {start.execution_id!r} exists and runs flow {view.flow_id!r}, "
+                f"not {start.flow_id!r}"
             )
-        return ExecutionRef(self, eid), view
+        return ExecutionRef(self, start.execution_id)
 
     def fork(
         self,
@@ -609,6 +619,20 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(storage={self.storage.url!r}, flows={sorted(self.flows)})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StartRequest:
+    """A start about to be asked of its execution."""
+
+    flow_id: str
+    execution_id: str
+    fresh: bool  # the id was made here: no stored execution to look up
+    message: Start
+
+    def traced(self, trace: dict[str, str] | None) -> Start:
+        """The message, carrying the ``water.start`` span's context when there is one."""
+        return self.message if trace is None else dataclasses.replace(self.message, trace=trace)
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:
