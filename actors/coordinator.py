@@ -333,7 +333,7 @@ class Coordinator(LoopActor):
         state = self.state
         status = self._status()
         settle = status.phase in (Phase.IDLE, Phase.DONE)
-        request = writer.encode(state, events, settle=settle)
+        request = writer.encode(state, events, settle=settle, status=status)
         actions = self._prepare()
         if status != previous:
             actions.append(StatusChanged(status))
