@@ -148,6 +148,13 @@ class Coordinator(LoopActor):
     def on_start(self) -> Any:
         return None if self.fresh else self._rehydrate()
 
+    def on_stop(self) -> None:
+        # A stopped coordinator is garbage in a reference cycle (it and its inbox
+        # refer to each other), freed only by a full collection: let go of the
+        # execution's state now, so that a large one is freed at once.
+        self.state = None
+        self.performed = set()
+
     async def _rehydrate(self) -> None:
         try:
             stored = await self._load()
