@@ -408,7 +408,7 @@ def test_an_append_racing_a_claim_is_refused(pg_url: str) -> None:
         try:
             cur = await claimer.execute(sql, params)
             assert [(r[0], r[4]) for r in await cur.fetchall()] == [("e1", 2)]
-            late = replace(append("e1", 1, step("late")), fence=("a", 1))
+            late = replace(full("e1", 1), fence=("a", 1))
             appending = asyncio.create_task(storage.commit([late]))
             # the append has started: it is either done (it did not wait) or waiting
             # for the claimer's lock

@@ -124,10 +124,12 @@ def _arrays(table: Table, columns: Sequence[str]) -> str:
     return ", ".join(f"%b::{_ARRAYS[table.column(c).kind]}" for c in columns)
 
 
-def _upsert(table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = ()) -> str:
+def _upsert(
+    table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = (), where: str = ""
+) -> str:
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"SELECT * FROM unnest({_arrays(table, columns)}) {table.upsert(columns, keep)}"
+        f"SELECT * FROM unnest({_arrays(table, columns)}){where} {table.upsert(columns, keep)}"
     )
 
 
@@ -151,6 +153,15 @@ They are taken in order of id, as a claim of many executions takes them when it 
 the primary key."""
 _INSERT_FENCED_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW, owners="f")
 _UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
+_UPSERT_FENCED_EXECUTIONS = _upsert(
+    EXECUTIONS,
+    RECORD_COLUMNS,
+    keep=("created_at", "owner", "epoch"),
+    where=" WHERE (SELECT count(*) FROM f) >= 0",
+)
+"""The upsert of the index rows after ``_FENCE_LOCK`` has locked and read all of its rows:
+the condition is a one-time filter, evaluated before the first row is written (a row
+this statement had updated already would be skipped by the lock, and look unowned)."""
 _SAVE_CHECKPOINTS = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULTS = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _CREATED = RECORD_COLUMNS.index("created_at")
@@ -211,7 +222,7 @@ def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool, fenc
         sql
         for sql, present in (
             (_INSERT_FENCED_EVENTS if fenced else _INSERT_EVENTS, events),
-            (_UPSERT_EXECUTIONS, records),
+            (_UPSERT_FENCED_EXECUTIONS if fenced else _UPSERT_EXECUTIONS, records),
             (_SAVE_CHECKPOINTS, checkpoints),
             (_SAVE_TASK_RESULTS, tasks),
         )
