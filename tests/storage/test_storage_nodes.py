@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from water.events import ExecutionStarted, StepCompleted
 from water.status import ExecutionStatus
 from water.storage import AppendRequest, ConcurrencyError, ExecutionRecord, Storage
-from water.storage.base import INBOX, REPLIES, OwnershipLost
+from water.storage.base import INBOX, REPLIES, STATUSES, OwnershipLost
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -216,6 +217,17 @@ def test_postgresql_pushes_the_inbox_news_and_the_others_are_polled(run: Any) ->
             assert await asyncio.wait_for(news.get(), 10) == (INBOX, "e1")
             await s.answer(message_id, '{"ok": true}')
             assert await asyncio.wait_for(news.get(), 10) == (REPLIES, message_id)
+            # a node's append that changes a status (or makes a new execution) tells it;
+            # one that writes the index row with its status unchanged does not
+            await s.join("a", "h", 1, 30)
+            assert await s.commit([start("e1", ("a", 1))]) == [None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e1")
+            same = replace(step("e1", 1, ("a", 1)), record=row("e1"))
+            assert await s.commit([same, start("e2", ("a", 1))]) == [None, None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e2")
+            done = replace(step("e1", 2, ("a", 1)), record=row("e1", ExecutionStatus.COMPLETED))
+            assert await s.commit([done]) == [None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e1")
         finally:
             await close()
 

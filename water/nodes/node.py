@@ -21,7 +21,8 @@ The store is the only coordinator (no broker, no protocol between nodes):
   the execution and removes it (or keeps the answer for an ``ask``) once it is handled,
   so a message outlives the death of an owner: the next owner handles it. Waiters
   for the end (or a status) of an execution owned elsewhere learn of it from the
-  store on the same tick.
+  store when it pushes the news of a new status (PostgreSQL: the owner's commit
+  notifies it), or on the same tick as the inbox (SQLite).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from water.nodes.settings import NodeSettings
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import Storage
-from water.storage.base import INBOX, REPLIES, Claimed, Closer, Fence
+from water.storage.base import INBOX, REPLIES, STATUSES, Claimed, Closer, Fence
 
 if TYPE_CHECKING:
     from actors.system import ActorSystem
@@ -63,8 +64,9 @@ HANDLE_TIMEOUT = 60.0
 """How long the owner waits for an execution to handle an inbox message."""
 
 PUSHED_POLL = 1.0
-"""Seconds between two reads of the inbox when the store pushes its news (PostgreSQL's
-LISTEN/NOTIFY): the reads then only catch what a lost notification missed."""
+"""Seconds between two reads of the inbox and of the executions waited for elsewhere
+when the store pushes its news (PostgreSQL's LISTEN/NOTIFY): the reads then only catch
+what a lost notification missed."""
 
 UNCOLLECTED = 3600.0
 """Seconds an answer waits for its asker (gone, if it has not read it by then)."""
@@ -108,7 +110,7 @@ class Node:
         self._handling: set[str] = set()  # inbox messages being handled
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="water-inbox")
         self._seen: dict[str, str] = {}  # last status seen of executions owned elsewhere
-        self._woken = threading.Event()  # the store pushed news of the inbox
+        self._woken = threading.Event()  # the store pushed news: a message, or a status
         self._replies: dict[str, threading.Event] = {}  # asks waiting for their answer
         self._closer: Closer | None = None  # stops the store's pushes
         self.claims = False  # take over executions without a live owner
@@ -358,9 +360,13 @@ class Node:
         return woken
 
     def _pushed(self, channel: str, payload: str) -> None:
-        """News from the store (on the loop): a message posted, or an ask answered."""
+        """News from the store (on the loop): a message posted, an ask answered, or the
+        status of an execution changed (news only if someone here waits for it)."""
         if channel == INBOX:
             self._woken.set()
+        elif channel == STATUSES:
+            if self.system.waiters.watches(payload) and not self.is_local(payload):
+                self._woken.set()
         elif channel == REPLIES:
             answered = self._replies.get(payload)
             if answered is not None:
@@ -391,9 +397,9 @@ class Node:
         s = self.settings
         next_beat = time.monotonic() + s.heartbeat
         while not self._stop.is_set():
-            # pushed news wakes it at once; else a short poll, or (news pushed, nobody
-            # here waiting on another node) a slower one that only catches lost news
-            pushed = self._closer is not None and not self._watching()
+            # pushed news wakes it at once, and a slow read catches lost news; without
+            # pushes (SQLite), a short poll
+            pushed = self._closer is not None
             self._woken.wait(min(PUSHED_POLL, s.heartbeat) if pushed else s.tick)
             self._woken.clear()
             if self._stop.is_set():
@@ -500,10 +506,6 @@ class Node:
         finally:
             with self._lock:
                 self._handling.discard(message_id)
-
-    def _watching(self) -> bool:
-        """Whether someone here waits for an execution another node runs."""
-        return any(not self.is_local(i) for i in self.system.waiters.watched())
 
     def _watch_elsewhere(self) -> None:
         """Tell waiters of executions owned elsewhere of their statuses and ends."""

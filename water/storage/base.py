@@ -62,7 +62,7 @@ TERMINAL = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.C
 Closer: TypeAlias = Callable[[], Coroutine[Any, Any, None]]
 """Stops what ``Storage.listen`` started."""
 
-INBOX, REPLIES = "water_inbox", "water_reply"
+INBOX, REPLIES, STATUSES = "water_inbox", "water_reply", "water_status"
 """The channels of ``Storage.listen``."""
 
 FlowEvent: TypeAlias = tuple[str, str, Event]
@@ -474,9 +474,11 @@ class Storage(abc.ABC):
         ``before`` (unix seconds)."""
 
     async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
-        """Push the inbox's news: ``wake(INBOX, execution_id)`` when a message is posted,
-        ``wake(REPLIES, message_id)`` when one is answered (on the loop); the returned
-        coroutine function stops it. None: this storage pushes nothing (poll it)."""
+        """Push the news of the store: ``wake(INBOX, execution_id)`` when a message is
+        posted, ``wake(REPLIES, message_id)`` when one is answered, ``wake(STATUSES,
+        execution_id)`` when a node's append changes an execution's status (on the loop);
+        the returned coroutine function stops it. None: this storage pushes nothing
+        (poll it)."""
         return None
 
     # -- statistics -------------------------------------------------------

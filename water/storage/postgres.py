@@ -36,7 +36,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from water.storage.base import INBOX, REPLIES, Closer
+from water.storage.base import INBOX, REPLIES, STATUSES, Closer
 from water.storage.faults import PostgresStorageError
 from water.storage.postgres_url import redact, split_url
 from water.storage.sql.commit import Prepared
@@ -137,10 +137,11 @@ _EVENT_ARRAYS = [_arrays(EVENTS, EVENT_COLUMNS), *(f"%b::{_ARRAYS[k]}" for _, k 
 _EVENT_SOURCE = f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})"
 _INSERT_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW)
 _FENCE_LOCK = (
-    "f AS MATERIALIZED (SELECT execution_id, owner, epoch FROM executions "
+    "f AS MATERIALIZED (SELECT execution_id, owner, epoch, status FROM executions "
     "WHERE execution_id = ANY(%b::text[]) ORDER BY execution_id FOR NO KEY UPDATE)"
 )
-"""The index rows of the fenced executions of a batch, locked (one parameter: their ids).
+"""The index rows of the fenced executions of a batch, locked (one parameter: their ids);
+their status is the one before the statement (``_NOTIFY_STATUSES``).
 
 A claim is an ``UPDATE`` of the same rows, so a claim and a fenced append are always
 one after the other: an append waits for a claim in progress, and then reads the row
@@ -152,12 +153,22 @@ owner's and the new one's) never both hold it and both wait to update its index 
 They are taken in order of id, as a claim of many executions takes them when it reads
 the primary key."""
 _INSERT_FENCED_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW, owners="f")
+_NOTIFY_STATUSES = (
+    f"SELECT pg_notify('{STATUSES}', r.execution_id) FROM {{records}} AS r WHERE NOT EXISTS "
+    "(SELECT 1 FROM f WHERE f.execution_id = r.execution_id AND f.status = r.status)"
+)
+"""The main query of a batch whose fenced requests write index rows: tell the listeners
+of every node (``listen``) of each execution whose status it changes (or that is new),
+when the batch commits; ``{records}`` is the clause of the upsert."""
 _UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
-_UPSERT_FENCED_EXECUTIONS = _upsert(
-    EXECUTIONS,
-    RECORD_COLUMNS,
-    keep=("created_at", "owner", "epoch"),
-    where=" WHERE (SELECT count(*) FROM f) >= 0",
+_UPSERT_FENCED_EXECUTIONS = (
+    _upsert(
+        EXECUTIONS,
+        RECORD_COLUMNS,
+        keep=("created_at", "owner", "epoch"),
+        where=" WHERE (SELECT count(*) FROM f) >= 0",
+    )
+    + " RETURNING execution_id, status"
 )
 """The upsert of the index rows after ``_FENCE_LOCK`` has locked and read all of its rows:
 the condition is a one-time filter, evaluated before the first row is written (a row
@@ -216,7 +227,9 @@ def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool, fenc
     """One statement writing the parts a batch has: the last one is the main statement.
 
     With ``fenced``, the statement first locks the index rows of the fenced executions
-    (``_FENCE_LOCK``) and the events insert reads their owners there.
+    (``_FENCE_LOCK``) and the events insert reads their owners there; if it writes index
+    rows too, every part is a ``WITH`` clause and the main query notifies the changes of
+    status (``_NOTIFY_STATUSES``).
     """
     parts = [
         sql
@@ -228,7 +241,11 @@ def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool, fenc
         )
         if present
     ]
-    *first, last = parts
+    if fenced and records:
+        written = _UPSERT_FENCED_EXECUTIONS
+        first, last = parts, _NOTIFY_STATUSES.format(records=f"w{parts.index(written)}")
+    else:
+        *first, last = parts
     clauses = [f"w{i} AS ({sql})" for i, sql in enumerate(first)]
     if fenced:
         clauses.insert(0, _FENCE_LOCK)
@@ -428,7 +445,7 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
             await self._read(_ANSWER, (time.time(), reply, message_id))
 
     async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
-        """A connection of its own ``LISTEN``s to both channels; if it fails (or is lost
+        """A connection of its own ``LISTEN``s to every channel; if it fails (or is lost
         later) the node just polls, as it does anyway now and then."""
         import psycopg
 
@@ -436,6 +453,7 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             await conn.execute(f"LISTEN {INBOX}")
             await conn.execute(f"LISTEN {REPLIES}")
+            await conn.execute(f"LISTEN {STATUSES}")
         except psycopg.Error as exc:
             log.warning("%s: no LISTEN (%s); polling the inbox", self._source, exc)
             return None
