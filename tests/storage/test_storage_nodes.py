@@ -106,6 +106,25 @@ def test_claims_take_unfinished_executions_of_known_flows_without_a_live_owner(r
     run(body)
 
 
+def test_a_claim_takes_its_share_of_the_orphans(run: Any) -> None:
+    async def body(s: Storage) -> None:
+        for i in range(5):
+            await s.upsert_execution(row(f"e{i}"))
+        for node in ("b", "c", "d"):
+            await s.join(node, "host", 2, 30)
+        # three live nodes share five orphans: two each (rounded up), oldest first
+        first = await s.claim("b", ["flow"], share=3)
+        assert len(first) == 2
+        # of the three left, two live nodes take two each (rounded up), at most limit
+        assert len(await s.claim("c", ["flow"], share=2, limit=1)) == 1
+        assert len(await s.claim("c", ["flow"], share=2)) == 1
+        # alone, a node takes the rest
+        assert len(await s.claim("d", ["flow"], share=1)) == 1
+        assert await s.claim("d", ["flow"]) == []
+
+    run(body)
+
+
 def test_two_claims_at_once_have_one_winner(run: Any, make_storage: Any) -> None:
     async def body(s: Storage) -> None:
         await s.upsert_execution(row("e1"))

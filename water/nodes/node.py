@@ -10,8 +10,10 @@ The store is the only coordinator (no broker, no protocol between nodes):
 * **Claims.** An execution is run only by its owner. A node claims (``epoch + 1``)
   the unfinished executions of the flows it has registered whose owner's lease ran
   out (or that have none), at start and at every heartbeat, and resumes them as
-  after a crash. A message for an execution it does not own may claim it the same
-  way, on demand. A node with no flows claims nothing.
+  after a crash. Each claims its share of them (divided by the live nodes, rounded
+  up), so that a dead node's executions spread over the survivors. A message for
+  an execution it does not own may claim it the same way, on demand. A node with no
+  flows claims nothing.
 * **Fence.** Every append carries ``(node, epoch)`` and the store refuses it once
   the execution is owned otherwise (``OwnershipLost``): the coordinator then stops,
   performing nothing, and late results of its steps are dropped here.
@@ -51,7 +53,7 @@ log = logging.getLogger("water.nodes")
 T = TypeVar("T")
 
 CLAIM_BATCH = 500
-"""The most executions one heartbeat claims (the next heartbeat takes more)."""
+"""The most executions one claim takes (the next heartbeat takes more)."""
 
 FINISHED_KEPT = 100_000
 """How many finished executions a node remembers owning (a message for one it forgot
@@ -330,17 +332,19 @@ class Node:
         self._thread.start()
 
     def recover(self) -> int:
-        """Claim and resume every execution of its flows without a live owner; how many
-        were woken."""
-        self._expire_dead_neighbours()
+        """Claim and resume the executions of its flows without a live owner (all of them
+        if no other node is alive, else its share); how many were woken."""
+        nodes = self._live_nodes()
         flows = self._flows()
         if not flows:
             return 0
         woken = 0
         while True:
-            claimed = self._run(self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH))
+            claimed = self._run(
+                self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH, share=nodes)
+            )
             woken += self._resume(claimed)
-            if len(claimed) < CLAIM_BATCH:
+            if len(claimed) < CLAIM_BATCH or nodes > 1:
                 return woken
 
     def _resume(self, claimed: Sequence[Claimed]) -> int:
@@ -426,10 +430,12 @@ class Node:
         if self._beats % 100 == 1:
             self._run(self.storage.prune_inbox(time.time() - UNCOLLECTED))
         if self.claims:
-            self._expire_dead_neighbours()
+            nodes = self._live_nodes()
             flows = self._flows()
             if flows:
-                claimed = self._run(self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH))
+                claimed = self._run(
+                    self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH, share=nodes)
+                )
                 self._resume(claimed)
 
     def _lapsed(self) -> None:
@@ -454,9 +460,10 @@ class Node:
                 self.lost(execution_id)
                 self.system.relinquish(execution_id)
 
-    def _expire_dead_neighbours(self) -> None:
-        """End at once the leases of nodes of this host whose process is gone (a crash
-        here is taken over without waiting for the lease to run out)."""
+    def _live_nodes(self) -> int:
+        """How many nodes are alive, this one included (they share the executions
+        without a live owner). First end the leases of nodes of this host whose process
+        is gone: a crash here is taken over without waiting for the lease to run out."""
         rows = self._run(self.storage.nodes())
         dead = [
             r.node_id
@@ -468,6 +475,8 @@ class Node:
         ]
         if dead:
             self._run(self.storage.expire(dead))
+        others = {r.node_id for r in rows if r.alive} - set(dead) - {self.node_id}
+        return 1 + len(others)
 
     def _read_inbox(self) -> None:
         if not self._flows():
