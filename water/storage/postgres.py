@@ -151,7 +151,8 @@ append in progress, and the claimer loads the journal after it. The lock is the 
 an ``UPDATE`` of a non-key column takes, so that two appends to an execution (an old
 owner's and the new one's) never both hold it and both wait to update its index row.
 They are taken in order of id, as a claim of many executions takes them when it reads
-the primary key."""
+the primary key (should a claim take them in another order, PostgreSQL ends the
+deadlock by failing one of the two: a transient error, retried)."""
 _INSERT_FENCED_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW, owners="f")
 _NOTIFY_STATUSES = (
     f"SELECT pg_notify('{STATUSES}', r.execution_id) FROM {{records}} AS r WHERE NOT EXISTS "
