@@ -413,7 +413,9 @@ def test_an_append_racing_a_claim_is_refused(pg_url: str) -> None:
             # the append has started: it is either done (it did not wait) or waiting
             # for the claimer's lock
             blocking = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
-            while not appending.done():
+            for _ in range(3000):  # at most 30 s
+                if appending.done():
+                    break
                 cur = await watcher.execute(blocking, (claimer.info.backend_pid,))
                 row = await cur.fetchone()
                 if row is not None and row[0] > 0:
