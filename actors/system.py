@@ -191,6 +191,11 @@ class ActorSystem:
         fresh: bool = False,
     ) -> Any:
         """``ask`` for a coroutine (on any event loop, the reactor's included)."""
+        if self._elsewhere(execution_id):  # through the store: a blocking call, off the loop
+            assert self.placement is not None
+            return await asyncio.to_thread(
+                self.placement.ask, execution_id, message, timeout, detail
+            )
         return await self.router.ask_async(
             execution_id, message, timeout, detail=detail, fresh=fresh
         )

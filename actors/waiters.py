@@ -79,6 +79,11 @@ class Waiters:
         with self._lock:
             return set(self._results) | set(self._watchers)
 
+    def watches(self, execution_id: str) -> bool:
+        """Whether someone waits for this execution (its end, or a status)."""
+        with self._lock:
+            return execution_id in self._results or execution_id in self._watchers
+
     # -- statuses ----------------------------------------------------------------------
     def watch(self, execution_id: str, statuses: frozenset[str]) -> concurrent.futures.Future[str]:
         """A future completed with the status once the execution reaches one of ``statuses``."""

@@ -310,3 +310,42 @@ def test_finished_executions_answer_result_waiters_from_memory(runtime):
     loads = store.loads
     assert system.waiters.result("c1").result(0)["status"] == "done"
     assert store.loads == loads
+
+
+class Elsewhere:
+    """A placement that owns nothing but ``local``: every other ask goes to the store."""
+
+    def __init__(self, local: str) -> None:
+        self.local = local
+        self.asked: list[tuple[str, Any]] = []
+
+    def is_local(self, execution_id: str) -> bool:
+        return execution_id == self.local
+
+    def forward(self, execution_id: str, message: Any) -> None:
+        raise AssertionError("no tell in this test")
+
+    def ask(self, execution_id: str, message: Any, timeout: float | None, detail: bool) -> Any:
+        self.asked.append((execution_id, message))
+        return {"id": execution_id, "answered": "by its owner"}
+
+    def lost(self, execution_id: str) -> None:
+        pass
+
+    def finished(self, execution_id: str) -> None:
+        pass
+
+
+def test_asks_for_an_execution_owned_elsewhere_go_to_the_placement_sync_or_async(runtime):
+    system, _store, _ = runtime
+    placement = Elsewhere(local="mine")
+    system.placement = placement
+    assert system.ask("mine", Start("counter"), timeout=5)["status"] == "running"
+    assert system.ask("theirs", Add(1), timeout=5) == {"id": "theirs", "answered": "by its owner"}
+
+    async def from_a_coroutine() -> Any:
+        return await system.ask_async("theirs", Add(2), timeout=5)
+
+    assert asyncio.run(from_a_coroutine()) == {"id": "theirs", "answered": "by its owner"}
+    assert placement.asked == [("theirs", Add(1)), ("theirs", Add(2))]
+    assert not system.is_live("theirs")  # never run here

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,26 @@ def test_a_killed_node_is_taken_over_and_no_durable_step_runs_again(
     for execution_id in unfinished:
         record = observer.get_execution(execution_id)
         assert record is not None and record.owner in ("b", "c") and record.epoch >= 2
+
+
+def test_a_dead_nodes_executions_spread_over_the_survivors(
+    spawn: Spawn, observer: Engine, run_log: Path
+) -> None:
+    ids = [f"spread-{i}" for i in range(40)]
+    spawn("b", "work")
+    spawn("c", "work")
+    a = spawn("a", "work", *(f"work:{i}" for i in ids), step_sleep=0.3)
+    wait_until(lambda: len(runs(run_log)) >= 10, what="a few steps run by a")
+    a.signal(signal.SIGKILL)
+    a.reap()
+    unfinished = [i for i in ids if len(completed(observer, i)) < len(STEPS)]
+    assert len(unfinished) >= 10, "a finished most of them before it was killed"
+    for execution_id in ids:
+        observer.ref(execution_id).result(timeout=60)
+    owners = Counter(observer.get_execution(i).owner for i in unfinished)  # type: ignore[union-attr]
+    # each survivor claimed its share at a heartbeat: neither took them all
+    assert set(owners) == {"b", "c"}, owners
+    assert {node for _, _, node in runs_by(run_log)} == {"a", "b", "c"}
 
 
 def test_a_paused_owner_is_fenced_and_its_late_results_never_reach_the_journal(

@@ -3,6 +3,7 @@ engine shows of itself as a node."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from water import Cancel, Engine, GetStatus, Pause, Resume, Retry, Signal
 from water.cli import app
 from water.errors import StorageError
 from water.nodes import NodeSettings, default_node_id
+from water.nodes import node as node_module
 from water.nodes.messages import (
     RemoteError,
     body,
@@ -28,7 +30,7 @@ from water.nodes.messages import (
 from water.snapshot import Snapshot
 from water.storage import AppendRequest, MemoryStorage
 
-from .nodeflows import work_flow
+from .nodeflows import steer_flow, work_flow
 
 
 @pytest.mark.parametrize("lease", [10, 10.0, "10s", timedelta(seconds=10), "10000ms"])
@@ -129,3 +131,30 @@ def test_a_refused_start_under_a_chosen_id_leaves_no_row_behind() -> None:
         storage.refused = "another"
         ref = engine.start("work", {"n": 1}, execution_id="refused")
         assert ref.result(timeout=10) == "test"
+
+
+def test_postgresql_pushes_the_status_of_an_execution_owned_elsewhere(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiters on another node learn of a status and of the end when the owner commits
+    them: with the reads that catch lost news put off for an hour, and the signals
+    sent on the owner (no inbox message), only the store's pushes can wake them."""
+    monkeypatch.setattr(node_module, "PUSHED_POLL", 3600.0)
+    with (
+        Engine(pg_url, flows=[steer_flow()], node_id="owner", lease="1h") as owner,
+        Engine(pg_url, node_id="observer", lease="1h") as observer,
+    ):
+        for execution_id in ("status", "end"):
+            owner.start("steer", {}, execution_id=execution_id).wait_for_status(
+                "waiting", timeout=30
+            )
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            completed = pool.submit(observer.ref("status").wait_for_status, "completed", timeout=30)
+            finished = pool.submit(observer.ref("end").result, timeout=30)
+            while observer.system.waiters.watched() != {"status", "end"}:
+                if concurrent.futures.wait([completed, finished], timeout=0.01).done:
+                    break  # one failed: its error is raised below
+            for execution_id in ("status", "end"):
+                owner.ref(execution_id).tell(Signal("go", execution_id))
+            assert completed.result().status == "completed"
+            assert finished.result() == {"signal": "end"}

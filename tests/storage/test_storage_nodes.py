@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from water.events import ExecutionStarted, StepCompleted
 from water.status import ExecutionStatus
 from water.storage import AppendRequest, ConcurrencyError, ExecutionRecord, Storage
-from water.storage.base import INBOX, REPLIES, OwnershipLost
+from water.storage.base import INBOX, REPLIES, STATUSES, OwnershipLost
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -101,6 +102,25 @@ def test_claims_take_unfinished_executions_of_known_flows_without_a_live_owner(r
         # mine: a node back under the same id claims its own again (a new epoch)
         again = await s.claim("b", ["flow"], execution_ids=["free"], mine=True)
         assert [(c.execution_id, c.epoch) for c in again] == [("free", 2)]
+
+    run(body)
+
+
+def test_a_claim_takes_its_share_of_the_orphans(run: Any) -> None:
+    async def body(s: Storage) -> None:
+        for i in range(5):
+            await s.upsert_execution(row(f"e{i}"))
+        for node in ("b", "c", "d"):
+            await s.join(node, "host", 2, 30)
+        # three live nodes share five orphans: two each (rounded up), oldest first
+        first = await s.claim("b", ["flow"], share=3)
+        assert len(first) == 2
+        # of the three left, two live nodes take two each (rounded up), at most limit
+        assert len(await s.claim("c", ["flow"], share=2, limit=1)) == 1
+        assert len(await s.claim("c", ["flow"], share=2)) == 1
+        # alone, a node takes the rest
+        assert len(await s.claim("d", ["flow"], share=1)) == 1
+        assert await s.claim("d", ["flow"]) == []
 
     run(body)
 
@@ -216,6 +236,17 @@ def test_postgresql_pushes_the_inbox_news_and_the_others_are_polled(run: Any) ->
             assert await asyncio.wait_for(news.get(), 10) == (INBOX, "e1")
             await s.answer(message_id, '{"ok": true}')
             assert await asyncio.wait_for(news.get(), 10) == (REPLIES, message_id)
+            # a node's append that changes a status (or makes a new execution) tells it;
+            # one that writes the index row with its status unchanged does not
+            await s.join("a", "h", 1, 30)
+            assert await s.commit([start("e1", ("a", 1))]) == [None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e1")
+            same = replace(step("e1", 1, ("a", 1)), record=row("e1"))
+            assert await s.commit([same, start("e2", ("a", 1))]) == [None, None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e2")
+            done = replace(step("e1", 2, ("a", 1)), record=row("e1", ExecutionStatus.COMPLETED))
+            assert await s.commit([done]) == [None]
+            assert await asyncio.wait_for(news.get(), 10) == (STATUSES, "e1")
         finally:
             await close()
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from water.storage import (
     TaskResult,
 )
 from water.storage import sqlite as sqlite_storage
+from water.storage.base import OwnershipLost
 from water.storage.faults import is_transient, storage_error
-from water.storage.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStorageError
+from water.storage.postgres import MIGRATIONS, POSTGRES, SCHEMA_VERSION, PostgresStorageError
+from water.storage.sql.nodes import NodeStatements
 from water.storage.sqlite import SchemaVersionError, StorageClosedError
 
 psycopg = pytest.importorskip("psycopg")
@@ -323,6 +326,14 @@ def test_a_commit_is_one_round_trip(pg_url: str, tmp_path: Path) -> None:
                 assert await storage.commit(batch) == [None] * size
                 assert trips.calls == 1
 
+            # fenced appends lock the index rows they check in the same statement
+            await storage.join("a", "h", 1, 30)
+            trips.reset()
+            fenced = [replace(full(f"f{i}"), fence=("a", 1)) for i in range(3)]
+            assert await storage.commit(fenced) == [None] * 3
+            assert await storage.commit([replace(full("f0", 1), fence=("a", 1))]) == [None]
+            assert trips.calls == 2
+
             chained = [append("e1", 3 + i, step(f"s{i}")) for i in range(5)]
             trips.reset()
             assert await storage.commit(chained) == [None] * 5
@@ -339,7 +350,7 @@ def test_a_commit_is_one_round_trip(pg_url: str, tmp_path: Path) -> None:
             error = results[50]
             assert isinstance(error, ConcurrencyError)
             assert (error.execution_id, error.expected_seq, error.actual_seq) == ("e1", 2, 8)
-            assert await storage.count_executions() == 101 + 99
+            assert await storage.count_executions() == 101 + 99 + 3
         finally:
             await storage.close()
 
@@ -380,6 +391,50 @@ def test_two_writers_racing_on_one_stream(pg_url: str) -> None:
             await b.close()
 
     run(body())
+
+
+def test_an_append_racing_a_claim_is_refused(pg_url: str) -> None:
+    """A fenced append that starts while a claim of its execution is not yet committed
+    waits for the claim, and is refused: nothing of it reaches the journal."""
+
+    async def body(storage: PostgresStorage) -> None:
+        await storage.join("a", "h", 1, 30)
+        fenced = replace(full("e1"), fence=("a", 1))
+        assert await storage.commit([fenced]) == [None]
+        await storage.expire(["a"])
+        sql, params = NodeStatements(POSTGRES).claim("b", ["e1"], ["flow"], mine=False)
+        claimer = await psycopg.AsyncConnection.connect(pg_url)  # a transaction until commit
+        watcher = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        try:
+            cur = await claimer.execute(sql, params)
+            assert [(r[0], r[4]) for r in await cur.fetchall()] == [("e1", 2)]
+            late = replace(full("e1", 1), fence=("a", 1))
+            appending = asyncio.create_task(storage.commit([late]))
+            # the append has started: it is either done (it did not wait) or waiting
+            # for the claimer's lock
+            blocking = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+            for _ in range(3000):  # at most 30 s
+                if appending.done():
+                    break
+                cur = await watcher.execute(blocking, (claimer.info.backend_pid,))
+                row = await cur.fetchone()
+                if row is not None and row[0] > 0:
+                    break
+                await asyncio.wait({appending}, timeout=0.01)
+            await claimer.commit()
+            (result,) = await appending
+            assert isinstance(result, OwnershipLost)
+            assert "owned by node 'b' (epoch 2)" in str(result)
+            assert [e.seq for e in await storage.load_events("e1")] == [1]
+            # the new owner appends where the old one stopped
+            assert await storage.commit(
+                [replace(append("e1", 1, step("next")), fence=("b", 2))]
+            ) == [None]
+        finally:
+            await claimer.close()
+            await watcher.close()
+
+    with_storage(pg_url, body)
 
 
 def test_the_last_resort_applies_requests_one_by_one(

@@ -10,8 +10,10 @@ The store is the only coordinator (no broker, no protocol between nodes):
 * **Claims.** An execution is run only by its owner. A node claims (``epoch + 1``)
   the unfinished executions of the flows it has registered whose owner's lease ran
   out (or that have none), at start and at every heartbeat, and resumes them as
-  after a crash. A message for an execution it does not own may claim it the same
-  way, on demand. A node with no flows claims nothing.
+  after a crash. Each claims its share of them (divided by the live nodes, rounded
+  up), so that a dead node's executions spread over the survivors. A message for
+  an execution it does not own may claim it the same way, on demand. A node with no
+  flows claims nothing.
 * **Fence.** Every append carries ``(node, epoch)`` and the store refuses it once
   the execution is owned otherwise (``OwnershipLost``): the coordinator then stops,
   performing nothing, and late results of its steps are dropped here.
@@ -21,7 +23,8 @@ The store is the only coordinator (no broker, no protocol between nodes):
   the execution and removes it (or keeps the answer for an ``ask``) once it is handled,
   so a message outlives the death of an owner: the next owner handles it. Waiters
   for the end (or a status) of an execution owned elsewhere learn of it from the
-  store on the same tick.
+  store when it pushes the news of a new status (PostgreSQL: the owner's commit
+  notifies it), or on the same tick as the inbox (SQLite).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from water.nodes.settings import NodeSettings
 from water.snapshot import Snapshot
 from water.status import ExecutionStatus
 from water.storage import Storage
-from water.storage.base import INBOX, REPLIES, Claimed, Closer, Fence
+from water.storage.base import INBOX, REPLIES, STATUSES, Claimed, Closer, Fence
 
 if TYPE_CHECKING:
     from actors.system import ActorSystem
@@ -50,7 +53,7 @@ log = logging.getLogger("water.nodes")
 T = TypeVar("T")
 
 CLAIM_BATCH = 500
-"""The most executions one heartbeat claims (the next heartbeat takes more)."""
+"""The most executions one claim takes (the next heartbeat takes more)."""
 
 FINISHED_KEPT = 100_000
 """How many finished executions a node remembers owning (a message for one it forgot
@@ -63,8 +66,9 @@ HANDLE_TIMEOUT = 60.0
 """How long the owner waits for an execution to handle an inbox message."""
 
 PUSHED_POLL = 1.0
-"""Seconds between two reads of the inbox when the store pushes its news (PostgreSQL's
-LISTEN/NOTIFY): the reads then only catch what a lost notification missed."""
+"""Seconds between two reads of the inbox and of the executions waited for elsewhere
+when the store pushes its news (PostgreSQL's LISTEN/NOTIFY): the reads then only catch
+what a lost notification missed."""
 
 UNCOLLECTED = 3600.0
 """Seconds an answer waits for its asker (gone, if it has not read it by then)."""
@@ -108,7 +112,7 @@ class Node:
         self._handling: set[str] = set()  # inbox messages being handled
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="water-inbox")
         self._seen: dict[str, str] = {}  # last status seen of executions owned elsewhere
-        self._woken = threading.Event()  # the store pushed news of the inbox
+        self._woken = threading.Event()  # the store pushed news: a message, or a status
         self._replies: dict[str, threading.Event] = {}  # asks waiting for their answer
         self._closer: Closer | None = None  # stops the store's pushes
         self.claims = False  # take over executions without a live owner
@@ -328,17 +332,19 @@ class Node:
         self._thread.start()
 
     def recover(self) -> int:
-        """Claim and resume every execution of its flows without a live owner; how many
-        were woken."""
-        self._expire_dead_neighbours()
+        """Claim and resume the executions of its flows without a live owner (all of them
+        if no other node is alive, else its share); how many were woken."""
+        nodes = self._live_nodes()
         flows = self._flows()
         if not flows:
             return 0
         woken = 0
         while True:
-            claimed = self._run(self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH))
+            claimed = self._run(
+                self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH, share=nodes)
+            )
             woken += self._resume(claimed)
-            if len(claimed) < CLAIM_BATCH:
+            if len(claimed) < CLAIM_BATCH or nodes > 1:
                 return woken
 
     def _resume(self, claimed: Sequence[Claimed]) -> int:
@@ -358,9 +364,13 @@ class Node:
         return woken
 
     def _pushed(self, channel: str, payload: str) -> None:
-        """News from the store (on the loop): a message posted, or an ask answered."""
+        """News from the store (on the loop): a message posted, an ask answered, or the
+        status of an execution changed (news only if someone here waits for it)."""
         if channel == INBOX:
             self._woken.set()
+        elif channel == STATUSES:
+            if self.system.waiters.watches(payload) and not self.is_local(payload):
+                self._woken.set()
         elif channel == REPLIES:
             answered = self._replies.get(payload)
             if answered is not None:
@@ -391,9 +401,9 @@ class Node:
         s = self.settings
         next_beat = time.monotonic() + s.heartbeat
         while not self._stop.is_set():
-            # pushed news wakes it at once; else a short poll, or (news pushed, nobody
-            # here waiting on another node) a slower one that only catches lost news
-            pushed = self._closer is not None and not self._watching()
+            # pushed news wakes it at once, and a slow read catches lost news; without
+            # pushes (SQLite), a short poll
+            pushed = self._closer is not None
             self._woken.wait(min(PUSHED_POLL, s.heartbeat) if pushed else s.tick)
             self._woken.clear()
             if self._stop.is_set():
@@ -420,10 +430,12 @@ class Node:
         if self._beats % 100 == 1:
             self._run(self.storage.prune_inbox(time.time() - UNCOLLECTED))
         if self.claims:
-            self._expire_dead_neighbours()
+            nodes = self._live_nodes()
             flows = self._flows()
             if flows:
-                claimed = self._run(self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH))
+                claimed = self._run(
+                    self.storage.claim(self.node_id, flows, limit=CLAIM_BATCH, share=nodes)
+                )
                 self._resume(claimed)
 
     def _lapsed(self) -> None:
@@ -448,9 +460,10 @@ class Node:
                 self.lost(execution_id)
                 self.system.relinquish(execution_id)
 
-    def _expire_dead_neighbours(self) -> None:
-        """End at once the leases of nodes of this host whose process is gone (a crash
-        here is taken over without waiting for the lease to run out)."""
+    def _live_nodes(self) -> int:
+        """How many nodes are alive, this one included (they share the executions
+        without a live owner). First end the leases of nodes of this host whose process
+        is gone: a crash here is taken over without waiting for the lease to run out."""
         rows = self._run(self.storage.nodes())
         dead = [
             r.node_id
@@ -462,6 +475,8 @@ class Node:
         ]
         if dead:
             self._run(self.storage.expire(dead))
+        others = {r.node_id for r in rows if r.alive} - set(dead) - {self.node_id}
+        return 1 + len(others)
 
     def _read_inbox(self) -> None:
         if not self._flows():
@@ -500,10 +515,6 @@ class Node:
         finally:
             with self._lock:
                 self._handling.discard(message_id)
-
-    def _watching(self) -> bool:
-        """Whether someone here waits for an execution another node runs."""
-        return any(not self.is_local(i) for i in self.system.waiters.watched())
 
     def _watch_elsewhere(self) -> None:
         """Tell waiters of executions owned elsewhere of their statuses and ends."""

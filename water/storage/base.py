@@ -62,7 +62,14 @@ TERMINAL = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.C
 Closer: TypeAlias = Callable[[], Coroutine[Any, Any, None]]
 """Stops what ``Storage.listen`` started."""
 
-INBOX, REPLIES = "water_inbox", "water_reply"
+
+def fair_share(orphans: int, nodes: int, limit: int) -> int:
+    """How many of ``orphans`` executions one of ``nodes`` live nodes claims at once:
+    its share, rounded up, at most ``limit``."""
+    return min(limit, -(-orphans // max(nodes, 1)))
+
+
+INBOX, REPLIES, STATUSES = "water_inbox", "water_reply", "water_status"
 """The channels of ``Storage.listen``."""
 
 FlowEvent: TypeAlias = tuple[str, str, Event]
@@ -436,13 +443,15 @@ class Storage(abc.ABC):
         execution_ids: Sequence[str] | None = None,
         mine: bool = False,
         limit: int = 100,
+        share: int = 1,
     ) -> list[Claimed]:
         """Claim executions of these flows that have no live owner (epoch + 1 each).
 
-        Without ``execution_ids``, up to ``limit`` of those unfinished or with messages
-        waiting, oldest first; with them, those of them (in any status). ``mine``:
-        executions ``node_id`` owns already are claimed again too (a node that
-        restarts under the same id).
+        Without ``execution_ids``, those unfinished or with messages waiting, oldest
+        first: one ``share`` of them (the number of live nodes sharing them: a
+        ``share``-th of them, rounded up), at most ``limit``; with them, those of them
+        (in any status). ``mine``: executions ``node_id`` owns already are claimed
+        again too (a node that restarts under the same id).
         """
 
     @abc.abstractmethod
@@ -474,9 +483,11 @@ class Storage(abc.ABC):
         ``before`` (unix seconds)."""
 
     async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
-        """Push the inbox's news: ``wake(INBOX, execution_id)`` when a message is posted,
-        ``wake(REPLIES, message_id)`` when one is answered (on the loop); the returned
-        coroutine function stops it. None: this storage pushes nothing (poll it)."""
+        """Push the news of the store: ``wake(INBOX, execution_id)`` when a message is
+        posted, ``wake(REPLIES, message_id)`` when one is answered, ``wake(STATUSES,
+        execution_id)`` when a node's append changes an execution's status (on the loop);
+        the returned coroutine function stops it. None: this storage pushes nothing
+        (poll it)."""
         return None
 
     # -- statistics -------------------------------------------------------

@@ -36,6 +36,7 @@ from water.storage.base import (
     Storage,
     TaskResult,
     check_page,
+    fair_share,
     is_recoverable,
     statuses,
 )
@@ -370,6 +371,7 @@ class MemoryStorage(Storage):
         execution_ids: Sequence[str] | None = None,
         mine: bool = False,
         limit: int = 100,
+        share: int = 1,
     ) -> list[Claimed]:
         now = time.time()
         flows = frozenset(flow_ids)
@@ -385,15 +387,16 @@ class MemoryStorage(Storage):
             )
         else:
             rows = [r for r in map(self._records.get, execution_ids) if r is not None]
+        rows = [
+            r
+            for r in rows
+            if r.flow_id in flows
+            and (r.owner is None or not self._alive(r.owner, now) or (mine and r.owner == node_id))
+        ]
+        if execution_ids is None:
+            rows = rows[: fair_share(len(rows), max(share, 1), limit)]
         claimed: list[Claimed] = []
         for record in rows:
-            if len(claimed) >= limit and execution_ids is None:
-                break
-            if record.flow_id not in flows:
-                continue
-            free = record.owner is None or not self._alive(record.owner, now)
-            if not (free or (mine and record.owner == node_id)):
-                continue
             epoch = record.epoch + 1
             self._records[record.execution_id] = record.model_copy(
                 update={"owner": node_id, "epoch": epoch}

@@ -16,7 +16,9 @@ refuses to leave a gap in a stream (``insert_events``), and the index rows,
 checkpoints and step rows ride along in data-modifying ``WITH`` clauses of the same
 statement. When a request's events would not directly follow its stream's last
 event, the whole statement fails and the batch is re-applied without the requests
-at fault, which get a ``ConcurrencyError``.
+at fault, which get a ``ConcurrencyError``. A batch with fenced appends (a node's)
+first locks the index rows of those executions, in a ``WITH`` clause of the same
+statement, and checks the fence on the rows it locked (``_FENCE_LOCK``).
 
 psycopg is imported only when a ``PostgresStorage`` is created, so that Water
 itself does not depend on it (``pip install 'water[postgres]'``).
@@ -34,7 +36,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from water.storage.base import INBOX, REPLIES, Closer
+from water.storage.base import INBOX, REPLIES, STATUSES, Closer
 from water.storage.faults import PostgresStorageError
 from water.storage.postgres_url import redact, split_url
 from water.storage.sql.commit import Prepared
@@ -122,18 +124,56 @@ def _arrays(table: Table, columns: Sequence[str]) -> str:
     return ", ".join(f"%b::{_ARRAYS[table.column(c).kind]}" for c in columns)
 
 
-def _upsert(table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = ()) -> str:
+def _upsert(
+    table: Table, columns: tuple[str, ...], keep: tuple[str, ...] = (), where: str = ""
+) -> str:
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"SELECT * FROM unnest({_arrays(table, columns)}) {table.upsert(columns, keep)}"
+        f"SELECT * FROM unnest({_arrays(table, columns)}){where} {table.upsert(columns, keep)}"
     )
 
 
 _EVENT_ARRAYS = [_arrays(EVENTS, EVENT_COLUMNS), *(f"%b::{_ARRAYS[k]}" for _, k in EVENT_CHECKS)]
-_INSERT_EVENTS = insert_events(
-    f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})", EVENT_ROW
+_EVENT_SOURCE = f"unnest({', '.join(_EVENT_ARRAYS)}) AS v({', '.join(EVENT_ROW)})"
+_INSERT_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW)
+_FENCE_LOCK = (
+    "f AS MATERIALIZED (SELECT execution_id, owner, epoch, status FROM executions "
+    "WHERE execution_id = ANY(%b::text[]) ORDER BY execution_id FOR NO KEY UPDATE)"
 )
+"""The index rows of the fenced executions of a batch, locked (one parameter: their ids);
+their status is the one before the statement (``_NOTIFY_STATUSES``).
+
+A claim is an ``UPDATE`` of the same rows, so a claim and a fenced append are always
+one after the other: an append waits for a claim in progress, and then reads the row
+it left (a locking read in READ COMMITTED returns the row's newest version, not the
+one of the statement's snapshot), so that its fence fails; a claim waits for an
+append in progress, and the claimer loads the journal after it. The lock is the one
+an ``UPDATE`` of a non-key column takes, so that two appends to an execution (an old
+owner's and the new one's) never both hold it and both wait to update its index row.
+They are taken in order of id, as a claim of many executions takes them when it reads
+the primary key (should a claim take them in another order, PostgreSQL ends the
+deadlock by failing one of the two: a transient error, retried)."""
+_INSERT_FENCED_EVENTS = insert_events(_EVENT_SOURCE, EVENT_ROW, owners="f")
+_NOTIFY_STATUSES = (
+    f"SELECT pg_notify('{STATUSES}', r.execution_id) FROM {{records}} AS r WHERE NOT EXISTS "
+    "(SELECT 1 FROM f WHERE f.execution_id = r.execution_id AND f.status = r.status)"
+)
+"""The main query of a batch whose fenced requests write index rows: tell the listeners
+of every node (``listen``) of each execution whose status it changes (or that is new),
+when the batch commits; ``{records}`` is the clause of the upsert."""
 _UPSERT_EXECUTIONS = _upsert(EXECUTIONS, RECORD_COLUMNS, keep=("created_at", "owner", "epoch"))
+_UPSERT_FENCED_EXECUTIONS = (
+    _upsert(
+        EXECUTIONS,
+        RECORD_COLUMNS,
+        keep=("created_at", "owner", "epoch"),
+        where=" WHERE (SELECT count(*) FROM f) >= 0",
+    )
+    + " RETURNING execution_id, status"
+)
+"""The upsert of the index rows after ``_FENCE_LOCK`` has locked and read all of its rows:
+the condition is a one-time filter, evaluated before the first row is written (a row
+this statement had updated already would be skipped by the lock, and look unowned)."""
 _SAVE_CHECKPOINTS = _upsert(SNAPSHOTS, CHECKPOINT_COLUMNS)
 _SAVE_TASK_RESULTS = _upsert(TASK_RESULTS, TASK_COLUMNS)
 _CREATED = RECORD_COLUMNS.index("created_at")
@@ -183,24 +223,36 @@ def _require_driver() -> None:
         ) from exc
 
 
-@lru_cache(maxsize=16)
-def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool) -> str:
-    """One statement writing the parts a batch has: the last one is the main statement."""
+@lru_cache(maxsize=32)
+def _write_sql(events: bool, records: bool, checkpoints: bool, tasks: bool, fenced: bool) -> str:
+    """One statement writing the parts a batch has: the last one is the main statement.
+
+    With ``fenced``, the statement first locks the index rows of the fenced executions
+    (``_FENCE_LOCK``) and the events insert reads their owners there; if it writes index
+    rows too, every part is a ``WITH`` clause and the main query notifies the changes of
+    status (``_NOTIFY_STATUSES``).
+    """
     parts = [
         sql
         for sql, present in (
-            (_INSERT_EVENTS, events),
-            (_UPSERT_EXECUTIONS, records),
+            (_INSERT_FENCED_EVENTS if fenced else _INSERT_EVENTS, events),
+            (_UPSERT_FENCED_EXECUTIONS if fenced else _UPSERT_EXECUTIONS, records),
             (_SAVE_CHECKPOINTS, checkpoints),
             (_SAVE_TASK_RESULTS, tasks),
         )
         if present
     ]
-    *first, last = parts
-    if not first:
+    if fenced and records:
+        written = _UPSERT_FENCED_EXECUTIONS
+        first, last = parts, _NOTIFY_STATUSES.format(records=f"w{parts.index(written)}")
+    else:
+        *first, last = parts
+    clauses = [f"w{i} AS ({sql})" for i, sql in enumerate(first)]
+    if fenced:
+        clauses.insert(0, _FENCE_LOCK)
+    if not clauses:
         return last
-    clauses = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first))
-    return f"WITH {clauses} {last}"
+    return f"WITH {', '.join(clauses)} {last}"
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
@@ -227,11 +279,12 @@ def _write_params(items: list[Prepared]) -> tuple[str, list[Any]] | None:
     tasks = {row[:2]: row for item in items for row in item.tasks}
     if not (events or records or checkpoints or tasks):
         return None
-    params: list[Any] = []
+    fenced = sorted({item.execution_id for item in items if item.fence is not None and item.events})
+    params: list[Any] = [fenced] if fenced else []
     for rows in (events, list(records.values()), list(checkpoints.values()), list(tasks.values())):
         if rows:
             params.extend(_columns(rows))
-    sql = _write_sql(bool(events), bool(records), bool(checkpoints), bool(tasks))
+    sql = _write_sql(bool(events), bool(records), bool(checkpoints), bool(tasks), bool(fenced))
     return sql, params
 
 
@@ -393,7 +446,7 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
             await self._read(_ANSWER, (time.time(), reply, message_id))
 
     async def listen(self, wake: Callable[[str, str], None]) -> Closer | None:
-        """A connection of its own ``LISTEN``s to both channels; if it fails (or is lost
+        """A connection of its own ``LISTEN``s to every channel; if it fails (or is lost
         later) the node just polls, as it does anyway now and then."""
         import psycopg
 
@@ -401,6 +454,7 @@ class PostgresStorage(SQLStorage["AsyncConnection[Any]"]):
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             await conn.execute(f"LISTEN {INBOX}")
             await conn.execute(f"LISTEN {REPLIES}")
+            await conn.execute(f"LISTEN {STATUSES}")
         except psycopg.Error as exc:
             log.warning("%s: no LISTEN (%s); polling the inbox", self._source, exc)
             return None

@@ -15,7 +15,7 @@ __all__ = ["Statements", "insert_events"]
 _RECORD = ", ".join(RECORD_COLUMNS)
 
 
-def insert_events(source: str, columns: Sequence[str]) -> str:
+def insert_events(source: str, columns: Sequence[str], owners: str = "executions") -> str:
     """An insert of event rows that refuses to leave a gap in a stream.
 
     ``source`` yields the rows under the alias ``v``; ``columns`` name its columns,
@@ -26,17 +26,18 @@ def insert_events(source: str, columns: Sequence[str]) -> str:
 
     The fence works the same way: a row with an ``owner`` is refused when its
     execution's index row exists and names another owner or another ``epoch`` (a new
-    execution has no index row yet: nobody else can own it). On PostgreSQL the
-    check reads the statement's snapshot: a claim committed while the statement runs
-    is not seen, and the append lands; the claimer then loads it, or (if it loaded
-    before) its own next append conflicts on ``seq`` and it loads again. Either way
-    the stream stays one line.
+    execution has no index row yet: nobody else can own it). ``owners`` is where the
+    index rows are read: ``executions`` itself where the write holds a lock for the
+    whole transaction (SQLite), or a relation of ``(execution_id, owner, epoch)`` whose
+    rows the statement has locked, read as the last claim left them (PostgreSQL:
+    ``postgres.fence_lock``), so that a claim and an append are always one after the
+    other.
     """
     execution_id, seq, type_, ts, data, expected, owner, epoch = (f"v.{c}" for c in columns)
     fenced = (
-        f"{owner} IS NULL OR EXISTS (SELECT 1 FROM executions AS x "
+        f"{owner} IS NULL OR EXISTS (SELECT 1 FROM {owners} AS x "
         f"WHERE x.execution_id = {execution_id} AND x.owner = {owner} "
-        f"AND COALESCE(x.epoch, 0) = {epoch}) OR NOT EXISTS (SELECT 1 FROM executions "
+        f"AND COALESCE(x.epoch, 0) = {epoch}) OR NOT EXISTS (SELECT 1 FROM {owners} "
         f"AS y WHERE y.execution_id = {execution_id})"
     )
     return (

@@ -40,6 +40,7 @@ from water.storage.base import (
     Storage,
     TaskResult,
     check_page,
+    fair_share,
 )
 from water.storage.faults import storage_error
 from water.storage.sql.commit import Prepared, fence_refused, isolate, prepare_batch
@@ -431,12 +432,15 @@ class SQLStorage(Storage, Generic[Conn]):
         execution_ids: Sequence[str] | None = None,
         mine: bool = False,
         limit: int = 100,
+        share: int = 1,
     ) -> list[Claimed]:
         if not flow_ids:
             return []
         if execution_ids is None:
-            found = await self._read(*self._nodes.candidates(node_id, flow_ids, mine, limit))
-            execution_ids = [str(row[0]) for row in found]
+            share = max(share, 1)
+            sql, params = self._nodes.candidates(node_id, flow_ids, mine, limit * share)
+            found = [str(row[0]) for row in await self._read(sql, params)]
+            execution_ids = found[: fair_share(len(found), share, limit)]
         if not execution_ids:
             return []
         rows = await self._read(*self._nodes.claim(node_id, execution_ids, flow_ids, mine))
