@@ -142,10 +142,18 @@ class Coordinator(LoopActor):
         self._inflight = 0  # pipelined appends not yet durable
         self._on_durable: list[asyncio.Future[None]] = []
         self._unborn = False  # a new execution whose first append is not durable yet
+        self._known: Status | None = None  # the status of self.state, once computed
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> Any:
         return None if self.fresh else self._rehydrate()
+
+    def on_stop(self) -> None:
+        # A stopped coordinator is garbage in a reference cycle (it and its inbox
+        # refer to each other), freed only by a full collection: let go of the
+        # execution's state now, so that a large one is freed at once.
+        self.state = None
+        self.performed = set()
 
     async def _rehydrate(self) -> None:
         try:
@@ -178,6 +186,7 @@ class Coordinator(LoopActor):
         self.writer = self.host.store.writer(self.execution_id, interpreter, state, stored)
         self.interpreter = interpreter
         self.state = state
+        self._known = None
 
     async def _load(self) -> Stored | None:
         """The stored execution; through a transient storage fault, tried again with back-off.
@@ -295,7 +304,8 @@ class Coordinator(LoopActor):
         interpreter = self.interpreter
         assert interpreter is not None
         state = self.state
-        previous = interpreter.status(state)
+        previous = self._status()
+        self._known = None  # the state moves on: its status is computed again, once
         events = interpreter.handle(state, msg, host.clock.now())
         if isinstance(events, Forward):
             host.tell(events.execution_id, events.message)
@@ -330,7 +340,7 @@ class Coordinator(LoopActor):
         state = self.state
         status = self._status()
         settle = status.phase in (Phase.IDLE, Phase.DONE)
-        request = writer.encode(state, events, settle=settle)
+        request = writer.encode(state, events, settle=settle, status=status)
         actions = self._prepare()
         if status != previous:
             actions.append(StatusChanged(status))
@@ -404,9 +414,13 @@ class Coordinator(LoopActor):
         return view
 
     def _status(self) -> Status:
-        interpreter = self.interpreter
-        assert interpreter is not None
-        return interpreter.status(self.state)
+        """The status of the current state (computed once per message that changes it)."""
+        known = self._known
+        if known is None:
+            interpreter = self.interpreter
+            assert interpreter is not None
+            known = self._known = interpreter.status(self.state)
+        return known
 
     def _view(self) -> Any:
         return self._view_of(self._detail)

@@ -43,9 +43,14 @@ class LoopInbox:
         self._armed = False
         self._wake: Callable[[], None] | None = None
 
-    def bind(self, wake: Callable[[], None]) -> None:
+    def bind(self, wake: Callable[[], None], *, armed: bool = False) -> None:
+        """Call ``wake`` when mail arrives; ``armed``: a drain is due anyway (no wake
+        until the inbox has been found empty once)."""
         with self._lock:
             self._wake = wake
+            if armed:
+                self._armed = True
+                return
             kick = bool(self._queue) and not self._armed
             if kick:
                 self._armed = True
@@ -152,8 +157,11 @@ class LoopActor(pykka.Actor):
 
     def _start_actor_loop(self) -> None:
         self._busy = True  # until on_start is done
+        # the boot drains the inbox when it is done: mail that comes before needs no
+        # wake of its own (one loop wake-up for an actor started with a message)
+        inbox: LoopInbox = self.actor_inbox  # type: ignore[assignment]
+        inbox.bind(lambda: self._schedule(self._drain), armed=True)
         self._schedule(self._boot)
-        self.actor_inbox.bind(lambda: self._schedule(self._drain))  # type: ignore[attr-defined]
 
     def _schedule(self, fn: Callable[[], None]) -> None:
         if threading.current_thread() is self.loop_thread:

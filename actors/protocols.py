@@ -72,12 +72,12 @@ class Interpreters(Protocol):
 class StreamWriter(Protocol):
     """Encodes one execution's appends for the store (one writer per coordinator)."""
 
-    def encode(self, state: Any, events: list[Any], *, settle: bool) -> Any:
+    def encode(self, state: Any, events: list[Any], *, settle: bool, status: Status) -> Any:
         """The request that appends ``events`` (already folded into ``state``).
 
         ``settle``: the execution goes idle or finishes with these events (its
         coordinator stops after the commit), so everything needed to rebuild and
-        show it must be written now.
+        show it must be written now. ``status``: the interpreter's status of ``state``.
         """
 
 

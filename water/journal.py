@@ -114,13 +114,14 @@ class StreamWriter:
         self._label: object = None  # the status last written to the index (None: unknown)
         self._final = final  # the stored execution had finished (its checkpoint says so)
 
-    def encode(self, state: Any, events: list[Any], *, settle: bool) -> AppendRequest:
+    def encode(
+        self, state: Any, events: list[Any], *, settle: bool, status: Status
+    ) -> AppendRequest:
         program = self._program
         expected = self._seq
         self._seq += len(events)
         self._since += len(events)
         checkpoint = settle or self._since >= max(self._every, 2 * program.size(state))
-        status = program.status(state)
         label = status.label
         if self._final and status.phase is not Phase.DONE:
             # a retry: the stored snapshot must not show the end any more

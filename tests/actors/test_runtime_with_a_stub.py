@@ -146,7 +146,7 @@ class Writer:
         self.execution_id = execution_id
         self.seq = seq
 
-    def encode(self, state: Any, events: list[Any], *, settle: bool) -> Request:
+    def encode(self, state: Any, events: list[Any], *, settle: bool, status: Status) -> Request:
         request = Request(self.execution_id, self.seq, list(events))
         self.seq += len(events)
         return request
