@@ -7,7 +7,8 @@
         print(ref.result(timeout=60))
 
 The package holds the engine by idea: ``core`` (the ``Engine`` facade: construction,
-starts, steering, lifecycle), ``catalog`` (registered definitions, their interpreters
+steering, lifecycle), ``starts`` (starting executions: checks, owning new ids, the
+durable start, forks), ``catalog`` (registered definitions, their interpreters
 and task supervisor specs), ``reads`` (what is read from storage: snapshots, journals,
 index rows, statistics), ``results`` (the futures ``ExecutionRef.result`` waits on)
 and ``exposition`` (metrics over HTTP, tracing set-up). Which executions an engine

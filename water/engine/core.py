@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
-import dataclasses
 import logging
 import weakref
 from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
@@ -29,6 +27,7 @@ from water.engine.catalog import Catalog, Runnable
 from water.engine.exposition import MetricsEndpoints, make_tracing
 from water.engine.reads import Reads
 from water.engine.results import Results
+from water.engine.starts import Starts
 from water.errors import (
     ExecutionNotFoundError,
     StateConflictError,
@@ -36,7 +35,7 @@ from water.errors import (
 from water.events import Event
 from water.feed import StoreFeed
 from water.fork import carried_outputs
-from water.ids import can_exist, check_execution_id, new_execution_id
+from water.ids import can_exist, check_execution_id
 from water.interpreters import Machine
 from water.journal import EngineStore
 from water.nodes import DEFAULT_LEASE, Node, NodeSettings
@@ -132,6 +131,9 @@ class Engine:
         self.system.placement = self.node
         store.fences = self.node.fence
         self.reads = Reads(self.storage, self._run)
+        self.starts = Starts(
+            self.catalog, self.system, self.node, self.reads, self.tracing, self._check_open
+        )
         self.results = Results(self.system, self.storage)
         self._feed = StoreFeed(self.subscriptions, self.storage, self.system.reactor)
         self._closed = False
@@ -212,22 +214,9 @@ class Engine:
         another engine sharing the store runs it, or starts it at the same moment). A
         chosen id follows the rule of ``water.ids`` (else ``InvalidExecutionIdError``).
         """
-        start = self._starting(flow, input, execution_id)
-        if not self._place(start.execution_id, start.flow_id, start.fresh):
-            return self._elsewhere(start.execution_id, start.flow_id)
-        with self._start_span(start.flow_id, start.execution_id) as trace:
-            try:
-                view: Snapshot = self.system.ask(
-                    start.execution_id,
-                    start.traced(trace),
-                    timeout,
-                    detail=False,
-                    fresh=start.fresh,
-                )
-            except Exception as exc:
-                self._start_refused(start, exc)
-                raise
-        return self._started(start, view)
+        start = self.starts.request(flow, input, execution_id)
+        self.starts.run(start, timeout)
+        return ExecutionRef(self, start.execution_id)
 
     @overload
     def start_many(
@@ -252,26 +241,7 @@ class Engine:
 
         Much faster than calling ``start`` in a loop: the starts share group commits.
         """
-        self._check_open()
-        messages = []
-        for value in inputs:
-            _, message = self.catalog.start_message(flow, value)
-            messages.append((new_execution_id(), message))
-        for eid, _ in messages:
-            self.node.adopt_new(eid)
-        with self._start_span(self.catalog.resolve(flow).id, count=len(messages)) as trace:
-            if trace is not None:
-                messages = [(eid, dataclasses.replace(m, trace=trace)) for eid, m in messages]
-            self.system.ask_many(messages, timeout, fresh=True)
-        return [ExecutionRef(self, eid) for eid, _ in messages]
-
-    def _start_span(
-        self, flow_id: str, execution_id: str | None = None, count: int = 1
-    ) -> contextlib.AbstractContextManager[dict[str, str] | None]:
-        """The ``water.start`` span around a start; it gives the trace context to journal."""
-        if self.tracing is None:
-            return contextlib.nullcontext()
-        return self.tracing.starting(flow_id, execution_id, count)
+        return [ExecutionRef(self, eid) for eid in self.starts.many(flow, inputs, timeout)]
 
     @overload
     async def start_async(
@@ -325,41 +295,9 @@ class Engine:
                 self.start, flow, input, execution_id=execution_id, timeout=timeout
             )
             return ref, await asyncio.to_thread(self.snapshot, execution_id, timeout)
-        start = self._starting(flow, input, None)
-        self._place(start.execution_id, start.flow_id, True)  # an id made here: it is ours
-        with self._start_span(start.flow_id, start.execution_id) as trace:
-            try:
-                view: Snapshot = await self.system.ask_async(
-                    start.execution_id, start.traced(trace), timeout, detail=False, fresh=True
-                )
-            except Exception as exc:
-                self._start_refused(start, exc)
-                raise
-        return self._started(start, view), view
-
-    def _starting(
-        self, flow: Runnable | str, input: Any, execution_id: str | None
-    ) -> _StartRequest:
-        """A start checked (its id, its input) and its message built."""
-        self._check_open()
-        if execution_id is not None:
-            check_execution_id(execution_id)
-        resolved, message = self.catalog.start_message(flow, input)
-        if execution_id is None:  # an id made here: no stored execution to look up
-            return _StartRequest(resolved.id, new_execution_id(), True, message)
-        return _StartRequest(resolved.id, execution_id, False, message)
-
-    def _start_refused(self, start: _StartRequest, exc: Exception) -> None:
-        if not isinstance(exc, TimeoutError):  # refused: nothing to own
-            self.node.abandon(start.execution_id, created=start.fresh)
-
-    def _started(self, start: _StartRequest, view: Snapshot) -> ExecutionRef[Any]:
-        if view.flow_id != start.flow_id:
-            raise StateConflictError(
-                f"execution {start.execution_id!r} exists and runs flow {view.flow_id!r}, "
-                f"not {start.flow_id!r}"
-            )
-        return ExecutionRef(self, start.execution_id)
+        start = self.starts.request(flow, input, None)
+        view = await self.starts.run_fresh(start, timeout)
+        return ExecutionRef(self, start.execution_id), view
 
     def fork(
         self,
@@ -386,42 +324,13 @@ class Engine:
             check_execution_id(execution_id)
         original = self.snapshot(source_id, timeout)
         definition = self.flow(original.flow_id)
-        carried = carried_outputs(original, from_step)
         message = Start(
             definition.id,
             original.input,
             forked_from=original.execution_id,
-            carried=tuple(carried.items()),
+            carried=tuple(carried_outputs(original, from_step).items()),
         )
-        eid = execution_id if execution_id is not None else new_execution_id()
-        fresh = execution_id is None
-        if self._place(eid, definition.id, fresh):
-            view: Snapshot = self.system.ask(eid, message, timeout, detail=False, fresh=fresh)
-        else:
-            view = self.snapshot(eid, timeout)
-        if view.flow_id != definition.id or view.forked_from != original.execution_id:
-            raise StateConflictError(
-                f"execution {eid!r} exists and is not a fork of {original.execution_id!r}"
-            )
-        return ExecutionRef(self, eid)
-
-    def _place(self, execution_id: str, flow_id: str, fresh: bool) -> bool:
-        """Own a new execution before its start (True), or learn that another engine
-        sharing the store owns it (False): then its start is theirs."""
-        if fresh:
-            self.node.adopt_new(execution_id)
-            return True
-        return self.node.place(execution_id, flow_id)
-
-    def _elsewhere(self, execution_id: str, flow_id: str) -> ExecutionRef[Any]:
-        """The ref of an execution another engine runs, if it runs ``flow_id``."""
-        record = self.get_execution(execution_id)
-        if record is not None and record.flow_id != flow_id:
-            raise StateConflictError(
-                f"execution {execution_id!r} exists and runs flow {record.flow_id!r}, "
-                f"not {flow_id!r}"
-            )
-        return ExecutionRef(self, execution_id)
+        return ExecutionRef(self, self.starts.fork(message, execution_id, timeout, self.snapshot))
 
     def ref(self, execution_id: str) -> ExecutionRef[Any]:
         """A ref to an execution by id (it need not be in memory)."""
@@ -619,20 +528,6 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"Engine(storage={self.storage.url!r}, flows={sorted(self.flows)})"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _StartRequest:
-    """A start about to be asked of its execution."""
-
-    flow_id: str
-    execution_id: str
-    fresh: bool  # the id was made here: no stored execution to look up
-    message: Start
-
-    def traced(self, trace: dict[str, str] | None) -> Start:
-        """The message, carrying the ``water.start`` span's context when there is one."""
-        return self.message if trace is None else dataclasses.replace(self.message, trace=trace)
 
 
 def _make_metrics(engine: Engine, registry: Any) -> EngineMetrics:
