@@ -108,7 +108,7 @@ def test_a_file_that_is_not_a_database_fails_to_open_with_a_storage_error(
 def test_errors_inside_the_sqlite_storage_come_out_as_storage_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def failing(*args: Any) -> None:
+    def failing(*args: Any) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     async def body() -> None:
@@ -116,7 +116,7 @@ def test_errors_inside_the_sqlite_storage_come_out_as_storage_errors(
         await storage.initialize()
         try:
             with monkeypatch.context() as patch:
-                patch.setattr(sqlite_module, "_insert_events", failing)
+                patch.setattr(sqlite_module, "_insert_event_rows", failing)
                 [result] = await storage.commit([request("a")])
                 assert isinstance(result, StorageError) and result.transient
                 with pytest.raises(StorageError, match="disk I/O error"):

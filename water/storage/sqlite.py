@@ -54,7 +54,7 @@ from water.storage.sql.schema import (
 )
 from water.storage.sql.statements import insert_events
 from water.storage.sql.store import SQLStorage, StorageClosedError
-from water.storage.sqlite_thread import Connection, SQLiteThread
+from water.storage.sqlite_thread import Connection, SQLiteThread, drive
 
 __all__ = [
     "MIGRATIONS",
@@ -272,12 +272,50 @@ class SQLiteStorage(SQLStorage[Connection]):
     ) -> None:
         """The whole group commit, fallbacks included, as one job of the connection's thread
         (a small one in place when that thread is idle: see ``INLINE_REQUESTS``)."""
+        db = self._db
+        small = len(items) <= INLINE_REQUESTS
+        if small and db is not None and self._lost is None and not self._lock.locked():
+            # The common small commit, without the lock's and the error wrapper's context
+            # managers: in place it runs to its end without yielding, so no other
+            # coroutine's statements can come in between (the lock is free, nobody is
+            # inside a transaction).
+            try:
+                self._check_file()
+                done, _ = db.thread.run_here(lambda c: self._write_here(c, db, items, results))
+            except Exception as exc:
+                error = self._error(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            if done:
+                return
         async with self._connection() as conn:
             if len(items) <= INLINE_REQUESTS:
                 done, _ = conn.run_here(lambda: self._write_batch(conn, items, results))
                 if done:
                     return
             await conn.run_inline(lambda: self._write_batch(conn, items, results))
+
+    def _write_here(
+        self,
+        raw: sqlite3.Connection,
+        conn: Connection,
+        items: list[Prepared],
+        results: list[BaseException | None],
+    ) -> None:
+        """A small group commit in place: appends alone as one statement straight on the
+        connection (no coroutine to drive); anything else, or a failure, as ``_write_batch``
+        (a failed statement in autocommit mode wrote nothing)."""
+        if all(item.events_only for item in items):
+            rows = [row for item in items for row in item.events]
+            if rows and len(rows) <= _MAX_EVENT_ROWS:
+                try:
+                    _insert_event_rows(raw, rows)
+                except sqlite3.Error:
+                    pass  # handled (conflict or not) by the general path
+                else:
+                    return
+        drive(self._write_batch(conn, items, results))
 
     async def _write_all(self, conn: Connection, items: list[Prepared]) -> None:
         if all(item.events_only for item in items):
@@ -328,7 +366,12 @@ async def _transaction(db: Connection) -> AsyncIterator[None]:
         raise
 
 
-async def _insert_events(db: Connection, rows: list[EventRow]) -> None:
+def _insert_event_rows(db: sqlite3.Connection, rows: list[EventRow]) -> None:
+    """Insert event rows (``insert_events``), at most ``_MAX_EVENT_ROWS`` per statement."""
     for start in range(0, len(rows), _MAX_EVENT_ROWS):
         chunk = rows[start : start + _MAX_EVENT_ROWS]
-        await db.execute(_insert_events_sql(len(chunk)), [v for row in chunk for v in row])
+        db.execute(_insert_events_sql(len(chunk)), [v for row in chunk for v in row])
+
+
+async def _insert_events(db: Connection, rows: list[EventRow]) -> None:
+    await db.run(lambda c: _insert_event_rows(c, rows))

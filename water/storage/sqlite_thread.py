@@ -183,6 +183,10 @@ class Connection:
             return _done(job(self.thread._open()))
         return self.thread.run(job)
 
+    def run(self, job: Callable[[sqlite3.Connection], T]) -> Awaitable[T]:
+        """Run ``job`` (a function of the connection) as one job."""
+        return self._call(job)
+
     def run_inline(self, coro: Callable[[], Coroutine[Any, Any, T]]) -> Awaitable[T]:
         """Run the coroutine ``coro()``, built of this connection's calls, as one job."""
         return self._call(lambda _: drive(coro()))
