@@ -3,6 +3,7 @@ causes, checked against the execution's status (pure: reads the state only)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,44 +59,48 @@ def resume(flow: Flow, state: ExecState, msg: Resume, now: float) -> list[Any]:
         out.append(ev.Resumed(ts=now))
     # not paused and nothing named to resume: its effect already holds (no events)
     if msg.step is not None or msg.data is not None or (not out and state.suspended):
-        key = _resume_target(state, msg.step)
+        key = resume_target(state.suspended, msg.step)
         if key is None:
             if not out:
                 raise CommandRejected("nothing to resume: no step is suspended")
             return out
         step = state.steps[key]
-        task = flow.nodes[step.node].runnables[step.slot]
-        data = msg.data
-        model = task.resume_model if isinstance(task, Task) else None
-        if model is not None:
-            try:
-                data = validate(model, data)
-            except ValidationError as exc:
-                raise CommandRejected(
-                    f"resume data for step {key!r} does not fit {model.__name__}: "
-                    f"{describe_validation_error(exc)}",
-                    code="invalid",
-                ) from None
-        stored = storable(data, f"resume data for step {key!r}")
-        out.append(ev.StepResumed(key=key, data=stored, ts=now))
+        out.append(step_resumed(key, flow.nodes[step.node].runnables[step.slot], msg.data, now))
     return out
 
 
-def _resume_target(state: ExecState, step: str | None) -> str | None:
-    own = [k for k in state.suspended if "/" not in k]
+def step_resumed(key: str, target: Any, data: Any, now: float) -> ev.StepResumed:
+    """The event of resuming step ``key`` with ``data``, checked against the resume model
+    of the task it runs (``CommandRejected`` if the data does not fit or cannot be stored)."""
+    model = target.resume_model if isinstance(target, Task) else None
+    if model is not None:
+        try:
+            data = validate(model, data)
+        except ValidationError as exc:
+            raise CommandRejected(
+                f"resume data for step {key!r} does not fit {model.__name__}: "
+                f"{describe_validation_error(exc)}",
+                code="invalid",
+            ) from None
+    return ev.StepResumed(key=key, data=storable(data, f"resume data for step {key!r}"), ts=now)
+
+
+def resume_target(suspended: Collection[str], step: str | None) -> str | None:
+    """The suspended step a Resume names (or the only one, when it names none): one of
+    the execution's own steps, not a nested child's (``CommandRejected`` if unclear)."""
+    own = [k for k in suspended if "/" not in k]
     if step is not None:
         if step in own:
             return step
         raise CommandRejected(
-            f"step {step!r} is not suspended; suspended steps: {sorted(state.suspended)}",
-            code="not_found" if not state.suspended else "conflict",
+            f"step {step!r} is not suspended; suspended steps: {sorted(suspended)}",
+            code="not_found" if not suspended else "conflict",
         )
-    if not state.suspended:
+    if not suspended:
         return None
-    if len(state.suspended) > 1:
+    if len(suspended) > 1:
         raise CommandRejected(
-            "several steps are suspended; say which with Resume(step=...): "
-            f"{sorted(state.suspended)}"
+            f"several steps are suspended; say which with Resume(step=...): {sorted(suspended)}"
         )
     return own[0] if own else None
 

@@ -33,7 +33,7 @@ from supervision import RetryPolicy
 from water import events as ev
 from water.events import ErrorInfo
 from water.interpreter.failures import error_info
-from water.interpreter.steering import check_retryable, storable
+from water.interpreter.steering import check_retryable, resume_target, step_resumed, storable
 from water.status import TERMINAL, ExecutionStatus
 from water.task import Task
 from water.types import describe_validation_error, validate
@@ -196,47 +196,15 @@ class Decide:
         if state.status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
             out.append(ev.Resumed(ts=now))
         if msg.step is not None or msg.data is not None or (not out and state.suspended):
-            key = self._resume_target(state, msg.step)
+            key = resume_target(state.suspended, msg.step)
             if key is None:
                 if not out:
                     raise CommandRejected("nothing to resume: no step is suspended")
                 return out
-            target = state.targets.get(key)
-            model = target.resume_model if isinstance(target, Task) else None
-            data = msg.data
-            if model is not None:
-                try:
-                    data = validate(model, data)
-                except ValidationError as exc:
-                    raise CommandRejected(
-                        f"resume data for step {key!r} does not fit {model.__name__}: "
-                        f"{describe_validation_error(exc)}",
-                        code="invalid",
-                    ) from None
-            stored = storable(data, f"resume data for step {key!r}")
-            out.append(ev.StepResumed(key=key, data=stored, ts=now))
+            out.append(step_resumed(key, state.targets.get(key), msg.data, now))
         elif not out:
             raise CommandRejected(f"execution is {state.status}, not paused or suspended")
         return out
-
-    @staticmethod
-    def _resume_target(state: WfState, step: str | None) -> str | None:
-        own = [k for k in state.suspended if "/" not in k]
-        if step is not None:
-            if step in own:
-                return step
-            raise CommandRejected(
-                f"step {step!r} is not suspended; suspended steps: {sorted(state.suspended)}",
-                code="not_found" if not state.suspended else "conflict",
-            )
-        if not state.suspended:
-            return None
-        if len(state.suspended) > 1:
-            raise CommandRejected(
-                "several steps are suspended; say which with Resume(step=...): "
-                f"{sorted(state.suspended)}"
-            )
-        return own[0] if own else None
 
     def _signal(self, state: WfState, msg: Signal, now: float) -> list[Any]:
         if state.status in TERMINAL or state.status == ExecutionStatus.PENDING:
