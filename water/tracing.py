@@ -31,7 +31,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import Token
 from importlib import metadata
 from typing import Any
 
@@ -201,7 +200,8 @@ class Tracing(RuntimeObserver):
         }
         segments, tracer = self._segments, self._tracer
 
-        def begin() -> tuple[Span, Token[Context]]:
+        @contextmanager
+        def spanned() -> Iterator[None]:
             # read when the body runs: by then the segment its dispatch came from is open
             segment = segments.get(execution_id)
             parent = (
@@ -210,39 +210,29 @@ class Tracing(RuntimeObserver):
                 else context_of(carrier)
             )
             span = tracer.start_span(name, context=parent, attributes=attributes)
-            return span, otel_context.attach(trace.set_span_in_context(span, parent))
-
-        if is_async:
-
-            async def run_async() -> Any:
-                span, token = begin()
-                try:
-                    result = await body()
-                except BaseException as exc:
-                    _failed(span, exc)
-                    raise
-                else:
-                    span.set_status(Status(StatusCode.OK))
-                    return result
-                finally:
-                    otel_context.detach(token)
-                    span.end()
-
-            return run_async
-
-        def run_sync() -> Any:
-            span, token = begin()
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
             try:
-                result = body()
+                yield
             except BaseException as exc:
                 _failed(span, exc)
                 raise
             else:
                 span.set_status(Status(StatusCode.OK))
-                return result
             finally:
                 otel_context.detach(token)
                 span.end()
+
+        if is_async:
+
+            async def run_async() -> Any:
+                with spanned():
+                    return await body()
+
+            return run_async
+
+        def run_sync() -> Any:
+            with spanned():
+                return body()
 
         return run_sync
 
